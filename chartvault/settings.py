@@ -1,0 +1,256 @@
+"""Typed, frozen settings built from ``CHARTVAULT_*`` variables.
+
+This is the only module that reads the environment. An optional settings file
+(``CHARTVAULT_SETTINGS_FILE``, YAML with the same names in lower case and
+without the prefix) gives defaults that the environment overrides. Every value
+is parsed and checked here, so a bad setting fails at start-up with the
+variable's name instead of deep inside a worker.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from chartvault.errors import ConfigurationError
+
+PREFIX = "CHARTVAULT_"
+
+OBJECT_STORES = ("filesystem", "s3")
+SEARCH_BACKENDS = ("tantivy", "elasticsearch")
+ENVIRONMENTS = ("development", "production")
+
+
+def _default_home() -> Path:
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "chartvault"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Every knob of the service. Derived defaults live in :func:`load_settings`."""
+
+    home: Path
+    environment: str = "development"
+    database_url: str = ""
+    broker_url: str = ""
+    # object store
+    object_store: str = "filesystem"
+    store_path: Path = Path()
+    storage_key: str = ""  # base64 AES-256 key for the filesystem store; SSE-C key for S3
+    s3_endpoint: str = ""
+    s3_access_key: str = ""
+    s3_secret_key: str = ""
+    s3_bucket: str = "chartvault"
+    s3_region: str = "us-east-1"
+    s3_encryption: str = "none"  # none | sse-s3 | sse-c
+    default_retention_years: int = 10
+    # search
+    search_backend: str = "tantivy"
+    index_path: Path = Path()
+    elasticsearch_url: str = ""
+    elasticsearch_index: str = "chartvault-pages"
+    # OCR
+    ocr_language: str = "eng"
+    ocr_dpi: int = 300
+    ocr_page_timeout: int = 180
+    ocr_confidence_threshold: float = 60.0
+    ocr_force: bool = False
+    # intake limits
+    mrn_pattern: str = r"^[A-Z0-9]{6,12}$"
+    max_file_mb: int = 512
+    max_pages: int = 1000
+    max_pixels: int = 200_000_000
+    # workers and web
+    worker_concurrency: int = 2
+    secret_key: str = ""
+    session_timeout_minutes: int = 15
+    extra: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def embedded_queue(self) -> bool:
+        return not self.broker_url.startswith(("redis://", "rediss://", "amqp://", "pyamqp://"))
+
+    def replace(self, **changes: Any) -> Settings:
+        return dataclasses.replace(self, **changes)
+
+
+def _text(value: str) -> str:
+    return value.strip()
+
+
+def _int(value: str) -> int:
+    return int(value)
+
+
+def _float(value: str) -> float:
+    return float(value)
+
+
+def _bool(value: str) -> bool:
+    lowered = value.strip().lower()
+    if lowered in {"1", "true", "yes", "on"}:
+        return True
+    if lowered in {"0", "false", "no", "off", ""}:
+        return False
+    raise ValueError(f"expected true/false, got {value!r}")
+
+
+def _path(value: str) -> Path:
+    return Path(value).expanduser()
+
+
+def _choice(*choices: str) -> Callable[[str], str]:
+    def parse(value: str) -> str:
+        value = value.strip().lower()
+        if value not in choices:
+            raise ValueError(f"expected one of {', '.join(choices)}, got {value!r}")
+        return value
+
+    return parse
+
+
+def _regex(value: str) -> str:
+    re.compile(value)
+    return value
+
+
+_PARSERS: dict[str, Callable[[str], Any]] = {
+    "home": _path,
+    "environment": _choice(*ENVIRONMENTS),
+    "database_url": _text,
+    "broker_url": _text,
+    "object_store": _choice(*OBJECT_STORES),
+    "store_path": _path,
+    "storage_key": _text,
+    "s3_endpoint": _text,
+    "s3_access_key": _text,
+    "s3_secret_key": _text,
+    "s3_bucket": _text,
+    "s3_region": _text,
+    "s3_encryption": _choice("none", "sse-s3", "sse-c"),
+    "default_retention_years": _int,
+    "search_backend": _choice(*SEARCH_BACKENDS),
+    "index_path": _path,
+    "elasticsearch_url": _text,
+    "elasticsearch_index": _text,
+    "ocr_language": _text,
+    "ocr_dpi": _int,
+    "ocr_page_timeout": _int,
+    "ocr_confidence_threshold": _float,
+    "ocr_force": _bool,
+    "mrn_pattern": _regex,
+    "max_file_mb": _int,
+    "max_pages": _int,
+    "max_pixels": _int,
+    "worker_concurrency": _int,
+    "secret_key": _text,
+    "session_timeout_minutes": _int,
+}
+
+
+def variable(name: str) -> str:
+    """The environment variable that sets field ``name``."""
+    return PREFIX + name.upper()
+
+
+def _raw_values(environ: Mapping[str, str]) -> dict[str, str]:
+    raw: dict[str, str] = {}
+    settings_file = environ.get(PREFIX + "SETTINGS_FILE")
+    if settings_file:
+        try:
+            loaded = yaml.safe_load(Path(settings_file).read_text(encoding="utf-8")) or {}
+        except (OSError, yaml.YAMLError) as exc:
+            raise ConfigurationError(f"{PREFIX}SETTINGS_FILE={settings_file}: {exc}") from exc
+        if not isinstance(loaded, dict):
+            raise ConfigurationError(f"{PREFIX}SETTINGS_FILE={settings_file}: not a mapping")
+        for key, value in loaded.items():
+            raw[str(key).lower()] = "" if value is None else str(value)
+    extra = {}
+    for key, value in environ.items():
+        if key.startswith(PREFIX) and key != PREFIX + "SETTINGS_FILE":
+            name = key[len(PREFIX):].lower()
+            if name in _PARSERS:
+                raw[name] = value
+            else:
+                extra[key] = value
+    raw["__extra__"] = extra  # type: ignore[assignment]
+    return raw
+
+
+def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
+    """Parse and validate; raises :class:`ConfigurationError` naming the variable."""
+    environ = os.environ if environ is None else environ
+    raw = _raw_values(environ)
+    extra = raw.pop("__extra__")
+    values: dict[str, Any] = {}
+    for name, text in raw.items():
+        if name not in _PARSERS:
+            raise ConfigurationError(f"unknown setting {variable(name)} in the settings file")
+        try:
+            values[name] = _PARSERS[name](text)
+        except (ValueError, re.error) as exc:
+            raise ConfigurationError(f"{variable(name)}: {exc}") from exc
+    home = values.pop("home", None) or _default_home()
+    settings = Settings(home=home, extra=extra, **values)
+    return _derive(settings)
+
+
+def _derive(s: Settings) -> Settings:
+    home = s.home
+    changes: dict[str, Any] = {}
+    if not s.database_url:
+        changes["database_url"] = f"sqlite:///{home / 'catalog.sqlite3'}"
+    if not s.broker_url:
+        changes["broker_url"] = f"sqla+sqlite:///{home / 'queue.sqlite3'}"
+    if s.store_path == Path():
+        changes["store_path"] = home / "objects"
+    if s.index_path == Path():
+        changes["index_path"] = home / "index"
+    s = s.replace(**changes)
+    _validate(s)
+    return s
+
+
+def _validate(s: Settings) -> None:
+    if s.object_store == "s3":
+        for name in ("s3_endpoint", "s3_access_key", "s3_secret_key", "s3_bucket"):
+            if not getattr(s, name):
+                raise ConfigurationError(
+                    f"{variable(name)} is required when {variable('object_store')}=s3"
+                )
+        if s.s3_encryption == "sse-c" and not s.storage_key:
+            raise ConfigurationError(f"{variable('storage_key')} is required for SSE-C")
+    if s.search_backend == "elasticsearch" and not s.elasticsearch_url:
+        raise ConfigurationError(
+            f"{variable('elasticsearch_url')} is required when "
+            f"{variable('search_backend')}=elasticsearch"
+        )
+    if s.environment == "production":
+        for name in ("secret_key", "storage_key"):
+            if not getattr(s, name):
+                raise ConfigurationError(f"{variable(name)} is required in production")
+    for name in ("ocr_dpi", "ocr_page_timeout", "max_file_mb", "max_pages", "max_pixels",
+                 "worker_concurrency", "session_timeout_minutes"):
+        if getattr(s, name) <= 0:
+            raise ConfigurationError(f"{variable(name)} must be positive")
+    if not 0 <= s.ocr_confidence_threshold <= 100:
+        raise ConfigurationError(f"{variable('ocr_confidence_threshold')} must be 0..100")
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings, parsed once."""
+    return load_settings()
+
+
+def reset_settings_cache() -> None:
+    get_settings.cache_clear()

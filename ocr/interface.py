@@ -1,0 +1,81 @@
+"""The ``OcrEngine`` role and the values the OCR stage hands on.
+
+An engine reads one upright page image and returns its text, word boxes and
+a one-page searchable PDF. Errors are translated at the engine's edge into
+:class:`OcrFailed` (permanent for that page) or :class:`OcrTimeout`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol, runtime_checkable
+
+from chartvault.errors import BadInput, ChartvaultError
+from chartvault.types import WordBox
+
+
+class OcrFailed(ChartvaultError):
+    code = "ocr_failed"
+    http_status = 422
+
+
+class OcrTimeout(OcrFailed):
+    code = "ocr_timeout"
+
+
+class UnreadableFile(BadInput):
+    """The file cannot be rasterised: corrupt, encrypted, truncated, too large, wrong type.
+
+    ``code`` says which (``empty_file``, ``corrupt_pdf``, ``encrypted_pdf``,
+    ``truncated_image``, ``image_too_large``, ``too_many_pages``, ``unsupported_type``...).
+    """
+
+    code = "unreadable_file"
+
+
+@dataclass(frozen=True)
+class SourceInfo:
+    kind: str  # pdf | tiff | png | jpeg
+    mime: str
+    page_count: int
+
+
+@dataclass(frozen=True)
+class Recognition:
+    text: str
+    words: tuple[WordBox, ...]
+    confidence: float | None  # mean word confidence 0..100; None when there are no words
+    pdf: bytes  # one-page PDF: the image with an invisible text layer
+
+
+@dataclass(frozen=True)
+class Orientation:
+    rotate: int  # degrees clockwise to make the page upright: 0, 90, 180, 270
+    confidence: float
+
+
+@dataclass(frozen=True)
+class PageResult:
+    number: int  # 1-based
+    text: str
+    words: tuple[WordBox, ...]
+    confidence: float | None
+    width: int
+    height: int
+    dpi: int
+    rotation: int  # degrees applied to make the page upright
+    skew: float  # degrees corrected
+    source: str  # "ocr" | "text-layer"
+    blank: bool
+    image_path: Path  # the cleaned, upright page image (grayscale), in the work dir
+    pdf_path: Path  # one-page searchable PDF, in the work dir
+
+
+@runtime_checkable
+class OcrEngine(Protocol):
+    def recognize(self, image: Path, *, language: str, dpi: int, timeout: int) -> Recognition: ...
+
+    def orientation(self, image: Path, *, timeout: int) -> Orientation: ...
+
+    def languages(self) -> set[str]: ...
