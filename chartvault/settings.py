@@ -186,8 +186,13 @@ def _raw_values(environ: Mapping[str, str]) -> dict[str, str]:
     return raw
 
 
-def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
-    """Parse and validate; raises :class:`ConfigurationError` naming the variable."""
+def load_settings(environ: Mapping[str, str] | None = None, *, local_secrets: bool = True
+                  ) -> Settings:
+    """Parse and validate; raises :class:`ConfigurationError` naming the variable.
+
+    With ``local_secrets`` a development install gets its secret and storage keys
+    from ``CHARTVAULT_HOME/secrets.json`` (made on first use) when not set.
+    """
     environ = os.environ if environ is None else environ
     raw = _raw_values(environ)
     extra = raw.pop("__extra__")
@@ -201,7 +206,19 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
             raise ConfigurationError(f"{variable(name)}: {exc}") from exc
     home = values.pop("home", None) or _default_home()
     settings = Settings(home=home, extra=extra, **values)
+    if local_secrets and settings.environment == "development":
+        settings = _fill_local_secrets(settings)
     return _derive(settings)
+
+
+def _fill_local_secrets(s: Settings) -> Settings:
+    if s.secret_key and s.storage_key:
+        return s
+    from chartvault import local_secrets
+
+    made = local_secrets.ensure(s.home)
+    return s.replace(secret_key=s.secret_key or made["secret_key"],
+                     storage_key=s.storage_key or made["storage_key"])
 
 
 def _derive(s: Settings) -> Settings:

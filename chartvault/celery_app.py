@@ -1,0 +1,55 @@
+"""The Celery application, configured from settings.
+
+Embedded default: kombu's SQLAlchemy transport on a SQLite file under
+CHARTVAULT_HOME (no server). Server mode: Redis or RabbitMQ. Same tasks, same
+code path; no eager mode. Tasks take ids only (JSON), are idempotent and
+acknowledged late, so a worker killed mid-task leaves the message to be
+redelivered.
+"""
+
+from __future__ import annotations
+
+import os
+
+from celery import Celery
+from celery.schedules import crontab
+
+from chartvault.settings import Settings, get_settings
+
+# Tesseract must run single-threaded: parallelism comes from worker processes.
+os.environ.setdefault("OMP_THREAD_LIMIT", "1")
+
+TASK_MODULES = ["ocr.tasks", "chartvault.maintenance"]
+
+
+def make_celery(settings: Settings) -> Celery:
+    app = Celery("chartvault")
+    if settings.embedded_queue:
+        settings.home.mkdir(parents=True, exist_ok=True)
+    app.conf.update(
+        broker_url=settings.broker_url,
+        broker_connection_retry_on_startup=True,
+        broker_transport_options={"polling_interval": 0.25, "visibility_timeout": 3600},
+        task_serializer="json",
+        accept_content=["json"],
+        result_serializer="json",
+        task_ignore_result=True,
+        task_acks_late=True,
+        task_reject_on_worker_lost=True,
+        worker_prefetch_multiplier=1,
+        worker_hijack_root_logger=False,
+        worker_concurrency=settings.worker_concurrency,
+        task_default_queue="chartvault",
+        imports=TASK_MODULES,
+        beat_schedule={
+            "nightly-fixity": {"task": "chartvault.verify_fixity",
+                               "schedule": crontab(hour=2, minute=0)},
+            "nightly-search-check": {"task": "chartvault.search_check",
+                                     "schedule": crontab(hour=2, minute=30)},
+        },
+        timezone="UTC",
+    )
+    return app
+
+
+app = make_celery(get_settings())

@@ -1,0 +1,15 @@
+"""Alembic environment: runs on the connection handed over by chartvault.db.migrate."""
+
+from alembic import context
+
+from chartvault.models import Base
+
+connection = context.config.attributes.get("connection")
+context.configure(
+    connection=connection,
+    target_metadata=Base.metadata,
+    render_as_batch=connection.dialect.name == "sqlite",
+    compare_type=True,
+)
+with context.begin_transaction():
+    context.run_migrations()

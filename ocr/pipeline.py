@@ -1,0 +1,248 @@
+"""The OCR stage over the catalog and the store, one document at a time.
+
+Each function is idempotent and keyed by document id (and page number): run it
+twice, or after a crash, and the catalog converges to the same state.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+import tempfile
+from collections.abc import Iterable
+from dataclasses import asdict
+from datetime import UTC, datetime, time
+from functools import lru_cache
+from pathlib import Path
+
+from sqlalchemy import func, select, update
+
+from archive import ObjectStore, keys, open_store
+from chartvault.db import session_scope
+from chartvault.errors import BadInput, ChartvaultError, NotFound
+from chartvault.models import Document, Page, StoredObject, utcnow
+from chartvault.settings import Settings, get_settings
+from ocr.indexing import index_document
+from ocr.interface import OcrFailed, PageResult
+from ocr.service import make_thumbnails, merge_pdfs, ocr_page
+
+log = logging.getLogger(__name__)
+
+
+@lru_cache(maxsize=1)
+def _store() -> ObjectStore:
+    return open_store(get_settings())
+
+
+def start_document(document_id: str) -> list[int]:
+    """Create the page rows; returns the numbers of pages still to OCR."""
+    settings = get_settings()
+    with session_scope(settings) as session:
+        doc = _document(session, document_id)
+        if doc.status in ("indexed", "destroyed", "failed"):
+            return []
+        existing = set(session.scalars(select(Page.number).where(Page.document_id == doc.id)))
+        for number in range(1, doc.page_count + 1):
+            if number not in existing:
+                session.add(Page(document_id=doc.id, number=number))
+        if doc.status == "received":
+            doc.status = "ocr"
+        pending = list(session.scalars(select(Page.number).where(
+            Page.document_id == doc.id, Page.status == "pending").order_by(Page.number)))
+    return pending
+
+
+def run_page(document_id: str, number: int) -> None:
+    """OCR one page and store its derived files; a permanent failure is recorded."""
+    settings = get_settings()
+    with session_scope(settings) as session:
+        doc = _document(session, document_id)
+        page = _page(session, document_id, number)
+        if page.status != "pending":
+            return
+        page.attempts += 1
+        original_key, version, sha256 = doc.original_key, doc.original_version, doc.sha256
+        retain = doc.retain_until
+    workdir = Path(tempfile.mkdtemp(prefix=f"ocr-{document_id[:8]}-{number}-",
+                                    dir=_work_root(settings)))
+    try:
+        source = _local_original(settings, original_key, version, sha256)
+        result = ocr_page(source, number, workdir, settings)
+        stored = _store_page_files(document_id, result, workdir, retain)
+        _save_page(settings, document_id, result, stored)
+    except (BadInput, OcrFailed) as exc:
+        log.warning("page failed", extra={"document_id": document_id, "page": number,
+                                          "code": exc.code})
+        _fail_page(settings, document_id, number, exc)
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+def claim_for_finish(document_id: str) -> bool:
+    """True for exactly one caller once every page is done or failed."""
+    settings = get_settings()
+    with session_scope(settings) as session:
+        pending = session.scalar(select(func.count()).select_from(Page).where(
+            Page.document_id == document_id, Page.status == "pending"))
+        if pending:
+            return False
+        moved = session.execute(update(Document).where(
+            Document.id == document_id, Document.status == "ocr").values(
+            status="finishing", updated_at=utcnow()))
+        return moved.rowcount == 1
+
+
+def finish_document(document_id: str) -> None:
+    """Assemble the searchable PDF, compute quality flags, index, mark indexed."""
+    settings = get_settings()
+    with session_scope(settings) as session:
+        doc = _document(session, document_id)
+        if doc.status != "finishing":
+            return
+        pages = list(session.scalars(select(Page).where(Page.document_id == document_id)
+                                     .order_by(Page.number)))
+        retain = doc.retain_until
+    pdf_key = _assemble_pdf(settings, document_id, pages, retain)
+    confidences = [p.confidence for p in pages if p.confidence is not None and not p.blank]
+    with session_scope(settings) as session:
+        doc = _document(session, document_id)
+        doc.pdf_key = pdf_key
+        doc.mean_confidence = sum(confidences) / len(confidences) if confidences else None
+        doc.needs_review = any(p.flag for p in pages)
+    index_document(settings, _store(), document_id)
+    with session_scope(settings) as session:
+        doc = _document(session, document_id)
+        doc.status = "indexed"
+        doc.indexed_at = utcnow()
+        doc.error = "; ".join(f"page {p.number}: {p.error}" for p in pages if p.error) or None
+
+
+def _assemble_pdf(settings: Settings, document_id: str, pages: list[Page], retain) -> str | None:  # noqa: ANN001
+    done = [p for p in pages if p.pdf_key]
+    if not done:
+        return None
+    with tempfile.TemporaryDirectory(dir=_work_root(settings)) as tmp:
+        parts = []
+        for page in done:
+            part = Path(tmp) / f"{page.number:05d}.pdf"
+            _download(page.pdf_key, None, part)
+            parts.append(part)
+        merged = merge_pdfs(parts, Path(tmp) / "searchable.pdf")
+        key = keys.derived_key(document_id, "searchable.pdf")
+        _put_derived(document_id, "pdf", key, merged, "application/pdf", retain)
+    return key
+
+
+def _store_page_files(document_id: str, result: PageResult, workdir: Path, retain  # noqa: ANN001
+                      ) -> dict[str, str]:
+    n = result.number
+    words = workdir / f"{n:04d}-words.json"
+    words.write_text(json.dumps({"width": result.width, "height": result.height,
+                                 "words": [asdict(w) for w in result.words]}), "utf-8")
+    files = {"pdf": (f"pages/{n:04d}.pdf", result.pdf_path, "application/pdf"),
+             "words": (f"pages/{n:04d}-words.json", words, "application/json")}
+    for size, path in make_thumbnails(result.image_path, workdir).items():
+        files[f"image-{size}"] = (f"pages/{n:04d}-{size}{path.suffix}", path,
+                                  _image_type(path))
+    stored = {}
+    for kind, (name, path, content_type) in files.items():
+        key = keys.derived_key(document_id, name)
+        _put_derived(document_id, f"page-{kind}", key, path, content_type, retain)
+        stored[kind] = key
+    return stored
+
+
+def _image_type(path: Path) -> str:
+    return {".webp": "image/webp", ".png": "image/png", ".jpg": "image/jpeg"}.get(
+        path.suffix, "application/octet-stream")
+
+
+def _put_derived(document_id: str, kind: str, key: str, path: Path, content_type: str,
+                 retain) -> None:  # noqa: ANN001
+    """Write a derived file once: a redelivered task finds it recorded and skips."""
+    settings = get_settings()
+    with session_scope(settings) as session:
+        if session.scalar(select(StoredObject.id).where(StoredObject.key == key).limit(1)):
+            return
+    until = datetime.combine(retain, time(0), tzinfo=UTC) if retain else None
+    with path.open("rb") as stream:
+        info = _store().put(key, stream, content_type=content_type, retain_until=until)
+    with session_scope(settings) as session:
+        session.add(StoredObject(document_id=document_id, kind=kind, key=key,
+                                 version_id=info.version_id, sha256=info.sha256, size=info.size,
+                                 content_type=content_type, retain_until=retain))
+
+
+def _save_page(settings: Settings, document_id: str, result: PageResult,
+               stored: dict[str, str]) -> None:
+    low = (result.confidence is not None
+           and result.confidence < settings.ocr_confidence_threshold)
+    with session_scope(settings) as session:
+        page = _page(session, document_id, result.number)
+        page.status = "done"
+        page.text = result.text
+        page.confidence = result.confidence
+        page.source = result.source
+        page.width, page.height, page.dpi = result.width, result.height, result.dpi
+        page.rotation = result.rotation
+        page.blank = result.blank
+        page.flag = "blank" if result.blank else ("low_confidence" if low else None)
+        page.pdf_key = stored["pdf"]
+        page.words_key = stored["words"]
+        page.image_key = stored.get("image-large")
+        page.error = None
+
+
+def _fail_page(settings: Settings, document_id: str, number: int,
+               error: ChartvaultError) -> None:
+    with session_scope(settings) as session:
+        page = _page(session, document_id, number)
+        page.status = "failed"
+        page.flag = "failed"
+        page.error = f"{error.code}: {error.message}"
+
+
+def _local_original(settings: Settings, key: str, version: str, sha256: str) -> Path:
+    """The original, fetched once per worker machine and shared by its page tasks."""
+    cache = _work_root(settings) / "originals"
+    cache.mkdir(parents=True, exist_ok=True)
+    target = cache / sha256
+    if not target.exists():
+        _download(key, version, target)
+    return target
+
+
+def _download(key: str, version: str | None, target: Path) -> None:
+    tmp = target.with_name(f".{target.name}.{id(target)}.part")
+    with _store().get(key, version) as stream, tmp.open("wb") as out:
+        shutil.copyfileobj(stream, out, 1 << 20)
+    tmp.replace(target)
+
+
+def _work_root(settings: Settings) -> Path:
+    root = settings.home / "work"
+    root.mkdir(parents=True, exist_ok=True)
+    return root
+
+
+def _document(session, document_id: str) -> Document:  # noqa: ANN001
+    doc = session.get(Document, document_id)
+    if doc is None:
+        raise NotFound(f"document {document_id} does not exist")
+    return doc
+
+
+def _page(session, document_id: str, number: int) -> Page:  # noqa: ANN001
+    page = session.scalar(select(Page).where(Page.document_id == document_id,
+                                             Page.number == number))
+    if page is None:
+        raise NotFound(f"page {number} of document {document_id} does not exist")
+    return page
+
+
+def unfinished(session, older_than: datetime) -> Iterable[str]:  # noqa: ANN001
+    """Documents stuck before ``indexed`` (for the recovery sweep)."""
+    return session.scalars(select(Document.id).where(
+        Document.status.in_(("received", "ocr", "finishing")),
+        Document.updated_at < older_than))

@@ -1,0 +1,61 @@
+"""Celery tasks of the OCR stage: thin wrappers over :mod:`ocr.pipeline`.
+
+Arguments are ids only (JSON). Every task is idempotent and acknowledged late;
+it retries with exponential backoff and jitter only on transient errors
+(storage, catalog or search unavailable). A page that fails for good is
+recorded with its reason and the document still completes, flagged for review.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from celery import shared_task
+
+from chartvault.errors import Unavailable
+from ocr import pipeline
+
+log = logging.getLogger(__name__)
+
+RETRY = {
+    "autoretry_for": (Unavailable,),
+    "retry_backoff": 2,
+    "retry_backoff_max": 120,
+    "retry_jitter": True,
+    "max_retries": 12,
+    "acks_late": True,
+    "reject_on_worker_lost": True,
+}
+
+
+@shared_task(name="ocr.process_document", **RETRY)
+def process_document(document_id: str) -> None:
+    """Rasterise nothing yet: create the page rows and fan out one task per page."""
+    pending = pipeline.start_document(document_id)
+    for number in pending:
+        process_page.delay(document_id, number)
+    if not pending:
+        _maybe_finish(document_id)
+
+
+@shared_task(name="ocr.process_page", **RETRY)
+def process_page(document_id: str, number: int) -> None:
+    pipeline.run_page(document_id, number)
+    _maybe_finish(document_id)
+
+
+@shared_task(name="ocr.finish_document", **RETRY)
+def finish_document(document_id: str) -> None:
+    pipeline.finish_document(document_id)
+
+
+def _maybe_finish(document_id: str) -> None:
+    # The join: the task that sees the last page done claims the document;
+    # a second claimant finds it already claimed and does nothing.
+    if pipeline.claim_for_finish(document_id):
+        finish_document.delay(document_id)
+
+
+def enqueue_document(document_id: str) -> None:
+    """Called by intake after the catalog commit."""
+    process_document.delay(document_id)
