@@ -1,0 +1,93 @@
+"""Object storage with retention enforced by the storage: interface, backends, keys.
+
+``open_store(settings)`` returns the configured :class:`ObjectStore`:
+the local-folder :class:`FilesystemStore` (default) or the S3 backend.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from typing import TYPE_CHECKING
+
+from archive.filesystem import FilesystemStore
+from archive.interface import (
+    IntegrityMismatch,
+    ObjectInfo,
+    ObjectLocked,
+    ObjectNotFound,
+    ObjectStore,
+    StorageUnavailable,
+)
+from archive.keys import (
+    BadKey,
+    audit_anchor_key,
+    certificate_key,
+    derived_key,
+    document_prefix,
+    original_key,
+    page_image_key,
+    page_words_key,
+    searchable_pdf_key,
+    thumbnail_key,
+    validate_key,
+)
+from chartvault.errors import ConfigurationError
+
+if TYPE_CHECKING:
+    from chartvault.settings import Settings
+
+__all__ = [
+    "BadKey",
+    "FilesystemStore",
+    "IntegrityMismatch",
+    "ObjectInfo",
+    "ObjectLocked",
+    "ObjectNotFound",
+    "ObjectStore",
+    "StorageUnavailable",
+    "audit_anchor_key",
+    "certificate_key",
+    "decode_storage_key",
+    "derived_key",
+    "document_prefix",
+    "open_store",
+    "original_key",
+    "page_image_key",
+    "page_words_key",
+    "searchable_pdf_key",
+    "thumbnail_key",
+    "validate_key",
+]
+
+
+def decode_storage_key(value: str) -> bytes | None:
+    """CHARTVAULT_STORAGE_KEY as 32 raw bytes; empty means no key (None)."""
+    if not value:
+        return None
+    try:
+        key = base64.b64decode(value, validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise ConfigurationError(
+            "CHARTVAULT_STORAGE_KEY is not valid base64 (expected 32 random bytes, "
+            "e.g. `openssl rand -base64 32`)"
+        ) from exc
+    if len(key) != 32:
+        raise ConfigurationError(
+            f"CHARTVAULT_STORAGE_KEY must decode to 32 bytes (AES-256), got {len(key)}; "
+            "make one with `openssl rand -base64 32`"
+        )
+    return key
+
+
+def open_store(settings: Settings) -> ObjectStore:
+    """The object store chosen by ``settings.object_store``; ConfigurationError if unusable."""
+    if settings.object_store == "filesystem":
+        return FilesystemStore(settings.store_path, decode_storage_key(settings.storage_key))
+    if settings.object_store == "s3":
+        from archive.s3 import S3Store  # the minio SDK is only imported when used
+
+        return S3Store.from_settings(settings)
+    raise ConfigurationError(
+        f"CHARTVAULT_OBJECT_STORE={settings.object_store!r}: expected filesystem or s3"
+    )

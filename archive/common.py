@@ -1,0 +1,111 @@
+"""Helpers every backend shares: argument checks, time, hashing readers."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import math
+import re
+from datetime import UTC, datetime, timedelta
+from typing import BinaryIO
+
+from chartvault.errors import BadInput
+
+_SHA256 = re.compile(r"^[0-9a-f]{64}$")
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def normalize_retain_until(
+    value: datetime | None, *, now: datetime | None = None
+) -> datetime | None:
+    """A retain-until date as every backend stores it: UTC, rounded UP to the second.
+
+    S3 keeps whole seconds, so rounding up makes both backends agree and never
+    shortens what was asked. Naive datetimes and dates not in the future are
+    :class:`BadInput` (S3 refuses them too).
+    """
+    if value is None:
+        return None
+    if not isinstance(value, datetime) or value.tzinfo is None:
+        raise BadInput(f"retain_until must be a timezone-aware datetime, got {value!r}")
+    value = ceil_seconds(value)
+    if value <= (now or utcnow()):
+        raise BadInput(f"retain_until must be in the future, got {value.isoformat()}")
+    return value
+
+
+def normalize_sha256(value: str | None) -> str | None:
+    """A hex SHA-256 in lower case, or :class:`BadInput`."""
+    if value is None:
+        return None
+    lowered = value.lower() if isinstance(value, str) else ""
+    if not _SHA256.match(lowered):
+        raise BadInput(f"expected_sha256 must be 64 hex digits, got {value!r}")
+    return lowered
+
+
+def check_content_type(value: str) -> str:
+    if not isinstance(value, str) or not value or len(value) > 255 or not value.isprintable():
+        raise BadInput(f"content_type must be a short printable string, got {value!r}")
+    return value
+
+
+def ceil_seconds(value: datetime) -> datetime:
+    """``value`` in UTC rounded up to the whole second (no future check)."""
+    value = value.astimezone(UTC)
+    return value.replace(microsecond=0) + timedelta(seconds=math.ceil(value.microsecond / 1e6))
+
+
+class SourceError(Exception):
+    """Wraps an exception raised by the caller's stream, so backends re-raise it untouched."""
+
+    def __init__(self, original: BaseException) -> None:
+        super().__init__(str(original))
+        self.original = original
+
+
+def read_exact(stream: BinaryIO, size: int) -> bytes:
+    """Up to ``size`` bytes; fewer only at end of stream. Source errors become SourceError."""
+    try:
+        first = stream.read(size)
+        if first is None or len(first) in (0, size):
+            return first or b""
+        parts, got = [first], len(first)
+        while got < size:
+            more = stream.read(size - got)
+            if not more:
+                break
+            parts.append(more)
+            got += len(more)
+        return b"".join(parts)
+    except Exception as exc:  # noqa: BLE001 - re-raised unchanged by the backend
+        raise SourceError(exc) from exc
+
+
+class HashingReader(io.RawIOBase):
+    """Reads the caller's stream, counting bytes and hashing them with SHA-256."""
+
+    def __init__(self, stream: BinaryIO) -> None:
+        self._stream = stream
+        self.sha256 = hashlib.sha256()
+        self.size = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, size: int = -1) -> bytes:
+        if size is None or size < 0:
+            size = 1 << 20
+        data = read_exact(self._stream, size)
+        self.sha256.update(data)
+        self.size += len(data)
+        return data
+
+    def readinto(self, buffer) -> int:  # type: ignore[override]
+        data = self.read(len(buffer))
+        buffer[: len(data)] = data
+        return len(data)
+
