@@ -1,0 +1,136 @@
+"""One rasterised page through clean-up and the engine, to a :class:`PageResult`.
+
+The order keeps the common case to a single engine run: a blank check, a
+small-angle deskew and a cheap sideways check on a probe image first; the
+engine's orientation detection (OSD) only when the page looks sideways, or
+when recognition comes back doubtful (an upside-down page reads as garbage).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from PIL import Image
+
+from chartvault.settings import Settings
+from ocr import cleanup
+from ocr.interface import OcrEngine, OcrTimeout, PageResult, Recognition
+from ocr.rasterize import Raster
+from ocr.sniff import open_image
+
+MIN_OSD_CONFIDENCE = 1.5  # below this Tesseract's OSD is guessing
+
+
+class Deadline:
+    """The per-page time budget shared by every step of one page."""
+
+    def __init__(self, seconds: int) -> None:
+        self.seconds = seconds
+        self.end = time.monotonic() + seconds
+
+    def left(self, what: str) -> int:
+        """Whole seconds left (at least 1); raises :class:`OcrTimeout` when spent."""
+        remaining = self.end - time.monotonic()
+        if remaining <= 0:
+            raise OcrTimeout(f"page ran out of its {self.seconds} s budget before {what} "
+                             "(CHARTVAULT_OCR_PAGE_TIMEOUT)")
+        return max(1, int(remaining))
+
+
+@dataclass
+class _Page:
+    image: Image.Image
+    rotation: int = 0
+    skew: float = 0.0
+
+
+def recognize_raster(raster: Raster, number: int, settings: Settings, engine: OcrEngine,
+                     deadline: Deadline) -> PageResult:
+    """Clean up, orient, OCR. Raises OcrFailed / OcrTimeout from the engine."""
+    with open_image(raster.path) as im:
+        page = _Page(im.convert("L"))
+    mask = cleanup.probe(page.image)
+    if cleanup.is_blank(mask):
+        return _blank_result(raster, number, page)
+    _level(page, mask)
+    if cleanup.looks_sideways(cleanup.probe(page.image)):
+        _turn(page, engine, raster, deadline)
+    _save(page, raster)
+    rec = _recognize(engine, raster, settings, deadline)
+    if page.rotation == 0 and _doubtful(rec, settings):
+        rec = _retry_upside_down(page, rec, engine, raster, settings, deadline)
+    return _result(raster, number, page, rec)
+
+
+def _level(page: _Page, mask) -> None:  # noqa: ANN001 - numpy mask
+    skew = cleanup.skew_angle(mask)
+    if skew:
+        page.image = cleanup.deskew(page.image, skew)
+        page.skew = round(page.skew + skew, 1)
+
+
+def _turn(page: _Page, engine: OcrEngine, raster: Raster, deadline: Deadline) -> bool:
+    """Ask the engine which way is up; turn the page if it is sure. True if turned."""
+    _save(page, raster)
+    found = engine.orientation(raster.path, timeout=deadline.left("orientation"))
+    if found.rotate % 360 == 0 or found.confidence < MIN_OSD_CONFIDENCE:
+        return False
+    page.image = cleanup.rotate_upright(page.image, found.rotate)
+    page.rotation = (page.rotation + found.rotate) % 360
+    _level(page, cleanup.probe(page.image))
+    return True
+
+
+def _retry_upside_down(page: _Page, rec: Recognition, engine: OcrEngine, raster: Raster,
+                       settings: Settings, deadline: Deadline) -> Recognition:
+    """A doubtful read may be a page upside down: check, and keep the better reading."""
+    before = (page.image, page.skew)
+    if not _turn(page, engine, raster, deadline):
+        return rec
+    _save(page, raster)
+    again = _recognize(engine, raster, settings, deadline)
+    if (again.confidence or 0) > (rec.confidence or 0):
+        return again
+    page.image, page.skew, page.rotation = before[0], before[1], 0
+    _save(page, raster)
+    return rec
+
+
+def _doubtful(rec: Recognition, settings: Settings) -> bool:
+    return rec.confidence is None or rec.confidence < settings.ocr_confidence_threshold
+
+
+def _recognize(engine: OcrEngine, raster: Raster, settings: Settings,
+               deadline: Deadline) -> Recognition:
+    return engine.recognize(raster.path, language=settings.ocr_language, dpi=raster.dpi,
+                            timeout=deadline.left("recognition"))
+
+
+def _save(page: _Page, raster: Raster) -> None:
+    dpi = (raster.dpi, raster.dpi) if raster.dpi else None
+    page.image.save(raster.path, dpi=dpi, compress_level=1)
+
+
+def _pdf_path(raster: Raster) -> Path:
+    return raster.path.with_suffix(".pdf")
+
+
+def _blank_result(raster: Raster, number: int, page: _Page) -> PageResult:
+    pdf = _pdf_path(raster)
+    page.image.save(pdf, "PDF", resolution=float(raster.dpi or 300))
+    rec = Recognition(text="", words=(), confidence=None, pdf=b"")
+    return replace(_result(raster, number, page, rec), blank=True)
+
+
+def _result(raster: Raster, number: int, page: _Page, rec: Recognition) -> PageResult:
+    pdf = _pdf_path(raster)
+    if rec.pdf:
+        pdf.write_bytes(rec.pdf)
+    return PageResult(
+        number=number, text=rec.text, words=rec.words, confidence=rec.confidence,
+        width=page.image.width, height=page.image.height, dpi=raster.dpi,
+        rotation=page.rotation, skew=page.skew, source="ocr", blank=False,
+        image_path=raster.path, pdf_path=pdf,
+    )

@@ -1,0 +1,125 @@
+"""One page of a source file as a grayscale PNG in the work dir.
+
+PDF pages are rendered by poppler (pdf2image) one at a time straight to a file,
+never the whole document in memory. TIFF frames (CCITT G4 included), PNG and
+JPEG are decoded with Pillow. Oversized pages are rendered at a lower
+resolution instead of exhausting memory.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+from pdf2image import convert_from_path
+from pdf2image.exceptions import PDFPageCountError, PDFPopplerTimeoutError, PDFSyntaxError
+from PIL import Image, ImageOps
+
+from chartvault.settings import Settings
+from ocr.interface import OcrTimeout, UnreadableFile
+from ocr.pdf import page_size_inches
+from ocr.sniff import check_pixels, open_image
+
+# Pixels per rendered page above which the resolution is lowered: 11 x 17 in at 300 dpi.
+RENDER_PIXEL_CAP = 17_000_000
+MIN_DPI = 70  # below this a DPI tag is taken as wrong
+
+
+@dataclass(frozen=True)
+class Raster:
+    path: Path  # grayscale PNG
+    width: int
+    height: int
+    dpi: int  # 0 when unknown
+
+
+def rasterize(source: Path, kind: str, number: int, workdir: Path, settings: Settings,
+              timeout: int) -> Raster:
+    """Page ``number`` (1-based) of ``source`` as ``workdir/page-NNNN.png``."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    out = workdir / f"page-{number:04d}.png"
+    if kind == "pdf":
+        return _render_pdf(source, number, out, settings, timeout)
+    return _decode_image(source, kind, number, out, settings)
+
+
+def render_dpi(width_in: float, height_in: float, dpi: int, cap: int = RENDER_PIXEL_CAP) -> int:
+    """``dpi``, lowered so the page stays under ``cap`` pixels."""
+    area = max(width_in * height_in, 1e-6)
+    if area * dpi * dpi <= cap:
+        return dpi
+    return max(1, int(math.sqrt(cap / area)))
+
+
+def _render_pdf(source: Path, number: int, out: Path, settings: Settings,
+                timeout: int) -> Raster:
+    width_in, height_in = page_size_inches(source, number)
+    dpi = render_dpi(width_in, height_in, settings.ocr_dpi)
+    try:
+        paths = convert_from_path(
+            source, dpi=dpi, first_page=number, last_page=number, grayscale=True,
+            fmt="png", output_folder=out.parent, output_file=f"render-{number:04d}",
+            paths_only=True, timeout=timeout, thread_count=1,
+        )
+    except PDFPopplerTimeoutError as e:
+        raise OcrTimeout(f"rendering page {number} of {source.name} took over {timeout} s") from e
+    except (PDFPageCountError, PDFSyntaxError, OSError, ValueError) as e:
+        raise UnreadableFile(f"{source.name}: page {number} cannot be rendered ({e})",
+                             code="corrupt_pdf") from e
+    if not paths:
+        raise UnreadableFile(f"{source.name}: poppler rendered nothing for page {number}",
+                             code="corrupt_pdf")
+    Path(paths[0]).replace(out)
+    with open_image(out) as im:
+        width, height = im.size
+    return Raster(out, width, height, dpi)
+
+
+def _decode_image(source: Path, kind: str, number: int, out: Path,
+                  settings: Settings) -> Raster:
+    with open_image(source) as im:
+        try:
+            if number > 1 and kind != "tiff":
+                raise EOFError
+            im.seek(number - 1)
+        except EOFError as e:
+            raise UnreadableFile(f"{source.name} has no page {number}", code="no_such_page") from e
+        check_pixels(source.name, *im.size, settings)
+        dpi = _image_dpi(im)
+        try:
+            gray = _to_gray(im)
+        except (OSError, ValueError, SyntaxError) as e:
+            code = "truncated_image" if "truncated" in str(e).lower() else "corrupt_image"
+            raise UnreadableFile(f"{source.name}: page {number} cannot be decoded ({e})",
+                                 code=code) from e
+    gray, dpi = _shrink(gray, dpi)
+    gray.save(out, dpi=(dpi, dpi) if dpi else None, compress_level=1)
+    return Raster(out, gray.width, gray.height, dpi)
+
+
+def _to_gray(im: Image.Image) -> Image.Image:
+    im.load()
+    im = ImageOps.exif_transpose(im) or im
+    if im.mode in ("RGBA", "LA", "PA") or (im.mode == "P" and "transparency" in im.info):
+        background = Image.new("RGBA", im.size, "white")
+        im = Image.alpha_composite(background, im.convert("RGBA"))
+    return im.convert("L")
+
+
+def _image_dpi(im: Image.Image) -> int:
+    dpi = im.info.get("dpi")
+    try:
+        x = round(float(dpi[0])) if dpi else 0
+    except (TypeError, ValueError, IndexError):
+        return 0
+    return x if x >= MIN_DPI else 0
+
+
+def _shrink(gray: Image.Image, dpi: int) -> tuple[Image.Image, int]:
+    pixels = gray.width * gray.height
+    if pixels <= RENDER_PIXEL_CAP:
+        return gray, dpi
+    scale = math.sqrt(RENDER_PIXEL_CAP / pixels)
+    size = (max(1, int(gray.width * scale)), max(1, int(gray.height * scale)))
+    return gray.resize(size, Image.Resampling.LANCZOS), int(dpi * scale)
