@@ -1,0 +1,59 @@
+"""Full-text search of OCR'd chart pages: the ``SearchIndex`` role and its backends.
+
+``open_index(settings)`` picks the backend named by ``CHARTVAULT_SEARCH_BACKEND``;
+backends are imported lazily so the embedded install never needs the
+Elasticsearch client and the server install never loads Tantivy.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from chartvault.errors import ConfigurationError
+from search.interface import (
+    DocumentEntry,
+    Hit,
+    PageEntry,
+    PageHit,
+    QuerySyntaxError,
+    SearchIndex,
+    SearchQuery,
+    SearchResult,
+    SearchUnavailable,
+    WordBox,
+)
+from search.query import ParsedQuery, parse_query
+
+if TYPE_CHECKING:
+    from chartvault.settings import Settings
+
+__all__ = [
+    "DocumentEntry",
+    "Hit",
+    "PageEntry",
+    "PageHit",
+    "ParsedQuery",
+    "QuerySyntaxError",
+    "SearchIndex",
+    "SearchQuery",
+    "SearchResult",
+    "SearchUnavailable",
+    "WordBox",
+    "open_index",
+    "parse_query",
+]
+
+
+def open_index(settings: Settings) -> SearchIndex:
+    """The configured backend, ready to use. Raises :class:`SearchUnavailable`."""
+    if settings.search_backend == "elasticsearch":
+        from search.elastic_index import ElasticIndex
+
+        return ElasticIndex(settings.elasticsearch_url, settings.elasticsearch_index)
+    if settings.search_backend == "tantivy":
+        from search.tantivy_index import TantivyIndex
+
+        return TantivyIndex(settings.index_path)
+    raise ConfigurationError(
+        f"CHARTVAULT_SEARCH_BACKEND={settings.search_backend!r}: use tantivy or elasticsearch"
+    )

@@ -1,0 +1,151 @@
+"""Which words on a page a query matched: the snippet and the word boxes to light up.
+
+Engine highlighters only see some query kinds (Tantivy's SnippetGenerator marks
+nothing for fuzzy, prefix or phrase queries on another field — measured with
+tantivy 0.27), so matching is decided here, from the parsed query, the same way
+for every backend. Page text is untrusted OCR output: the \\x02/\\x03 markers are
+removed from it before marking, so a page cannot forge a highlight.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from chartvault.types import WordBox
+from search.query import AnyOf, Node, ParsedQuery, Phrase, Prefix, Term
+
+MARK_START, MARK_END = "\x02", "\x03"
+SNIPPET_WORDS = 30
+_WORD_RUN = re.compile(r"[^\W_]+")
+_MARKS = re.compile("[\x02\x03]")
+_SPACES = re.compile(r"\s+")
+
+Stemmer = Callable[[str], str]
+
+
+def _same(word: str) -> str:
+    return word
+
+
+@dataclass(frozen=True)
+class _Token:
+    start: int
+    end: int
+    word: str  # lower case
+
+
+def tokens(text: str) -> list[_Token]:
+    return [_Token(m.start(), m.end(), m.group().lower()) for m in _WORD_RUN.finditer(text)]
+
+
+class WordMatcher:
+    """Decides which token positions of a page a parsed query matched."""
+
+    def __init__(self, query: ParsedQuery, stem: Stemmer = _same) -> None:
+        self._stem = stem
+        self._exact: set[str] = set()
+        self._stems: set[str] = set()
+        self._fuzzy: list[tuple[str, int]] = []
+        self._prefixes: list[str] = []
+        self._phrases: list[tuple[str, ...]] = []
+        for node in query.must:
+            self._add(node)
+
+    def _add(self, node: Node) -> None:
+        if isinstance(node, AnyOf):
+            for option in node.options:
+                self._add(option)
+        elif isinstance(node, Term) and node.fuzzy:
+            self._fuzzy.append((node.text, node.fuzzy))
+        elif isinstance(node, Term):
+            self._exact.add(node.text)
+            self._stems.add(self._stem(node.text))
+        elif isinstance(node, Prefix):
+            self._prefixes.append(node.text)
+        elif isinstance(node, Phrase):
+            self._phrases.append(node.words)
+
+    def _word_matches(self, word: str) -> bool:
+        if word in self._exact or (self._stems and self._stem(word) in self._stems):
+            return True
+        if any(word.startswith(prefix) for prefix in self._prefixes):
+            return True
+        return any(within_distance(word, target, d) for target, d in self._fuzzy)
+
+    def positions(self, words: Sequence[str]) -> set[int]:
+        """Indices into ``words`` (lower case) that the query matched."""
+        hits = {i for i, word in enumerate(words) if self._word_matches(word)}
+        for phrase in self._phrases:
+            size = len(phrase)
+            for i in range(len(words) - size + 1):
+                if tuple(words[i:i + size]) == phrase:
+                    hits.update(range(i, i + size))
+        return hits
+
+
+def snippet(text: str, matcher: WordMatcher, width: int = SNIPPET_WORDS) -> str:
+    """A window of about ``width`` words around the densest matches, marked \\x02...\\x03."""
+    text = _MARKS.sub(" ", text)
+    toks = tokens(text)
+    if not toks:
+        return ""
+    hits = matcher.positions([t.word for t in toks])
+    first = _best_window(sorted(hits), width, len(toks))
+    last = min(len(toks), first + width) - 1
+    parts: list[str] = ["… " if first > 0 else ""]
+    cursor = toks[first].start
+    for i in range(first, last + 1):
+        tok = toks[i]
+        parts.append(text[cursor:tok.start])
+        word = text[tok.start:tok.end]
+        parts.append(f"{MARK_START}{word}{MARK_END}" if i in hits else word)
+        cursor = tok.end
+    parts.append(" …" if last < len(toks) - 1 else "")
+    return _SPACES.sub(" ", "".join(parts)).strip()
+
+
+def _best_window(hits: list[int], width: int, count: int) -> int:
+    """First token index of the window of ``width`` tokens holding the most hits."""
+    if not hits:
+        return 0
+    best_start, best_count, j = hits[0], 0, 0
+    for i, start in enumerate(hits):
+        while j < len(hits) and hits[j] < start + width:
+            j += 1
+        if j - i > best_count:
+            best_start, best_count = start, j - i
+    lead = min(5, width // 4)  # a little context before the first match
+    return max(0, min(best_start - lead, count - width))
+
+
+def matched_boxes(boxes: Sequence[WordBox], matcher: WordMatcher) -> tuple[WordBox, ...]:
+    """The boxes of the matched words, in page order (phrases matched across boxes)."""
+    owner: list[int] = []
+    words: list[str] = []
+    for index, box in enumerate(boxes):
+        for tok in tokens(box.text):
+            owner.append(index)
+            words.append(tok.word)
+    chosen = sorted({owner[i] for i in matcher.positions(words)})
+    return tuple(boxes[i] for i in chosen)
+
+
+def within_distance(word: str, target: str, limit: int) -> bool:
+    """Optimal-string-alignment distance (a swap of neighbours costs 1) is <= ``limit``."""
+    if abs(len(word) - len(target)) > limit:
+        return False
+    prev2: list[int] = []
+    prev = list(range(len(target) + 1))
+    for i, a in enumerate(word, 1):
+        row = [i] + [0] * len(target)
+        for j, b in enumerate(target, 1):
+            cost = 0 if a == b else 1
+            row[j] = min(prev[j] + 1, row[j - 1] + 1, prev[j - 1] + cost)
+            if i > 1 and j > 1 and a == target[j - 2] and word[i - 2] == b:
+                row[j] = min(row[j], prev2[j - 2] + 1)
+        if min(row) > limit:
+            return False
+        prev2, prev = prev, row
+    return prev[-1] <= limit

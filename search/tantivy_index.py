@@ -1,0 +1,296 @@
+"""The embedded search backend: a Tantivy index in a local folder, in-process.
+
+One Tantivy document per page, carrying its document's metadata. Writes from
+any process are serialized by an ``flock`` on ``<index>.writer.lock`` beside the
+index (Tantivy allows one writer at a time and fails rather than waits), and
+every write commits and reloads the searcher before returning, so an upsert is
+visible to this process on return and to other processes within about 0.5 s.
+Tantivy exceptions are translated here: a query the engine refuses is
+:class:`QuerySyntaxError`, anything else :class:`SearchUnavailable`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import asdict
+from datetime import date, datetime
+from pathlib import Path
+
+import tantivy
+from tantivy import Document, Index, Order, Query, SchemaBuilder
+
+from search import results
+from search.interface import (
+    DocumentEntry,
+    SearchQuery,
+    SearchResult,
+    SearchUnavailable,
+)
+from search.locking import exclusive
+from search.query import ParsedQuery
+from search.tantivy_query import normalize_key, stem, to_tantivy
+
+log = logging.getLogger(__name__)
+
+SCHEMA_VERSION = "1"
+EXACT_TOTAL_LIMIT = 10_000  # above this many matching pages, total is a HyperLogLog estimate
+
+
+def build_schema() -> tantivy.Schema:
+    sb = SchemaBuilder()
+    sb.add_text_field("document_id", stored=True, tokenizer_name="raw")
+    sb.add_unsigned_field("doc_key", stored=False, indexed=True, fast=True)
+    sb.add_boolean_field("first_page", indexed=True)
+    sb.add_text_field("mrn", stored=True, tokenizer_name="raw")
+    sb.add_text_field("mrn_key", tokenizer_name="raw")
+    sb.add_text_field("patient_name", stored=True, tokenizer_name="raw")
+    sb.add_text_field("name", tokenizer_name="default")
+    sb.add_text_field("date_of_birth", stored=True, tokenizer_name="raw")
+    sb.add_text_field("doc_type", stored=True, fast=True, tokenizer_name="raw")
+    sb.add_text_field("doc_type_key", tokenizer_name="raw")
+    sb.add_date_field("service_date", stored=True, indexed=True, fast=True)
+    sb.add_integer_field("year", indexed=True, fast=True)
+    sb.add_text_field("facility", stored=True, fast=True, tokenizer_name="raw")
+    sb.add_text_field("facility_key", tokenizer_name="raw")
+    sb.add_text_field("batch_id", stored=True, tokenizer_name="raw")
+    sb.add_integer_field("page", stored=True, indexed=True, fast=True)
+    sb.add_text_field("text", stored=True, tokenizer_name="en_stem")
+    sb.add_text_field("exact", tokenizer_name="default")
+    sb.add_bytes_field("words", stored=True, indexed=False)
+    return sb.build()
+
+
+def doc_key(document_id: str) -> int:
+    """A 64-bit fast-field key per document: grouping without loading stored fields."""
+    return int.from_bytes(hashlib.blake2b(document_id.encode(), digest_size=8).digest(), "big")
+
+
+def page_documents(entry: DocumentEntry) -> Iterator[Document]:
+    first = min((p.number for p in entry.pages), default=None)
+    for page in entry.pages:
+        doc = Document()
+        doc.add_text("document_id", entry.document_id)
+        doc.add_unsigned("doc_key", doc_key(entry.document_id))
+        doc.add_boolean("first_page", page.number == first)
+        for name, value in _metadata(entry).items():
+            if value:
+                doc.add_text(name, value)
+        if entry.service_date:
+            d = entry.service_date
+            doc.add_date("service_date", datetime(d.year, d.month, d.day))
+            doc.add_integer("year", d.year)
+        doc.add_integer("page", page.number)
+        doc.add_text("text", page.text)
+        doc.add_text("exact", page.text)
+        doc.add_bytes("words", json.dumps([asdict(w) for w in page.words]).encode())
+        yield doc
+
+
+def _metadata(entry: DocumentEntry) -> dict[str, str]:
+    return {
+        "mrn": entry.mrn,
+        "mrn_key": entry.mrn.upper(),
+        "patient_name": entry.patient_name,
+        "name": entry.patient_name,
+        "date_of_birth": entry.date_of_birth.isoformat() if entry.date_of_birth else "",
+        "doc_type": entry.doc_type,
+        "doc_type_key": entry.doc_type.lower(),
+        "facility": entry.facility,
+        "facility_key": normalize_key(entry.facility),
+        "batch_id": entry.batch_id,
+    }
+
+
+@contextmanager
+def _vendor_errors(action: str) -> Iterator[None]:
+    try:
+        yield
+    except BaseException as exc:
+        # pyo3 turns a Rust panic into PanicException, a BaseException: translate it too
+        if isinstance(exc, ValueError | OSError | RuntimeError) or _is_panic(exc):
+            raise SearchUnavailable(f"The search index could not {action}: {exc}") from exc
+        raise
+
+
+def _is_panic(exc: BaseException) -> bool:
+    return type(exc).__name__ == "PanicException"
+
+
+class TantivyIndex:
+    """:class:`search.SearchIndex` on a Tantivy folder; safe to share between processes."""
+
+    def __init__(self, path: Path, *, lock_timeout: float = 60.0,
+                 writer_heap: int = 128_000_000) -> None:
+        self.path = Path(path)
+        self._lock_path = self.path.with_name(self.path.name + ".writer.lock")
+        self._lock_timeout = lock_timeout
+        self._writer_heap = writer_heap
+        self._index = self._open()
+
+    def _open(self) -> Index:
+        self.path.mkdir(parents=True, exist_ok=True)
+        marker = self.path / "chartvault-schema"
+        with exclusive(self._lock_path, self._lock_timeout):
+            existing = (self.path / "meta.json").exists()
+            version = marker.read_text().strip() if marker.exists() else None
+            if existing and version != SCHEMA_VERSION:
+                raise SearchUnavailable(
+                    f"The search index at {self.path} was built by another version of "
+                    "Chartvault; move the folder away and run `chartvault reindex`."
+                )
+            with _vendor_errors("be opened"):
+                index = Index(build_schema(), path=str(self.path), reuse=True)
+            marker.write_text(SCHEMA_VERSION + "\n")
+        return index
+
+    # --- writes -------------------------------------------------------------------------
+
+    @contextmanager
+    def _writer(self, action: str) -> Iterator[tantivy.IndexWriter]:
+        with exclusive(self._lock_path, self._lock_timeout), _vendor_errors(action):
+            writer = self._index.writer(self._writer_heap, 1)
+            try:
+                yield writer
+                writer.commit()
+                writer.wait_merging_threads()  # finishes merges and frees the writer
+            except BaseException:
+                writer.rollback()
+                raise
+            finally:
+                del writer
+        with _vendor_errors("reload"):
+            self._index.reload()
+
+    def upsert(self, document: DocumentEntry) -> None:
+        self.upsert_many([document])
+
+    def upsert_many(self, documents: Iterable[DocumentEntry]) -> int:
+        """Replace each document's pages, in one commit; returns how many documents."""
+        count = 0
+        with self._writer("save the document") as writer:
+            for entry in documents:
+                writer.delete_documents_by_term("document_id", entry.document_id)
+                for doc in page_documents(entry):
+                    writer.add_document(doc)
+                count += 1
+        return count
+
+    def delete(self, document_id: str) -> None:
+        with self._writer("delete the document") as writer:
+            writer.delete_documents_by_term("document_id", document_id)
+
+    def rebuild(self, documents: Iterable[DocumentEntry]) -> int:
+        """Replace everything in one commit: searchers see the old or the new index, never half."""
+        count = 0
+        with self._writer("be rebuilt") as writer:
+            writer.delete_all_documents()
+            for entry in documents:
+                for doc in page_documents(entry):
+                    writer.add_document(doc)
+                count += 1
+        return count
+
+    # --- reads --------------------------------------------------------------------------
+
+    def count(self) -> int:
+        with _vendor_errors("be read"):
+            searcher = self._index.searcher()
+            return searcher.search(self._first_pages(), limit=1, count=True).count
+
+    def document_ids(self) -> set[str]:
+        with _vendor_errors("be read"):
+            searcher = self._index.searcher()
+            total = searcher.search(self._first_pages(), limit=1, count=True).count
+            hits = searcher.search(self._first_pages(), limit=max(total, 1)).hits
+            return {searcher.doc(addr).get_first("document_id") for _, addr in hits}
+
+    def _first_pages(self) -> Query:
+        return Query.term_query(self._index.schema, "first_page", True)
+
+    def search(self, query: SearchQuery) -> SearchResult:
+        parsed = results.parse(query)
+        result = self._search(parsed, query)
+        if result.total == 0 and parsed.has_text:
+            fallback = parsed.fuzzy_fallback()
+            if fallback is not None:
+                return self._search(fallback, query)
+        return result
+
+    def _search(self, parsed: ParsedQuery, query: SearchQuery) -> SearchResult:
+        with _vendor_errors("be searched"):
+            searcher = self._index.searcher()
+            tq = to_tantivy(self._index.schema, parsed)
+            groups, pages = self._groups(searcher, tq, query)
+            total = self._total(searcher, tq, pages, groups)
+            hits = [self._hit(searcher, g, parsed) for g in groups[query.offset:]]
+            facets = _facets(searcher.aggregate(tq, _FACET_AGGS))
+        return SearchResult(total=total, hits=tuple(hits), facets=facets)
+
+    def _groups(self, searcher: tantivy.Searcher, tq: Query, query: SearchQuery
+                ) -> tuple[list[results.Group], int]:
+        wanted = query.offset + query.limit
+        limit = max(100, wanted * 4)
+        by_date = query.sort != "relevance"
+        while True:
+            found = searcher.search(
+                tq, limit=limit, count=True,
+                order_by_field="service_date" if by_date else None,
+                order=Order.Asc if query.sort == "date_asc" else Order.Desc)
+            addrs = [addr for _, addr in found.hits]
+            keys = searcher.fast_field_values("doc_key", addrs) if addrs else []
+            scores = [0.0 if by_date else float(s) for s, _ in found.hits]
+            groups = results.group(zip(keys, scores, addrs, strict=True))
+            if len(groups) >= wanted or limit >= found.count:
+                return groups[:wanted], found.count
+            limit *= 4
+
+    def _total(self, searcher: tantivy.Searcher, tq: Query, pages: int,
+               groups: list[results.Group]) -> int:
+        if pages <= EXACT_TOTAL_LIMIT:
+            hits = searcher.search(tq, limit=max(pages, 1), count=False).hits
+            addrs = [addr for _, addr in hits]
+            return len(set(searcher.fast_field_values("doc_key", addrs))) if addrs else 0
+        return max(len(groups), round(searcher.cardinality(tq, "doc_key")))
+
+    def _hit(self, searcher: tantivy.Searcher, group: results.Group, parsed: ParsedQuery
+             ) -> results.Hit:
+        stored = [(score, searcher.doc(addr).to_dict()) for score, addr in group.pages]
+        fields = {name: values[0] for name, values in stored[0][1].items() if values}
+        pages = [results.StoredPage(score, d["page"][0], d.get("text", [""])[0],
+                                    d["words"][0] if d.get("words") else b"[]")
+                 for score, d in stored]
+        return results.make_hit(_entry_fields(fields), pages, parsed, stem)
+
+    def close(self) -> None:
+        self._index = None  # type: ignore[assignment]  # drop the reader; files stay
+
+
+def _entry_fields(fields: dict) -> dict:
+    sd = fields.get("service_date")
+    return {
+        "document_id": fields["document_id"],
+        "mrn": fields.get("mrn", ""),
+        "doc_type": fields.get("doc_type", ""),
+        "service_date": sd.date() if isinstance(sd, datetime) else sd if isinstance(sd, date)
+        else None,
+    }
+
+
+_FACET_AGGS = {
+    name: {"terms": {"field": field, "size": 100},
+           "aggs": {"docs": {"cardinality": {"field": "doc_key"}}}}
+    for name, field in (("doc_type", "doc_type"), ("year", "year"), ("facility", "facility"))
+}
+
+
+def _facets(aggs: dict) -> dict[str, dict[str, int]]:
+    return {
+        name: {str(b["key"]): round(b["docs"]["value"])
+               for b in aggs.get(name, {}).get("buckets", []) if b["key"] != ""}
+        for name in _FACET_AGGS
+    }
+

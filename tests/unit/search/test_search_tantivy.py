@@ -1,0 +1,89 @@
+"""Tantivy-specific behaviour: cross-process writers, reopening, damaged input."""
+
+from __future__ import annotations
+
+import multiprocessing
+from pathlib import Path
+
+import pytest
+
+from chartvault.types import WordBox
+from search import DocumentEntry, PageEntry, SearchQuery, SearchUnavailable
+from search.locking import exclusive
+from search.tantivy_index import TantivyIndex
+
+
+def _entry(document_id: str, text: str = "routine follow up visit") -> DocumentEntry:
+    return DocumentEntry(document_id=document_id, mrn="TST000123", doc_type="note",
+                         pages=(PageEntry(1, text), PageEntry(2, "second page")))
+
+
+def _writer_process(path: str, prefix: str, count: int) -> None:
+    index = TantivyIndex(Path(path), lock_timeout=120)
+    for i in range(count):
+        index.upsert(_entry(f"{prefix}-{i:03d}", f"worker {prefix} document {i}"))
+    index.close()
+
+
+def test_two_processes_upserting_concurrently_lose_nothing(tmp_path: Path) -> None:
+    path = tmp_path / "index"
+    TantivyIndex(path).close()
+    ctx = multiprocessing.get_context("spawn")
+    workers = [ctx.Process(target=_writer_process, args=(str(path), p, 50)) for p in "ab"]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join(timeout=240)
+        assert w.exitcode == 0
+    index = TantivyIndex(path)
+    assert index.count() == 100
+    assert index.document_ids() == {f"{p}-{i:03d}" for p in "ab" for i in range(50)}
+    assert index.search(SearchQuery("worker b document", limit=200)).total == 50
+
+
+def test_writer_waits_for_the_lock_then_gives_up_with_search_unavailable(tmp_path: Path) -> None:
+    index = TantivyIndex(tmp_path / "index", lock_timeout=0.2)
+    with exclusive(tmp_path / "index.writer.lock"):
+        # flock locks are per open file description: a second open in this process conflicts
+        with pytest.raises(SearchUnavailable, match="busy"):
+            index.upsert(_entry("doc-1"))
+    index.upsert(_entry("doc-1"))
+    assert index.count() == 1
+
+
+def test_reopened_index_keeps_its_documents(tmp_path: Path) -> None:
+    index = TantivyIndex(tmp_path / "index")
+    index.upsert(_entry("doc-1"))
+    index.close()
+    assert TantivyIndex(tmp_path / "index").document_ids() == {"doc-1"}
+
+
+def test_index_from_another_schema_version_is_refused(tmp_path: Path) -> None:
+    TantivyIndex(tmp_path / "index").upsert(_entry("doc-1"))
+    (tmp_path / "index" / "chartvault-schema").write_text("0\n")
+    with pytest.raises(SearchUnavailable, match="reindex"):
+        TantivyIndex(tmp_path / "index")
+
+
+def test_ocr_text_cannot_forge_highlight_marks(tmp_path: Path) -> None:
+    index = TantivyIndex(tmp_path / "index")
+    index.upsert(_entry("doc-1", "evil \x02forged\x03 marks near asthma"))
+    snippet = index.search(SearchQuery("asthma")).hits[0].snippet
+    assert snippet.count("\x02") == 1
+    assert "\x02asthma\x03" in snippet
+
+
+def test_matched_word_boxes_are_returned(tmp_path: Path) -> None:
+    boxes = tuple(WordBox(w, 10 * i, 0, 9, 9, 90.0)
+                  for i, w in enumerate(["Chest", "pain,", "at", "rest"]))
+    index = TantivyIndex(tmp_path / "index")
+    index.upsert(DocumentEntry("doc-1", "TST000123", "note",
+                               (PageEntry(1, "Chest pain, at rest", boxes),)))
+    page = index.search(SearchQuery('"chest pain"')).hits[0].pages[0]
+    assert [w.text for w in page.words] == ["Chest", "pain,"]
+
+
+def test_empty_document_has_no_pages_and_is_not_counted(tmp_path: Path) -> None:
+    index = TantivyIndex(tmp_path / "index")
+    index.upsert(DocumentEntry("doc-1", "TST000123", "note", ()))
+    assert index.count() == 0
