@@ -16,9 +16,13 @@ from PIL import Image, UnidentifiedImageError
 
 from chartvault.settings import Settings
 from ocr.interface import SourceInfo, UnreadableFile
+from ocr.tiffcheck import check_tiff_complete
 
 MIMES = {"pdf": "application/pdf", "tiff": "image/tiff", "png": "image/png", "jpeg": "image/jpeg"}
 _PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+# What Pillow raises for damaged files, beyond its own UnidentifiedImageError.
+_PILLOW_ERRORS = (UnidentifiedImageError, SyntaxError, struct.error, OSError, ValueError,
+                  TypeError, KeyError, IndexError, EOFError, ZeroDivisionError)
 
 
 def sniff_kind(head: bytes) -> str | None:
@@ -57,9 +61,12 @@ def open_image(path: Path) -> Iterator[Image.Image]:
 
     Pillow's bomb *warning* is silenced here because the caller compares the
     size with ``max_pixels`` itself; its bomb *error* becomes ``image_too_large``.
+    Pillow's other warnings (corrupt EXIF and the like) are dropped: the
+    structural checks and decoding errors decide. Decoding errors inside the
+    ``with`` block become ``corrupt_image`` or ``truncated_image``.
     """
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        warnings.simplefilter("ignore")
         try:
             with Image.open(path) as im:
                 yield im
@@ -67,9 +74,11 @@ def open_image(path: Path) -> Iterator[Image.Image]:
             raise UnreadableFile(
                 f"{path.name}: {e}; a scan this large is almost certainly a mistake or an attack",
                 code="image_too_large") from e
-        except (UnidentifiedImageError, SyntaxError, struct.error) as e:
-            raise UnreadableFile(f"{path.name}: not a readable image ({e})",
-                                 code="corrupt_image") from e
+        except _PILLOW_ERRORS as e:
+            truncated = "truncated" in str(e).lower() or isinstance(e, EOFError)
+            raise UnreadableFile(
+                f"{path.name}: not a readable image ({e or type(e).__name__})",
+                code="truncated_image" if truncated else "corrupt_image") from e
 
 
 def inspect_file(path: Path, settings: Settings) -> SourceInfo:
@@ -103,6 +112,8 @@ def check_pixels(name: str, width: int, height: int, settings: Settings) -> None
 
 
 def _image_page_count(path: Path, kind: str, settings: Settings) -> int:
+    if kind == "tiff":
+        check_tiff_complete(path)
     with open_image(path) as im:
         check_pixels(path.name, *im.size, settings)
         if kind == "png":
@@ -127,7 +138,7 @@ def _tiff_frames(path: Path, im: Image.Image, settings: Settings) -> int:
             im.seek(frames)
     except EOFError:
         return frames
-    except (OSError, ValueError, SyntaxError, struct.error) as e:
+    except _PILLOW_ERRORS as e:
         raise UnreadableFile(f"{path.name}: TIFF page {frames + 1} is damaged ({e})",
                              code="truncated_image" if frames else "corrupt_image") from e
 
