@@ -1,0 +1,152 @@
+"""ocr_page, make_thumbnails and merge_pdfs end to end with the real engine, small pages."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from PIL import Image
+from pypdf import PdfReader
+from reportlab.lib.pagesizes import letter
+from reportlab.pdfgen import canvas
+
+from ocr.interface import UnreadableFile
+from ocr.service import make_thumbnails, merge_pdfs, ocr_page
+
+MAX_CER = 0.03
+
+
+def _words_inside(result) -> bool:  # noqa: ANN001
+    return all(0 <= w.left and 0 <= w.top and w.left + w.width <= result.width
+               and w.top + w.height <= result.height for w in result.words)
+
+
+@pytest.mark.parametrize("fmt", ["png", "jpeg", "pdf", "tiff", "tiff-g4"])
+def test_reads_a_clean_page_in_every_format(chart, ocr_settings, tmp_path, char_error_rate, fmt):
+    made = chart(fmt)
+    result = ocr_page(made.path, 1, tmp_path / "work", ocr_settings)
+    assert char_error_rate(result.text, made.page_texts[0]) < MAX_CER
+    assert (result.source, result.rotation, result.skew, result.blank) == ("ocr", 0, 0.0, False)
+    assert result.words and _words_inside(result)
+    assert result.dpi == 150 and result.confidence > 80
+    assert result.image_path.is_file() and result.pdf_path.read_bytes().startswith(b"%PDF")
+    with Image.open(result.image_path) as image:
+        assert image.mode == "L" and image.size == (result.width, result.height)
+
+
+def test_words_can_be_searched(chart, ocr_settings, tmp_path):
+    made = chart("png", seed=11, paragraphs=3)
+    text = ocr_page(made.path, 1, tmp_path, ocr_settings).text
+    assert made.spec.mrn in text and made.spec.patient_name in text
+    assert made.spec.date_of_birth.isoformat() in text
+
+
+def test_second_page_of_a_tiff(chart, ocr_settings, tmp_path, char_error_rate):
+    made = chart("tiff-g4", pages=2)
+    result = ocr_page(made.path, 2, tmp_path, ocr_settings)
+    assert result.number == 2 and "Page 2 of 2" in result.text
+    assert char_error_rate(result.text, made.page_texts[1]) < MAX_CER
+
+
+@pytest.mark.parametrize("turn", [90, 180, 270])
+def test_turned_pages_come_out_upright(chart, ocr_settings, tmp_path, char_error_rate, turn):
+    made = chart("png", rotate=turn)
+    result = ocr_page(made.path, 1, tmp_path, ocr_settings)
+    assert result.rotation == turn
+    assert char_error_rate(result.text, made.page_texts[0]) < MAX_CER
+    with Image.open(result.image_path) as image:
+        assert image.width < image.height  # portrait again
+
+
+def test_skewed_page_reads_as_well_as_straight(chart, ocr_settings, tmp_path, char_error_rate):
+    straight, skewed = chart("png"), chart("png", skew=3.0)
+    flat = ocr_page(straight.path, 1, tmp_path / "a", ocr_settings)
+    tilted = ocr_page(skewed.path, 1, tmp_path / "b", ocr_settings)
+    assert tilted.skew == pytest.approx(3.0, abs=0.3)
+    assert char_error_rate(tilted.text, skewed.page_texts[0]) <= (
+        char_error_rate(flat.text, straight.page_texts[0]) + 0.01)
+
+
+def test_noisy_page_reads(chart, ocr_settings, tmp_path, char_error_rate):
+    made = chart("png", dpi=200, noise=True)
+    result = ocr_page(made.path, 1, tmp_path, ocr_settings.replace(ocr_dpi=200))
+    assert char_error_rate(result.text, made.page_texts[0]) < 0.05
+    assert not result.blank
+
+
+def test_born_digital_page_uses_its_text_layer(chart, ocr_settings, tmp_path, char_error_rate):
+    made = chart("pdf-text", paragraphs=2)
+    result = ocr_page(made.path, 1, tmp_path, ocr_settings)
+    assert result.source == "text-layer"
+    assert char_error_rate(result.text, made.page_texts[0]) < 0.01
+    assert len(PdfReader(result.pdf_path).pages) == 1 and result.image_path.is_file()
+
+
+def test_ocr_force_ignores_the_text_layer(chart, ocr_settings, tmp_path):
+    made = chart("pdf-text")
+    result = ocr_page(made.path, 1, tmp_path, ocr_settings.replace(ocr_force=True))
+    assert result.source == "ocr" and made.spec.mrn in result.text
+
+
+def _scan_with_junk_text_layer(scan: Path, out: Path, junk: str) -> Path:
+    pdf = canvas.Canvas(str(out), pagesize=letter)
+    pdf.drawImage(str(scan), 0, 0, *letter)
+    text = pdf.beginText(72, 720)
+    text.setTextRenderMode(3)  # invisible, like an OCR layer
+    for line in junk.splitlines():
+        text.textLine(line)
+    pdf.drawText(text)
+    pdf.showPage()
+    pdf.save()
+    return out
+
+
+@pytest.mark.parametrize("junk", ["   \n      \n  \t  ", "\x01\x01 \x01\x01\x01 " * 20],
+                         ids=["white-space", "control-characters"])
+def test_junk_text_layer_is_ocrd(chart, ocr_settings, tmp_path, char_error_rate, junk):
+    made = chart("png")
+    pdf = _scan_with_junk_text_layer(made.path, tmp_path / "junk.pdf", junk)
+    result = ocr_page(pdf, 1, tmp_path / "work", ocr_settings)
+    assert result.source == "ocr"
+    assert char_error_rate(result.text, made.page_texts[0]) < MAX_CER
+
+
+def test_blank_page_is_flagged_without_ocr(tmp_path, ocr_settings):
+    blank = tmp_path / "blank.png"
+    image = Image.new("L", (1275, 1650), 255)
+    for x, y in ((100, 100), (900, 1200), (640, 33)):  # scanner dust
+        image.putpixel((x, y), 0)
+    image.save(blank, dpi=(150, 150))
+    result = ocr_page(blank, 1, tmp_path / "work", ocr_settings)
+    assert result.blank and result.text == "" and result.words == ()
+    assert result.confidence is None and result.pdf_path.read_bytes().startswith(b"%PDF")
+
+
+def test_no_such_page(chart, ocr_settings, tmp_path):
+    with pytest.raises(UnreadableFile) as caught:
+        ocr_page(chart("pdf", dpi=72).path, 2, tmp_path, ocr_settings)
+    assert caught.value.code == "no_such_page"
+    with pytest.raises(UnreadableFile):
+        ocr_page(chart("png", dpi=72).path, 2, tmp_path, ocr_settings)
+
+
+def test_thumbnails(chart, ocr_settings, tmp_path):
+    result = ocr_page(chart("png", dpi=72).path, 1, tmp_path, ocr_settings)
+    thumbs = make_thumbnails(result.image_path, tmp_path / "thumbs")
+    assert set(thumbs) == {"small", "large"}
+    with Image.open(thumbs["small"]) as small:
+        assert small.width == 200 and small.height > small.width
+    with Image.open(thumbs["large"]) as large:
+        assert large.width == min(1000, result.width)
+    assert make_thumbnails(result.image_path, tmp_path / "thumbs") == thumbs  # idempotent
+
+
+def test_merge_pdfs_gives_one_searchable_pdf(chart, ocr_settings, tmp_path):
+    made = chart("tiff", pages=3)
+    pages = [ocr_page(made.path, n, tmp_path / "work", ocr_settings) for n in (1, 2, 3)]
+    out = merge_pdfs([p.pdf_path for p in pages], tmp_path / "out" / "doc.pdf")
+    reader = PdfReader(out)
+    assert len(reader.pages) == 3
+    for number, page in enumerate(reader.pages, start=1):
+        assert f"Page {number} of 3" in page.extract_text()
+        assert made.spec.mrn in page.extract_text()
