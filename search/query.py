@@ -207,7 +207,7 @@ class _State:
         parsed: object = {
             "mrn": lambda v: v.upper(),
             "type": lambda v: v.lower(),
-            "facility": lambda v: " ".join(v.lower().split()),
+            "facility": normalize_key,
             "date": parse_date_range,
         }[name](value)
         self.filters = replace(self.filters, **{key: parsed})
@@ -228,6 +228,11 @@ _EXAMPLES = {
     "date": "date:2019-01..2019-06",
     "facility": 'facility:"North Clinic"',
 }
+
+
+def normalize_key(value: str) -> str:
+    """How facility (and other keyword) values compare: case and spacing do not matter."""
+    return " ".join(value.lower().split())
 
 
 def _field_of(text: str) -> tuple[str, str] | None:

@@ -31,8 +31,8 @@ from search.interface import (
     SearchUnavailable,
 )
 from search.locking import exclusive
-from search.query import ParsedQuery
-from search.tantivy_query import normalize_key, stem, to_tantivy
+from search.query import ParsedQuery, normalize_key
+from search.tantivy_query import stem, to_tantivy
 
 log = logging.getLogger(__name__)
 

@@ -15,7 +15,7 @@ from datetime import datetime
 import tantivy
 from tantivy import FieldType, Occur, Query, Schema
 
-from search.query import AnyOf, Filters, Node, ParsedQuery, Phrase, Prefix, Term
+from search.query import AnyOf, Filters, Node, ParsedQuery, Phrase, Prefix, Term, normalize_key
 
 _ANALYZER = (
     tantivy.TextAnalyzerBuilder(tantivy.Tokenizer.simple())
@@ -80,10 +80,6 @@ def _filters(schema: Schema, filters: Filters) -> list[Query]:
             _day(start) if start else None, _day(end) if end else None,
             include_lower=True, include_upper=True))
     return out
-
-
-def normalize_key(value: str) -> str:
-    return " ".join(value.lower().split())
 
 
 def to_tantivy(schema: Schema, parsed: ParsedQuery) -> Query:
