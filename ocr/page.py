@@ -12,13 +12,13 @@ import time
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+import numpy as np
 from PIL import Image
 
 from chartvault.settings import Settings
 from ocr import cleanup
 from ocr.interface import OcrEngine, OcrTimeout, PageResult, Recognition
 from ocr.rasterize import Raster
-from ocr.sniff import open_image
 
 MIN_OSD_CONFIDENCE = 1.5  # below this Tesseract's OSD is guessing
 
@@ -49,13 +49,19 @@ class _Page:
 def recognize_raster(raster: Raster, number: int, settings: Settings, engine: OcrEngine,
                      deadline: Deadline) -> PageResult:
     """Clean up, orient, OCR. Raises OcrFailed / OcrTimeout from the engine."""
-    with open_image(raster.path) as im:
-        page = _Page(im.convert("L"))
+    page = _Page(raster.image)
+    try:
+        return _recognize_page(page, raster, number, settings, engine, deadline)
+    finally:
+        _engine_input(raster).unlink(missing_ok=True)
+
+
+def _recognize_page(page: _Page, raster: Raster, number: int, settings: Settings,
+                    engine: OcrEngine, deadline: Deadline) -> PageResult:
     mask = cleanup.probe(page.image)
     if cleanup.is_blank(mask):
         return _blank_result(raster, number, page)
-    _level(page, mask)
-    if cleanup.looks_sideways(cleanup.probe(page.image)):
+    if cleanup.looks_sideways(_level(page, mask)):
         _turn(page, engine, raster, deadline)
     _save(page, raster)
     rec = _recognize(engine, raster, settings, deadline)
@@ -64,17 +70,20 @@ def recognize_raster(raster: Raster, number: int, settings: Settings, engine: Oc
     return _result(raster, number, page, rec)
 
 
-def _level(page: _Page, mask) -> None:  # noqa: ANN001 - numpy mask
+def _level(page: _Page, mask: np.ndarray) -> np.ndarray:
+    """Deskew the page if it needs it; the probe mask of the result."""
     skew = cleanup.skew_angle(mask)
-    if skew:
-        page.image = cleanup.deskew(page.image, skew)
-        page.skew = round(page.skew + skew, 1)
+    if not skew:
+        return mask
+    page.image = cleanup.deskew(page.image, skew)
+    page.skew = round(page.skew + skew, 1)
+    return cleanup.probe(page.image)
 
 
 def _turn(page: _Page, engine: OcrEngine, raster: Raster, deadline: Deadline) -> bool:
     """Ask the engine which way is up; turn the page if it is sure. True if turned."""
     _save(page, raster)
-    found = engine.orientation(raster.path, timeout=deadline.left("orientation"))
+    found = engine.orientation(_engine_input(raster), timeout=deadline.left("orientation"))
     if found.rotate % 360 == 0 or found.confidence < MIN_OSD_CONFIDENCE:
         return False
     page.image = cleanup.rotate_upright(page.image, found.rotate)
@@ -94,7 +103,6 @@ def _retry_upside_down(page: _Page, rec: Recognition, engine: OcrEngine, raster:
     if (again.confidence or 0) > (rec.confidence or 0):
         return again
     page.image, page.skew, page.rotation = before[0], before[1], 0
-    _save(page, raster)
     return rec
 
 
@@ -104,13 +112,18 @@ def _doubtful(rec: Recognition, settings: Settings) -> bool:
 
 def _recognize(engine: OcrEngine, raster: Raster, settings: Settings,
                deadline: Deadline) -> Recognition:
-    return engine.recognize(raster.path, language=settings.ocr_language, dpi=raster.dpi,
+    return engine.recognize(_engine_input(raster), language=settings.ocr_language,
+                            dpi=raster.dpi,
                             timeout=deadline.left("recognition"))
 
 
+def _engine_input(raster: Raster) -> Path:
+    return raster.path.with_suffix(".pgm")
+
+
 def _save(page: _Page, raster: Raster) -> None:
-    dpi = (raster.dpi, raster.dpi) if raster.dpi else None
-    page.image.save(raster.path, dpi=dpi, compress_level=1)
+    # Uncompressed PGM: far cheaper for Tesseract to read than PNG (measured ~0.5 s a page).
+    page.image.save(_engine_input(raster), "PPM")
 
 
 def _pdf_path(raster: Raster) -> Path:
@@ -128,6 +141,7 @@ def _result(raster: Raster, number: int, page: _Page, rec: Recognition) -> PageR
     pdf = _pdf_path(raster)
     if rec.pdf:
         pdf.write_bytes(rec.pdf)
+    raster.save_png(page.image)
     return PageResult(
         number=number, text=rec.text, words=rec.words, confidence=rec.confidence,
         width=page.image.width, height=page.image.height, dpi=raster.dpi,

@@ -1,6 +1,7 @@
-"""One page of a source file as a grayscale PNG in the work dir.
+"""One page of a source file as a grayscale image, in memory, ready for clean-up.
 
-PDF pages are rendered by poppler (pdf2image) one at a time straight to a file,
+PDF pages are rendered by poppler (pdf2image) one at a time to an
+uncompressed PGM file (PNG encoding in poppler costs more than the render),
 never the whole document in memory. TIFF frames (CCITT G4 included), PNG and
 JPEG are decoded with Pillow. Oversized pages are rendered at a lower
 resolution instead of exhausting memory.
@@ -9,7 +10,7 @@ resolution instead of exhausting memory.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from pdf2image import convert_from_path
@@ -28,15 +29,28 @@ MIN_DPI = 70  # below this a DPI tag is taken as wrong
 
 @dataclass(frozen=True)
 class Raster:
-    path: Path  # grayscale PNG
-    width: int
-    height: int
+    path: Path  # where the finished grayscale PNG of the page goes
+    image: Image.Image = field(compare=False, repr=False)  # mode "L"
     dpi: int  # 0 when unknown
+
+    @property
+    def width(self) -> int:
+        return self.image.width
+
+    @property
+    def height(self) -> int:
+        return self.image.height
+
+    def save_png(self, image: Image.Image | None = None) -> Path:
+        """Write ``image`` (default: the rendered page) to :attr:`path`, quickly."""
+        dpi = (self.dpi, self.dpi) if self.dpi else None
+        (image or self.image).save(self.path, "PNG", dpi=dpi, compress_level=1)
+        return self.path
 
 
 def rasterize(source: Path, kind: str, number: int, workdir: Path, settings: Settings,
               timeout: int) -> Raster:
-    """Page ``number`` (1-based) of ``source`` as ``workdir/page-NNNN.png``."""
+    """Page ``number`` (1-based) of ``source``, to be saved as ``workdir/page-NNNN.png``."""
     workdir.mkdir(parents=True, exist_ok=True)
     out = workdir / f"page-{number:04d}.png"
     if kind == "pdf":
@@ -59,7 +73,7 @@ def _render_pdf(source: Path, number: int, out: Path, settings: Settings,
     try:
         paths = convert_from_path(
             source, dpi=dpi, first_page=number, last_page=number, grayscale=True,
-            fmt="png", output_folder=out.parent, output_file=f"render-{number:04d}",
+            fmt="ppm", output_folder=out.parent, output_file=f"render-{number:04d}",
             paths_only=True, timeout=timeout, thread_count=1,
         )
     except PDFPopplerTimeoutError as e:
@@ -70,10 +84,13 @@ def _render_pdf(source: Path, number: int, out: Path, settings: Settings,
     if not paths:
         raise UnreadableFile(f"{source.name}: poppler rendered nothing for page {number}",
                              code="corrupt_pdf")
-    Path(paths[0]).replace(out)
-    with open_image(out) as im:
-        width, height = im.size
-    return Raster(out, width, height, dpi)
+    rendered = Path(paths[0])
+    try:
+        with open_image(rendered) as im:
+            image = im.convert("L")
+    finally:
+        rendered.unlink(missing_ok=True)
+    return Raster(out, image, dpi)
 
 
 def _decode_image(source: Path, kind: str, number: int, out: Path,
@@ -94,8 +111,7 @@ def _decode_image(source: Path, kind: str, number: int, out: Path,
             raise UnreadableFile(f"{source.name}: page {number} cannot be decoded ({e})",
                                  code=code) from e
     gray, dpi = _shrink(gray, dpi)
-    gray.save(out, dpi=(dpi, dpi) if dpi else None, compress_level=1)
-    return Raster(out, gray.width, gray.height, dpi)
+    return Raster(out, gray, dpi)
 
 
 def _to_gray(im: Image.Image) -> Image.Image:

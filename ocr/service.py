@@ -51,6 +51,7 @@ def ocr_page(path: Path, number: int, workdir: Path, settings: Settings,
 
 def _text_layer_page(path: Path, number: int, raster: Raster, text: str) -> PageResult:
     pdf = pdftools.extract_page(path, number, raster.path.with_suffix(".pdf"))
+    raster.save_png()
     return PageResult(
         number=number, text=text, words=(), confidence=None, width=raster.width,
         height=raster.height, dpi=raster.dpi, rotation=0, skew=0.0, source="text-layer",
