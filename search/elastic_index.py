@@ -30,7 +30,7 @@ from elasticsearch import Elasticsearch, helpers
 
 from search import results
 from search.elastic_query import Dsl, to_dsl
-from search.highlight import MARK_END, MARK_START
+from search.highlight import MARK_END, MARK_START, WordMatcher
 from search.interface import (
     DocumentEntry,
     QuerySyntaxError,
@@ -234,7 +234,8 @@ class ElasticIndex:
     def _search(self, parsed: ParsedQuery, query: SearchQuery) -> SearchResult:
         with _vendor_errors("search"):
             response = self._es.search(index=self.alias, **search_body(parsed, query))
-        hits = [_hit(h, parsed) for h in response["hits"]["hits"]]
+        matcher = WordMatcher(parsed, _english_stem)
+        hits = [_hit(h, matcher) for h in response["hits"]["hits"]]
         aggs = response.get("aggregations", {})
         total = round(aggs.get("documents", {}).get("value", 0))
         facets = {name: {str(b.get("key_as_string", b["key"])): round(b["docs"]["value"])
@@ -270,7 +271,7 @@ def search_body(parsed: ParsedQuery, query: SearchQuery) -> Dsl:
     }
 
 
-def _hit(hit: Dsl, parsed: ParsedQuery) -> results.Hit:
+def _hit(hit: Dsl, matcher: WordMatcher) -> results.Hit:
     source = hit["_source"]
     pages = [
         results.StoredPage(float(p.get("_score") or 0.0), p["_source"]["page"],
@@ -278,7 +279,7 @@ def _hit(hit: Dsl, parsed: ParsedQuery) -> results.Hit:
                            json.dumps(p["_source"].get("words") or []))
         for p in hit["inner_hits"]["pages"]["hits"]["hits"]
     ]
-    return results.make_hit(source, pages, parsed, stem=_english_stem)
+    return results.make_hit(source, pages, matcher)
 
 
 def _english_stem(word: str) -> str:

@@ -9,9 +9,10 @@ removed from it before marking, so a page cannot forge a highlight.
 
 from __future__ import annotations
 
+import itertools
 import re
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from chartvault.types import WordBox
 from search.query import AnyOf, Node, ParsedQuery, Phrase, Prefix, Term
@@ -29,8 +30,7 @@ def _same(word: str) -> str:
     return word
 
 
-@dataclass(frozen=True)
-class _Token:
+class _Token(NamedTuple):
     start: int
     end: int
     word: str  # lower case
@@ -50,8 +50,10 @@ class WordMatcher:
         self._fuzzy: list[tuple[str, int]] = []
         self._prefixes: list[str] = []
         self._phrases: list[tuple[str, ...]] = []
+        self._memo: dict[str, bool] = {}  # pages repeat words: decide each word once
         for node in query.must:
             self._add(node)
+        self._stem_heads = {stem[:2] for stem in self._stems}
 
     def _add(self, node: Node) -> None:
         if isinstance(node, AnyOf):
@@ -68,19 +70,33 @@ class WordMatcher:
             self._phrases.append(node.words)
 
     def _word_matches(self, word: str) -> bool:
-        if word in self._exact or (self._stems and self._stem(word) in self._stems):
+        known = self._memo.get(word)
+        if known is None:
+            known = self._memo[word] = self._decide(word)
+        return known
+
+    def _decide(self, word: str) -> bool:
+        if word in self._exact:
             return True
-        if any(word.startswith(prefix) for prefix in self._prefixes):
+        # stemmers rewrite endings only: a word can share a stem only if it shares its head
+        if word[:2] in self._stem_heads and self._stem(word) in self._stems:
             return True
-        return any(within_distance(word, target, d) for target, d in self._fuzzy)
+        for prefix in self._prefixes:
+            if word.startswith(prefix):
+                return True
+        for target, distance in self._fuzzy:
+            if within_distance(word, target, distance):
+                return True
+        return False
 
     def positions(self, words: Sequence[str]) -> set[int]:
         """Indices into ``words`` (lower case) that the query matched."""
-        hits = {i for i, word in enumerate(words) if self._word_matches(word)}
+        matched = {word for word in set(words) if self._word_matches(word)}
+        hits = {i for i, word in enumerate(words) if word in matched}
         for phrase in self._phrases:
-            size = len(phrase)
-            for i in range(len(words) - size + 1):
-                if tuple(words[i:i + size]) == phrase:
+            size, head = len(phrase), phrase[0]
+            for i, word in enumerate(words):
+                if word == head and tuple(words[i:i + size]) == phrase:
                     hits.update(range(i, i + size))
         return hits
 
@@ -88,22 +104,29 @@ class WordMatcher:
 def snippet(text: str, matcher: WordMatcher, width: int = SNIPPET_WORDS) -> str:
     """A window of about ``width`` words around the densest matches, marked \\x02...\\x03."""
     text = _MARKS.sub(" ", text)
-    toks = tokens(text)
-    if not toks:
+    words = _words(text)
+    if not words:
         return ""
-    hits = matcher.positions([t.word for t in toks])
-    first = _best_window(sorted(hits), width, len(toks))
-    last = min(len(toks), first + width) - 1
+    hits = matcher.positions(words)
+    first = _best_window(sorted(hits), width, len(words))
+    window = list(itertools.islice(_WORD_RUN.finditer(text), first, first + width))
     parts: list[str] = ["… " if first > 0 else ""]
-    cursor = toks[first].start
-    for i in range(first, last + 1):
-        tok = toks[i]
-        parts.append(text[cursor:tok.start])
-        word = text[tok.start:tok.end]
+    cursor = window[0].start()
+    for i, match in enumerate(window, first):
+        parts.append(text[cursor:match.start()])
+        word = match.group()
         parts.append(f"{MARK_START}{word}{MARK_END}" if i in hits else word)
-        cursor = tok.end
-    parts.append(" …" if last < len(toks) - 1 else "")
+        cursor = match.end()
+    parts.append(" …" if first + len(window) < len(words) else "")
     return _SPACES.sub(" ", "".join(parts)).strip()
+
+
+def _words(text: str) -> list[str]:
+    """Lower-cased words; one C-level pass when lower-casing keeps the length (nearly always)."""
+    lowered = text.lower()
+    if len(lowered) == len(text):
+        return _WORD_RUN.findall(lowered)
+    return [m.group().lower() for m in _WORD_RUN.finditer(text)]
 
 
 def _best_window(hits: list[int], width: int, count: int) -> int:

@@ -10,7 +10,7 @@ from datetime import date
 from typing import Any
 
 from chartvault.types import WordBox
-from search.highlight import Stemmer, WordMatcher, matched_boxes, snippet
+from search.highlight import WordMatcher, matched_boxes, snippet
 from search.interface import Hit, PageHit, QuerySyntaxError, SearchQuery
 from search.query import Filters, ParsedQuery, parse_query
 
@@ -90,10 +90,12 @@ def _boxes(words_json: bytes | str) -> tuple[WordBox, ...]:
         return ()  # boxes are a convenience; a damaged entry must not break the search
 
 
-def make_hit(fields: dict[str, Any], pages: list[StoredPage], parsed: ParsedQuery,
-             stem: Stemmer) -> Hit:
-    """A :class:`Hit` from a document's stored fields and its best pages."""
-    matcher = WordMatcher(parsed, stem)
+def make_hit(fields: dict[str, Any], pages: list[StoredPage], matcher: WordMatcher) -> Hit:
+    """A :class:`Hit` from a document's stored fields and its best pages.
+
+    Share one ``WordMatcher(parsed, stem)`` across the hits of a search: it remembers
+    its decision for every word it has seen.
+    """
     page_hits = tuple(
         PageHit(page=p.number, score=p.score, snippet=snippet(p.text, matcher),
                 words=matched_boxes(_boxes(p.words_json), matcher))

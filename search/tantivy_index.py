@@ -24,6 +24,7 @@ import tantivy
 from tantivy import Document, Index, Order, Query, SchemaBuilder
 
 from search import results
+from search.highlight import WordMatcher
 from search.interface import (
     DocumentEntry,
     SearchQuery,
@@ -226,7 +227,8 @@ class TantivyIndex:
             tq = to_tantivy(self._index.schema, parsed)
             groups, pages = self._groups(searcher, tq, query)
             total = self._total(searcher, tq, pages, groups)
-            hits = [self._hit(searcher, g, parsed) for g in groups[query.offset:]]
+            matcher = WordMatcher(parsed, stem)
+            hits = [self._hit(searcher, g, matcher) for g in groups[query.offset:]]
             facets = _facets(searcher.aggregate(tq, _FACET_AGGS))
         return SearchResult(total=total, hits=tuple(hits), facets=facets)
 
@@ -256,14 +258,14 @@ class TantivyIndex:
             return len(set(searcher.fast_field_values("doc_key", addrs))) if addrs else 0
         return max(len(groups), round(searcher.cardinality(tq, "doc_key")))
 
-    def _hit(self, searcher: tantivy.Searcher, group: results.Group, parsed: ParsedQuery
+    def _hit(self, searcher: tantivy.Searcher, group: results.Group, matcher: WordMatcher
              ) -> results.Hit:
         stored = [(score, searcher.doc(addr).to_dict()) for score, addr in group.pages]
         fields = {name: values[0] for name, values in stored[0][1].items() if values}
         pages = [results.StoredPage(score, d["page"][0], d.get("text", [""])[0],
                                     d["words"][0] if d.get("words") else b"[]")
                  for score, d in stored]
-        return results.make_hit(_entry_fields(fields), pages, parsed, stem)
+        return results.make_hit(_entry_fields(fields), pages, matcher)
 
     def close(self) -> None:
         self._index = None  # type: ignore[assignment]  # drop the reader; files stay
