@@ -1,0 +1,218 @@
+"""OCR benchmark: Chartvault's ocr_page against the raw tesseract CLI.
+
+Overhead: seconds per page of ``ocr.service.ocr_page`` (render, clean-up,
+Tesseract, PDF, PNG) against ``tesseract`` run by hand with
+``OMP_THREAD_LIMIT=1`` on the same page already rasterised to grayscale PGM,
+once producing only text and once producing the same outputs as Chartvault
+(``pdf tsv txt``). Accuracy: character error rate (white space folded,
+Levenshtein / length of the truth) on synthetic pages (clean, noisy, skewed
+3 degrees, turned 90 and 180 degrees) and on the shared samples with a ground
+truth.
+
+    .venv/bin/python bench/ocr_bench.py [--seeds 2] [--repeat 1] [--write-results]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from PIL import Image
+from rapidfuzz.distance import Levenshtein
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from chartvault.settings import Settings  # noqa: E402
+from chartvault.synthetic import fake_patients, make_chart, spec_for  # noqa: E402
+from ocr.service import ocr_page  # noqa: E402
+
+SAMPLES = (REPO.parent / "shared" / "samples").resolve()
+KINDS = {"clean": {}, "noisy": {"noise": True}, "skewed 3°": {"skew": 3.0},
+         "turned 90°": {"rotate": 90}, "turned 180°": {"rotate": 180}}
+SAMPLE_PAGES = [  # (kind, file, pages, truth file)
+    ("sample linn (PNG)", "ocrmypdf-linn.png", (1,), "ocrmypdf-linn.ref.txt"),
+    ("sample skew (PDF)", "ocrmypdf-skew.pdf", (1,), "ocrmypdf-linn.ref.txt"),
+    ("sample CCITT G4 (PDF)", "ocrmypdf-ccitt.pdf", (1,), "ocrmypdf-linn.ref.txt"),
+    ("sample typewritten (JPEG)", "scribe-multicol_05.jpg", (1,), "scribe-multicol_05.gt.txt"),
+    ("sample Winnie (PDF, 3 pp)", "gcp-Winnie_the_Pooh_3_Pages.pdf", (1, 2, 3),
+     "gcp-Winnie_the_Pooh_3_Pages.ref-docai.txt"),
+]
+
+
+@dataclass
+class Case:
+    kind: str
+    source: Path
+    pages: tuple[int, ...]
+    truth: str
+
+
+@dataclass
+class Row:
+    kind: str
+    pages: int = 0
+    ours_s: float = 0.0
+    raw_txt_s: float = 0.0
+    raw_full_s: float = 0.0
+    render_s: float = 0.0
+    ours_text: str = ""
+    raw_text: str = ""
+    truth: str = ""
+
+
+def cer(text: str, truth: str) -> float:
+    got, want = " ".join(text.split()), " ".join(truth.split())
+    return Levenshtein.distance(got, want) / max(1, len(want))
+
+
+def synthetic_cases(folder: Path, seeds: int, dpi: int) -> list[Case]:
+    cases = []
+    for kind, options in KINDS.items():
+        for seed in range(seeds):
+            spec = spec_for(fake_patients(1, 100 + seed)[0], 100 + seed, **options)
+            chart = make_chart(spec, folder / f"{kind[:6].strip()}-{seed}.pdf", "pdf", dpi)
+            cases.append(Case(kind, chart.path, (1,), chart.page_texts[0]))
+    return cases
+
+
+def sample_cases() -> list[Case]:
+    if not SAMPLES.is_dir():
+        print(f"samples not found at {SAMPLES}; synthetic pages only", file=sys.stderr)
+        return []
+    return [Case(kind, SAMPLES / name, pages, (SAMPLES / truth).read_text(encoding="utf-8"))
+            for kind, name, pages, truth in SAMPLE_PAGES]
+
+
+def rasterise(source: Path, number: int, dpi: int, out: Path) -> Path:
+    """The page as grayscale PGM, as a person would prepare it for the CLI."""
+    if source.suffix.lower() == ".pdf":
+        base = out.with_suffix("")
+        subprocess.run(["pdftoppm", "-r", str(dpi), "-gray", "-f", str(number), "-l",
+                        str(number), "-singlefile", str(source), str(base)], check=True)
+        return base.with_suffix(".pgm")
+    with Image.open(source) as image:
+        image.convert("L").save(out, "PPM")
+    return out
+
+
+def raw_tesseract(image: Path, dpi: int, outputs: list[str]) -> tuple[float, str]:
+    env = {**os.environ, "OMP_THREAD_LIMIT": "1"}
+    base = image.with_name(image.stem + "-raw")
+    args = ["tesseract", str(image), str(base), "-l", "eng", "--psm", "3"]
+    if image.suffix == ".pgm" and dpi:
+        args += ["--dpi", str(dpi)]
+    started = time.perf_counter()
+    subprocess.run(args + outputs, env=env, check=True, capture_output=True)
+    elapsed = time.perf_counter() - started
+    return elapsed, base.with_suffix(".txt").read_text(encoding="utf-8")
+
+
+def run_case(case: Case, settings: Settings, work: Path, repeat: int) -> Row:
+    row = Row(case.kind, truth=case.truth)
+    ours_texts, raw_texts = [], []
+    for number in case.pages:
+        work.mkdir(parents=True, exist_ok=True)
+        started = time.perf_counter()
+        pgm = rasterise(case.source, number, settings.ocr_dpi, work / f"raw-{number}.pgm")
+        row.render_s += (time.perf_counter() - started) * repeat
+        for attempt in range(repeat):  # interleaved, so load from others hits both alike
+            started = time.perf_counter()
+            result = ocr_page(case.source, number, work / f"ours-{attempt}", settings)
+            row.ours_s += time.perf_counter() - started
+            seconds, raw_text = raw_tesseract(pgm, settings.ocr_dpi, ["txt"])
+            row.raw_txt_s += seconds
+            row.raw_full_s += raw_tesseract(pgm, settings.ocr_dpi, ["pdf", "tsv", "txt"])[0]
+        ours_texts.append(result.text)
+        raw_texts.append(raw_text)
+        row.pages += repeat
+    row.ours_text, row.raw_text = "\n".join(ours_texts), "\n".join(raw_texts)
+    return row
+
+
+def merge_rows(rows: list[Row]) -> dict[str, list[Row]]:
+    grouped: dict[str, list[Row]] = {}
+    for row in rows:
+        grouped.setdefault(row.kind, []).append(row)
+    return grouped
+
+
+def report(rows: list[Row], command: str) -> str:
+    lines = [
+        "| pages | n | Chartvault s/page | raw render s/page | raw tesseract s/page: txt "
+        "| same outputs (pdf tsv txt) | Chartvault / raw txt | Chartvault / (render + same "
+        "outputs) | CER Chartvault | CER raw |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    fields = ("ours_s", "render_s", "raw_txt_s", "raw_full_s")
+    upright = dict.fromkeys(fields, 0.0)
+    for kind, group in merge_rows(rows).items():
+        n = sum(r.pages for r in group)
+        ours, render, txt, full = (sum(getattr(r, f) for r in group) for f in fields)
+        c_ours = sum(cer(r.ours_text, r.truth) for r in group) / len(group)
+        c_raw = sum(cer(r.raw_text, r.truth) for r in group) / len(group)
+        if not kind.startswith("turned"):
+            for f in fields:
+                upright[f] += sum(getattr(r, f) for r in group)
+        lines.append(f"| {kind} | {n} | {ours / n:.2f} | {render / n:.2f} | {txt / n:.2f} "
+                     f"| {full / n:.2f} | {ours / txt:.2f} | {ours / (render + full):.2f} "
+                     f"| {c_ours:.4f} | {c_raw:.4f} |")
+    u = upright
+    lines += [
+        "", "Upright pages overall (turned pages excluded: they need orientation detection "
+        "and a second read by design): Chartvault / raw tesseract txt = "
+        f"{u['ours_s'] / u['raw_txt_s']:.2f}; Chartvault / raw tesseract same outputs = "
+        f"{u['ours_s'] / u['raw_full_s']:.2f}; Chartvault / (raw render + raw tesseract same "
+        f"outputs) = {u['ours_s'] / (u['render_s'] + u['raw_full_s']):.2f}.",
+        "", f"Command: `{command}`"]
+    return "\n".join(lines)
+
+
+def write_results(section: str) -> None:
+    path = REPO / "bench" / "RESULTS.md"
+    text = path.read_text(encoding="utf-8") if path.exists() else "# Benchmark results\n"
+    body = f"## OCR\n\n{section}\n"
+    if "## OCR\n" in text:
+        head, rest = text.split("## OCR\n", 1)
+        cut = rest.find("\n## ")
+        text = head + body + ("\n" + rest[cut + 1:] if cut >= 0 else "")
+    else:
+        text = text.rstrip("\n") + "\n\n" + body
+    path.write_text(text, encoding="utf-8")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seeds", type=int, default=2, help="synthetic pages per kind")
+    parser.add_argument("--repeat", type=int, default=1, help="timed runs per page")
+    parser.add_argument("--dpi", type=int, default=300)
+    parser.add_argument("--no-samples", action="store_true")
+    parser.add_argument("--write-results", action="store_true",
+                        help="replace the '## OCR' section of bench/RESULTS.md")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="cv-ocr-bench-") as tmp:
+        folder = Path(tmp)
+        settings = Settings(home=folder / "home", ocr_dpi=args.dpi, ocr_page_timeout=300)
+        cases = synthetic_cases(folder / "charts", args.seeds, args.dpi)
+        cases += [] if args.no_samples else sample_cases()
+        rows = []
+        for index, case in enumerate(cases):
+            print(f"[{index + 1}/{len(cases)}] {case.kind}: {case.source.name}", file=sys.stderr)
+            rows.append(run_case(case, settings, folder / f"work-{index}", args.repeat))
+    command = "cd /work/main && .venv/bin/python bench/ocr_bench.py " + " ".join(sys.argv[1:])
+    section = report(rows, command.strip())
+    print(section)
+    if args.write_results:
+        write_results(section + f"\n\nMachine: {os.cpu_count()} cores, tesseract "
+                      + subprocess.run(["tesseract", "--version"], capture_output=True,
+                                       text=True).stdout.split()[1] + ".")
+
+
+if __name__ == "__main__":
+    main()
