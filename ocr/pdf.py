@@ -7,10 +7,13 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
-from pypdf import PdfReader, PdfWriter
+from pypdf import PageObject, PdfReader, PdfWriter
 from pypdf.errors import PyPdfError
 
 from ocr.interface import UnreadableFile
@@ -24,21 +27,28 @@ _ERRORS = (PyPdfError, ValueError, KeyError, TypeError, AttributeError, IndexErr
            AssertionError, RecursionError, OSError)
 
 
-def open_pdf(path: Path) -> PdfReader:
-    """A reader, decrypted if the user password is empty; raises corrupt_pdf / encrypted_pdf."""
+@contextmanager
+def opened(path: Path) -> Iterator[PdfReader]:
+    """A reader over the open file (objects are read lazily, not the whole file),
+    decrypted if the user password is empty; raises corrupt_pdf / encrypted_pdf."""
+    with path.open("rb") as stream:
+        yield _reader(stream, path)
+
+
+def _reader(stream: BinaryIO, path: Path) -> PdfReader:
     try:
-        reader = PdfReader(path, strict=False)
+        reader = PdfReader(stream, strict=False)
         encrypted = reader.is_encrypted
     except _ERRORS as e:
         raise UnreadableFile(f"{path.name} is not a readable PDF ({e}); re-export or rescan it",
                              code="corrupt_pdf") from e
     if encrypted:
         try:
-            opened = reader.decrypt("")
+            decrypted = reader.decrypt("")
         except Exception as e:  # noqa: BLE001 - pypdf raises several types for bad crypto
             raise UnreadableFile(f"{path.name} is encrypted and cannot be opened ({e})",
                                  code="encrypted_pdf") from e
-        if not opened:
+        if not decrypted:
             raise UnreadableFile(
                 f"{path.name} is password-protected; remove the password and upload it again",
                 code="encrypted_pdf")
@@ -46,30 +56,40 @@ def open_pdf(path: Path) -> PdfReader:
 
 
 def pdf_page_count(path: Path) -> int:
-    reader = open_pdf(path)
-    try:
-        return len(reader.pages)
-    except _ERRORS as e:
-        raise UnreadableFile(f"{path.name}: the page tree is damaged ({e})",
-                             code="corrupt_pdf") from e
+    with opened(path) as reader:
+        try:
+            return len(reader.pages)
+        except _ERRORS as e:
+            raise UnreadableFile(f"{path.name}: the page tree is damaged ({e})",
+                                 code="corrupt_pdf") from e
 
 
-def page_size_inches(path: Path, number: int) -> tuple[float, float]:
-    """Width and height of page ``number`` (1-based) as displayed, in inches."""
-    page = _page(open_pdf(path), path, number)
-    try:
-        box = page.cropbox
-        unit = float(page.get("/UserUnit", 1) or 1)
-        width, height = float(box.width) * unit / 72, float(box.height) * unit / 72
-    except _ERRORS as e:
-        raise UnreadableFile(f"{path.name}: page {number} has no usable size ({e})",
-                             code="corrupt_pdf") from e
-    return (height, width) if page.rotation % 180 else (width, height)
+@dataclass(frozen=True)
+class PageFacts:
+    width_in: float  # as displayed (page rotation applied)
+    height_in: float
+    text: str  # the text layer when it is real text, else ""
 
 
-def text_layer(path: Path, number: int) -> str:
-    """The page's own text, or "" when it has none worth trusting (white space, too short)."""
-    page = _page(open_pdf(path), path, number)
+def page_facts(path: Path, number: int, *, want_text: bool = True) -> PageFacts:
+    """Size and trustworthy text layer of page ``number`` (1-based), from one parse."""
+    with opened(path) as reader:
+        page = _page(reader, path, number)
+        try:
+            box = page.cropbox
+            unit = float(page.get("/UserUnit", 1) or 1)
+            width, height = float(box.width) * unit / 72, float(box.height) * unit / 72
+            turned = page.rotation % 180 != 0
+        except _ERRORS as e:
+            raise UnreadableFile(f"{path.name}: page {number} has no usable size ({e})",
+                                 code="corrupt_pdf") from e
+        text = _text_layer(page) if want_text else ""
+    if turned:
+        width, height = height, width
+    return PageFacts(width, height, text)
+
+
+def _text_layer(page: PageObject) -> str:
     try:
         text = page.extract_text() or ""
     except _ERRORS:
@@ -88,24 +108,28 @@ def is_real_text(text: str) -> bool:
 def extract_page(path: Path, number: int, out: Path) -> Path:
     """Page ``number`` alone, as a one-page PDF at ``out``."""
     writer = PdfWriter()
-    writer.add_page(_page(open_pdf(path), path, number))
-    _write(writer, out)
+    with opened(path) as reader:
+        writer.add_page(_page(reader, path, number))
+        _write(writer, out)
     return out
 
 
 def merge(pdfs: Sequence[Path], out: Path) -> Path:
     """Concatenate ``pdfs`` in order into ``out`` (written atomically)."""
     writer = PdfWriter()
-    for pdf in pdfs:
-        try:
-            writer.append(open_pdf(pdf))
-        except _ERRORS as e:
-            raise UnreadableFile(f"cannot merge {pdf.name}: {e}", code="corrupt_pdf") from e
-    _write(writer, out)
+    with ExitStack() as files:
+        for pdf in pdfs:
+            reader = files.enter_context(opened(pdf))
+            try:
+                writer.append(reader)
+            except _ERRORS as e:
+                raise UnreadableFile(f"cannot merge {pdf.name}: {e}",
+                                     code="corrupt_pdf") from e
+        _write(writer, out)
     return out
 
 
-def _page(reader: PdfReader, path: Path, number: int):  # noqa: ANN202 - pypdf PageObject
+def _page(reader: PdfReader, path: Path, number: int) -> PageObject:
     try:
         count = len(reader.pages)
         if not 1 <= number <= count:

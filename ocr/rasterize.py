@@ -19,7 +19,7 @@ from PIL import Image, ImageOps
 
 from chartvault.settings import Settings
 from ocr.interface import OcrTimeout, UnreadableFile
-from ocr.pdf import page_size_inches
+from ocr.pdf import page_facts
 from ocr.sniff import check_pixels, open_image
 
 # Pixels per rendered page above which the resolution is lowered: 11 x 17 in at 300 dpi.
@@ -49,12 +49,17 @@ class Raster:
 
 
 def rasterize(source: Path, kind: str, number: int, workdir: Path, settings: Settings,
-              timeout: int) -> Raster:
-    """Page ``number`` (1-based) of ``source``, to be saved as ``workdir/page-NNNN.png``."""
+              timeout: int, page_inches: tuple[float, float] | None = None) -> Raster:
+    """Page ``number`` (1-based) of ``source``, to be saved as ``workdir/page-NNNN.png``.
+
+    ``page_inches`` is the PDF page's displayed size (see :func:`ocr.pdf.page_facts`)."""
     workdir.mkdir(parents=True, exist_ok=True)
     out = workdir / f"page-{number:04d}.png"
     if kind == "pdf":
-        return _render_pdf(source, number, out, settings, timeout)
+        if page_inches is None:
+            facts = page_facts(source, number, want_text=False)
+            page_inches = (facts.width_in, facts.height_in)
+        return _render_pdf(source, number, out, page_inches, settings, timeout)
     return _decode_image(source, kind, number, out, settings)
 
 
@@ -66,10 +71,9 @@ def render_dpi(width_in: float, height_in: float, dpi: int, cap: int = RENDER_PI
     return max(1, int(math.sqrt(cap / area)))
 
 
-def _render_pdf(source: Path, number: int, out: Path, settings: Settings,
-                timeout: int) -> Raster:
-    width_in, height_in = page_size_inches(source, number)
-    dpi = render_dpi(width_in, height_in, settings.ocr_dpi)
+def _render_pdf(source: Path, number: int, out: Path, page_inches: tuple[float, float],
+                settings: Settings, timeout: int) -> Raster:
+    dpi = render_dpi(*page_inches, settings.ocr_dpi)
     try:
         paths = convert_from_path(
             source, dpi=dpi, first_page=number, last_page=number, grayscale=True,

@@ -41,11 +41,12 @@ def ocr_page(path: Path, number: int, workdir: Path, settings: Settings,
     engine = engine or default_engine(settings)
     deadline = Deadline(settings.ocr_page_timeout)
     kind = read_kind(path)
-    raster = rasterize(path, kind, number, workdir, settings, deadline.left("rendering"))
-    if kind == "pdf" and not settings.ocr_force:
-        text = pdftools.text_layer(path, number)
-        if text:
-            return _text_layer_page(path, number, raster, text)
+    facts = pdftools.page_facts(path, number, want_text=not settings.ocr_force) if (
+        kind == "pdf") else None
+    size = (facts.width_in, facts.height_in) if facts else None
+    raster = rasterize(path, kind, number, workdir, settings, deadline.left("rendering"), size)
+    if facts and facts.text:
+        return _text_layer_page(path, number, raster, facts.text)
     return recognize_raster(raster, number, settings, engine, deadline)
 
 
