@@ -1,0 +1,446 @@
+"""The server backend: any S3 store with Object Lock (MinIO, Ceph RGW, AWS), via ``minio``.
+
+Every version is written with COMPLIANCE retention and its legal hold in the
+same request, so the server enforces them from the first byte. The SHA-256 of
+the plaintext travels as user metadata (``x-amz-meta-sha256``); S3 needs it
+before the body, so a put without ``expected_sha256`` first spools the stream
+to a local temporary file to learn it. Vendor exceptions are translated here
+and never leave this module; idempotent calls are retried with backoff and
+jitter on transient failures (a put is not: its stream cannot be rewound, and
+:class:`StorageUnavailable` tells the caller to retry).
+
+Ceph RGW quirks handled here:
+
+- RGW returns retain-until dates with nanoseconds
+  (``2026-11-22T07:22:33.462000000Z``) that ``minio``'s retention parser
+  rejects, so retention and hold are read from the HEAD response headers and
+  parsed by :func:`parse_s3_time`.
+- A small GET from a default RGW (beast without ``tcp_nodelay=1``) takes
+  ~44 ms, keep-alive or not: Nagle on the server plus delayed ACK here.
+  ``TCP_QUICKACK`` on our sockets removes most of it for mid-size objects;
+  the full fix is ``tcp_nodelay=1`` in ``rgw_frontends`` (see the README).
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import io
+import random
+import re
+import socket
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, BinaryIO, TypeVar
+from urllib.parse import urlsplit
+
+import urllib3
+from minio import Minio
+from minio.commonconfig import COMPLIANCE, Tags
+from minio.error import InvalidResponseError, MinioException, S3Error, ServerError
+from minio.retention import Retention
+from minio.sse import SseCustomerKey, SseS3
+from urllib3.connection import HTTPConnection
+
+from archive.common import (
+    HashingReader,
+    SourceError,
+    check_content_type,
+    normalize_retain_until,
+    normalize_sha256,
+    utcnow,
+)
+from archive.interface import (
+    IntegrityMismatch,
+    ObjectInfo,
+    ObjectLocked,
+    ObjectNotFound,
+    StorageUnavailable,
+)
+from archive.keys import validate_key, validate_prefix
+from chartvault.errors import ChartvaultError, ConfigurationError
+
+if TYPE_CHECKING:
+    from chartvault.settings import Settings
+
+T = TypeVar("T")
+PART_SIZE = 16 * 1024 * 1024
+SPOOL_IN_MEMORY = 8 * 1024 * 1024
+_NOT_FOUND = {"NoSuchKey", "NoSuchVersion", "NoSuchObject", "NotFound", "ResourceNotFound"}
+_TRANSIENT = {"InternalError", "ServiceUnavailable", "SlowDown", "RequestTimeout",
+              "OperationAborted", "ServerBusy"}
+_BAD_CREDENTIALS = {"InvalidAccessKeyId", "SignatureDoesNotMatch", "InvalidToken"}
+_TIME = re.compile(r"^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.(\d+))?(Z|[+-]\d\d:?\d\d)$")
+
+
+def parse_s3_time(text: str) -> datetime:
+    """An ISO-8601 time as S3 servers send it, with 0-9 fractional digits (RGW sends 9)."""
+    match = _TIME.match(text.strip())
+    if not match:
+        raise ValueError(f"not an S3 timestamp: {text!r}")
+    whole, fraction, zone = match.groups()
+    fraction = (fraction or "0")[:6].ljust(6, "0")
+    zone = "+00:00" if zone == "Z" else zone
+    return datetime.fromisoformat(f"{whole}.{fraction}{zone}").astimezone(UTC)
+
+
+def _http_client() -> urllib3.PoolManager:
+    options = list(HTTPConnection.default_socket_options)  # TCP_NODELAY
+    if hasattr(socket, "TCP_QUICKACK"):
+        options.append((socket.IPPROTO_TCP, socket.TCP_QUICKACK, 1))
+    return urllib3.PoolManager(
+        timeout=urllib3.Timeout(connect=5, read=120),
+        maxsize=16,
+        socket_options=options,
+        # Connection failures are retried here (nothing was sent); everything
+        # else comes back to S3Store, which knows what is safe to repeat.
+        retries=urllib3.Retry(total=2, connect=2, read=0, status=0, redirect=0,
+                              backoff_factor=0.1),
+    )
+
+
+def _translate(exc: Exception, what: str) -> ChartvaultError:
+    """The Chartvault error for a vendor exception raised while doing ``what``."""
+    if isinstance(exc, S3Error):
+        code = exc.code or ""
+        status = exc.response.status if exc.response is not None else 0
+        detail = f"{what}: {code} {exc.message or ''}".strip()
+        if code in _NOT_FOUND or status == 404:
+            return ObjectNotFound(detail)
+        if code == "AccessDenied" and ("lock" in (exc.message or "").lower()
+                                       or what.startswith(("delete", "set retention"))):
+            return ObjectLocked(detail)
+        if code in _BAD_CREDENTIALS or code == "AccessDenied":
+            return ConfigurationError(
+                f"{detail}; check CHARTVAULT_S3_ACCESS_KEY and CHARTVAULT_S3_SECRET_KEY"
+            )
+        if code == "NoSuchBucket":
+            return ConfigurationError(f"{detail}; check CHARTVAULT_S3_BUCKET")
+        if code in _TRANSIENT or status >= 500:
+            return StorageUnavailable(detail)
+        return StorageUnavailable(f"{detail} (unexpected S3 error, HTTP {status})")
+    return StorageUnavailable(f"{what}: the S3 server is unreachable or failed ({exc})")
+
+
+def _transient(exc: Exception) -> bool:
+    if isinstance(exc, S3Error):
+        status = exc.response.status if exc.response is not None else 0
+        return (exc.code or "") in _TRANSIENT or status >= 500
+    return isinstance(exc, ServerError | InvalidResponseError | urllib3.exceptions.HTTPError
+                      | OSError)
+
+
+_VENDOR = (MinioException, urllib3.exceptions.HTTPError, OSError)
+
+
+class _S3Reader(io.RawIOBase):
+    """Streams one GET response; checks size and SHA-256 at the end; translates errors."""
+
+    def __init__(self, response, where: str, sha256: str | None, size: int | None) -> None:
+        self._response, self._where = response, where
+        self._expected_sha256, self._expected_size = sha256, size
+        self._hash = hashlib.sha256()
+        self._count = 0
+        self._checked = False
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:  # type: ignore[override]
+        try:
+            data = self._response.read(len(buffer))
+        except _VENDOR as exc:
+            raise StorageUnavailable(f"{self._where}: read interrupted ({exc})") from exc
+        if not data:
+            self._check()
+            return 0
+        self._hash.update(data)
+        self._count += len(data)
+        buffer[: len(data)] = data
+        return len(data)
+
+    def _check(self) -> None:
+        if self._checked:
+            return
+        self._checked = True
+        if self._expected_size is not None and self._count != self._expected_size:
+            raise IntegrityMismatch(
+                f"{self._where}: got {self._count} bytes, expected {self._expected_size}"
+            )
+        if self._expected_sha256 and self._hash.hexdigest() != self._expected_sha256:
+            raise IntegrityMismatch(f"{self._where}: SHA-256 of the stored bytes has changed")
+
+    def close(self) -> None:
+        if not self.closed:
+            try:
+                self._response.close()
+                self._response.release_conn()
+            except _VENDOR:
+                pass
+        super().close()
+
+
+class S3Store:
+    """An :class:`~archive.interface.ObjectStore` on one S3 bucket with Object Lock."""
+
+    def __init__(self, client: Minio, bucket: str, *, region: str = "us-east-1",
+                 encryption: str = "none", storage_key: bytes | None = None,
+                 part_size: int = PART_SIZE, attempts: int = 4) -> None:
+        self._client, self.bucket, self._region = client, bucket, region
+        self._part_size, self._attempts = part_size, attempts
+        self._sse, self._ssec = self._encryption(encryption, storage_key)
+        self._bucket_ready = False
+
+    @staticmethod
+    def _encryption(mode: str, key: bytes | None):
+        if mode == "none":
+            return None, None
+        if mode == "sse-s3":
+            return SseS3(), None
+        if mode == "sse-c":
+            if not key or len(key) != 32:
+                raise ConfigurationError("CHARTVAULT_STORAGE_KEY must be 32 bytes for SSE-C")
+            ssec = SseCustomerKey(key)
+            return ssec, ssec
+        raise ConfigurationError(f"CHARTVAULT_S3_ENCRYPTION={mode!r}: none, sse-s3 or sse-c")
+
+    @classmethod
+    def connect(cls, endpoint: str, access_key: str, secret_key: str, bucket: str, *,
+                region: str = "us-east-1", encryption: str = "none",
+                storage_key: bytes | None = None, **kwargs) -> S3Store:
+        """``endpoint`` is ``http(s)://host:port`` (no scheme means https)."""
+        parts = urlsplit(endpoint if "://" in endpoint else f"https://{endpoint}")
+        if parts.scheme not in ("http", "https") or not parts.netloc or parts.path not in ("", "/"):
+            raise ConfigurationError(
+                f"CHARTVAULT_S3_ENDPOINT={endpoint!r}: expected http(s)://host:port"
+            )
+        client = Minio(parts.netloc, access_key=access_key, secret_key=secret_key,
+                       secure=parts.scheme == "https", region=region, http_client=_http_client())
+        return cls(client, bucket, region=region, encryption=encryption,
+                   storage_key=storage_key, **kwargs)
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> S3Store:
+        key = base64.b64decode(settings.storage_key) if settings.storage_key else None
+        return cls.connect(settings.s3_endpoint, settings.s3_access_key, settings.s3_secret_key,
+                           settings.s3_bucket, region=settings.s3_region,
+                           encryption=settings.s3_encryption, storage_key=key)
+
+    def __repr__(self) -> str:
+        return f"S3Store(bucket={self.bucket!r})"
+
+    # calling the server ------------------------------------------------------
+
+    def _call(self, what: str, fn: Callable[..., T], *args, **kwargs) -> T:
+        """Run an idempotent request, retrying transient failures with backoff + jitter."""
+        for attempt in range(1, self._attempts + 1):
+            try:
+                return fn(*args, **kwargs)
+            except _VENDOR as exc:
+                if attempt == self._attempts or not _transient(exc):
+                    raise _translate(exc, what) from exc
+            time.sleep(min(2.0, 0.1 * 2 ** attempt) * random.uniform(0.5, 1.5))
+        raise AssertionError("unreachable")
+
+    def _ready(self) -> None:
+        """Create the bucket with Object Lock if missing; refuse a bucket without it."""
+        if self._bucket_ready:
+            return
+        if not self._call("check bucket", self._client.bucket_exists, self.bucket):
+            try:
+                self._call("create bucket", self._client.make_bucket, self.bucket,
+                           location=self._region, object_lock=True)
+            except ChartvaultError:
+                if not self._call("check bucket", self._client.bucket_exists, self.bucket):
+                    raise
+        try:
+            self._call("check object lock", self._client.get_object_lock_config, self.bucket)
+        except ObjectNotFound as exc:
+            raise ConfigurationError(
+                f"S3 bucket {self.bucket!r} has no Object Lock ({exc.message}); Chartvault "
+                "needs a bucket created with Object Lock enabled (CHARTVAULT_S3_BUCKET)"
+            ) from exc
+        self._bucket_ready = True
+
+    # reads ---------------------------------------------------------------------
+
+    def _info(self, key: str, obj) -> ObjectInfo:
+        headers = obj.metadata
+        retain = headers.get("x-amz-object-lock-retain-until-date")
+        modified = obj.last_modified or utcnow()
+        return ObjectInfo(
+            key=key, version_id=obj.version_id or "null", size=int(obj.size or 0),
+            sha256=(headers.get("x-amz-meta-sha256") or "").lower(),
+            content_type=obj.content_type or "application/octet-stream",
+            last_modified=modified.astimezone(UTC),
+            retain_until=parse_s3_time(retain) if retain else None,
+            legal_hold=(headers.get("x-amz-object-lock-legal-hold") or "").upper() == "ON",
+        )
+
+    def stat(self, key: str, version_id: str | None = None) -> ObjectInfo:
+        """Size, SHA-256, retention and hold of one version (default: latest)."""
+        validate_key(key)
+        self._ready()
+        obj = self._call(f"stat {key} ({version_id or 'latest'})", self._client.stat_object,
+                         self.bucket, key, ssec=self._ssec, version_id=version_id)
+        return self._info(key, obj)
+
+    def get(self, key: str, version_id: str | None = None) -> BinaryIO:
+        """Open a version for streaming; the reader checks size and SHA-256 at the end."""
+        info = self.stat(key, version_id)
+        where = f"{key} ({info.version_id})"
+        response = self._call(f"get {where}", self._client.get_object, self.bucket, key,
+                              version_id=info.version_id, ssec=self._ssec)
+        reader = _S3Reader(response, where, info.sha256 or None, info.size)
+        return io.BufferedReader(reader, buffer_size=1024 * 1024)
+
+    def _listing(self, prefix: str, versions: bool) -> Iterator:
+        self._ready()
+        try:
+            yield from self._client.list_objects(self.bucket, prefix=prefix, recursive=True,
+                                                 include_version=versions)
+        except _VENDOR as exc:
+            raise _translate(exc, f"list {prefix!r}") from exc
+
+    def list(self, prefix: str = "") -> Iterator[ObjectInfo]:
+        """The latest version of every key under ``prefix``, in key order."""
+        for obj in self._listing(validate_prefix(prefix), versions=False):
+            try:
+                yield self.stat(obj.object_name)
+            except ObjectNotFound:
+                continue  # deleted while listing
+
+    def list_versions(self, prefix: str = "") -> Iterator[ObjectInfo]:
+        """Every version under ``prefix``: keys in order, newest version first."""
+        for obj in self._listing(validate_prefix(prefix), versions=True):
+            if obj.is_delete_marker:
+                continue
+            try:
+                yield self.stat(obj.object_name, obj.version_id)
+            except ObjectNotFound:
+                continue
+
+    # writes --------------------------------------------------------------------
+
+    def put(self, key: str, stream: BinaryIO, *, content_type: str = "application/octet-stream",
+            retain_until: datetime | None = None, legal_hold: bool = False,
+            expected_sha256: str | None = None) -> ObjectInfo:
+        """Store a new version under COMPLIANCE retention and hold, streamed in parts.
+
+        Raises BadInput, IntegrityMismatch, StorageUnavailable (not retried here);
+        an exception from ``stream`` is re-raised unchanged and nothing is kept.
+        """
+        validate_key(key)
+        check_content_type(content_type)
+        retain_until = normalize_retain_until(retain_until)
+        expected = normalize_sha256(expected_sha256)
+        self._ready()
+        if expected is None:
+            with tempfile.SpooledTemporaryFile(SPOOL_IN_MEMORY) as spool:
+                expected, size = self._spool(stream, spool)
+                return self._put(key, spool, content_type, retain_until, legal_hold,
+                                 expected, size)
+        return self._put(key, stream, content_type, retain_until, legal_hold, expected, -1)
+
+    @staticmethod
+    def _spool(stream: BinaryIO, spool: BinaryIO) -> tuple[str, int]:
+        reader = HashingReader(stream)
+        try:
+            while chunk := reader.read(1024 * 1024):
+                spool.write(chunk)
+        except SourceError as exc:
+            raise exc.original from None
+        spool.seek(0)
+        return reader.sha256.hexdigest(), reader.size
+
+    def _put(self, key: str, stream: BinaryIO, content_type: str, retain_until: datetime | None,
+             legal_hold: bool, expected: str, length: int) -> ObjectInfo:
+        reader = HashingReader(stream)
+        retention = Retention(COMPLIANCE, retain_until) if retain_until else None
+        try:
+            result = self._client.put_object(
+                self.bucket, key, reader, length, content_type=content_type,
+                metadata={"sha256": expected}, sse=self._sse, part_size=self._part_size,
+                retention=retention, legal_hold=legal_hold)
+        except SourceError as exc:
+            raise exc.original from None
+        except _VENDOR as exc:
+            raise _translate(exc, f"put {key}") from exc
+        info = self.stat(key, result.version_id)
+        got = reader.sha256.hexdigest()
+        if got != expected or info.size != reader.size:
+            self._discard_mismatch(info, got)
+        return self._ensure_lock(info, retain_until, legal_hold)
+
+    def _ensure_lock(self, info: ObjectInfo, retain_until: datetime | None,
+                     legal_hold: bool) -> ObjectInfo:
+        """Apply retention and hold that the server dropped (Ceph RGW ignores the
+        object-lock headers of multipart uploads)."""
+        where = f"{info.key} ({info.version_id})"
+        changed = False
+        if retain_until is not None and info.retain_until != retain_until:
+            self._call(f"set retention {where}", self._client.set_object_retention, self.bucket,
+                       info.key, Retention(COMPLIANCE, retain_until), version_id=info.version_id)
+            changed = True
+        if legal_hold and not info.legal_hold:
+            self._call(f"legal hold {where}", self._client.enable_object_legal_hold, self.bucket,
+                       info.key, version_id=info.version_id)
+            changed = True
+        return self.stat(info.key, info.version_id) if changed else info
+
+    def _discard_mismatch(self, info: ObjectInfo, got: str) -> None:
+        """The version written does not hash as expected: delete it, or flag it if locked."""
+        where = f"{info.key} ({info.version_id})"
+        message = f"{where}: received bytes hash to {got}, expected {info.sha256}"
+        if info.retain_until is None and not info.legal_hold:
+            self._call(f"delete {where}", self._client.remove_object, self.bucket, info.key,
+                       version_id=info.version_id)
+            raise IntegrityMismatch(message + "; nothing kept")
+        tags = Tags.new_object_tags()
+        tags["chartvault-integrity"] = "mismatch"
+        try:
+            self._call(f"tag {where}", self._client.set_object_tags, self.bucket, info.key,
+                       tags, version_id=info.version_id)
+        except ChartvaultError:
+            pass  # the error below is what matters
+        raise IntegrityMismatch(
+            message + "; the version is locked by retention or hold, so it stays, tagged "
+            "chartvault-integrity=mismatch, until it can be deleted"
+        )
+
+    def set_retention(self, key: str, version_id: str, retain_until: datetime) -> ObjectInfo:
+        """Extend COMPLIANCE retention; an earlier date is ObjectLocked (here and by the server)."""
+        retain_until = normalize_retain_until(retain_until)
+        info = self.stat(key, version_id)
+        if info.retain_until is not None and retain_until < info.retain_until:
+            raise ObjectLocked(
+                f"{key} ({version_id}) is retained until {info.retain_until.isoformat()}; "
+                "retention can only be extended"
+            )
+        if retain_until != info.retain_until:
+            self._call(f"set retention {key} ({version_id})", self._client.set_object_retention,
+                       self.bucket, key, Retention(COMPLIANCE, retain_until),
+                       version_id=info.version_id)
+        return self.stat(key, info.version_id)
+
+    def set_legal_hold(self, key: str, version_id: str, on: bool) -> ObjectInfo:
+        """Place or release a legal hold (idempotent)."""
+        info = self.stat(key, version_id)
+        change = self._client.enable_object_legal_hold if on else \
+            self._client.disable_object_legal_hold
+        self._call(f"legal hold {key} ({version_id})", change, self.bucket, key,
+                   version_id=info.version_id)
+        return self.stat(key, info.version_id)
+
+    def delete_version(self, key: str, version_id: str) -> None:
+        """Remove one version for good; ObjectLocked under hold or unexpired retention."""
+        info = self.stat(key, version_id)
+        where = f"{key} ({version_id})"
+        if info.legal_hold:
+            raise ObjectLocked(f"{where} is under legal hold")
+        if info.retain_until is not None and info.retain_until > utcnow():
+            raise ObjectLocked(f"{where} is retained until {info.retain_until.isoformat()}")
+        self._call(f"delete {where}", self._client.remove_object, self.bucket, key,
+                   version_id=info.version_id)
