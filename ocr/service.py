@@ -19,6 +19,7 @@ from ocr.interface import OcrEngine, PageResult, SourceInfo
 from ocr.page import Deadline, recognize_raster
 from ocr.rasterize import Raster, rasterize
 from ocr.sniff import inspect_file, open_image, read_kind
+from ocr.textlayer import text_layer_words
 
 THUMBNAIL_WIDTHS = {"small": 200, "large": 1000}
 
@@ -46,15 +47,17 @@ def ocr_page(path: Path, number: int, workdir: Path, settings: Settings,
     size = (facts.width_in, facts.height_in) if facts else None
     raster = rasterize(path, kind, number, workdir, settings, deadline.left("rendering"), size)
     if facts and facts.text:
-        return _text_layer_page(path, number, raster, facts.text)
+        return _text_layer_page(path, number, raster, facts.text, deadline)
     return recognize_raster(raster, number, settings, engine, deadline)
 
 
-def _text_layer_page(path: Path, number: int, raster: Raster, text: str) -> PageResult:
+def _text_layer_page(path: Path, number: int, raster: Raster, text: str,
+                     deadline: Deadline) -> PageResult:
     pdf = pdftools.extract_page(path, number, raster.path.with_suffix(".pdf"))
     raster.save_png()
+    words = text_layer_words(path, number, raster.dpi, deadline.left("word boxes"))
     return PageResult(
-        number=number, text=text, words=(), confidence=None, width=raster.width,
+        number=number, text=text, words=words, confidence=None, width=raster.width,
         height=raster.height, dpi=raster.dpi, rotation=0, skew=0.0, source="text-layer",
         blank=False, image_path=raster.path, pdf_path=pdf,
     )

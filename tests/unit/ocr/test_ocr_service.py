@@ -77,8 +77,11 @@ def test_noisy_page_reads(chart, ocr_settings, tmp_path, char_error_rate):
 def test_born_digital_page_uses_its_text_layer(chart, ocr_settings, tmp_path, char_error_rate):
     made = chart("pdf-text", paragraphs=2)
     result = ocr_page(made.path, 1, tmp_path, ocr_settings)
-    assert result.source == "text-layer"
+    assert result.source == "text-layer" and result.confidence is None
     assert char_error_rate(result.text, made.page_texts[0]) < 0.01
+    assert made.spec.mrn in {w.text for w in result.words} and _words_inside(result)
+    mrn = next(w for w in result.words if w.text == made.spec.mrn)
+    assert mrn.top < result.height // 4 and mrn.height < result.height // 30
     assert len(PdfReader(result.pdf_path).pages) == 1 and result.image_path.is_file()
 
 
@@ -150,3 +153,14 @@ def test_merge_pdfs_gives_one_searchable_pdf(chart, ocr_settings, tmp_path):
     for number, page in enumerate(reader.pages, start=1):
         assert f"Page {number} of 3" in page.extract_text()
         assert made.spec.mrn in page.extract_text()
+
+
+def test_bbox_html_is_parsed_and_scaled():
+    from ocr.textlayer import parse_bbox_html
+
+    document = ('<page width="612" height="792"><word xMin="72.0" yMin="36.0" xMax="144.0" '
+                'yMax="48.0">Metformin&amp;co</word><word xMin="1" yMin="1" xMax="2" '
+                'yMax="2"> </word></page>')
+    (word,) = parse_bbox_html(document, 150 / 72)
+    assert (word.text, word.left, word.top, word.width, word.height) == (
+        "Metformin&co", 150, 75, 150, 25)
