@@ -6,11 +6,11 @@ the local-folder :class:`FilesystemStore` (default) or the S3 backend.
 
 from __future__ import annotations
 
-import base64
-import binascii
 from typing import TYPE_CHECKING
 
+from archive.common import decode_storage_key
 from archive.filesystem import FilesystemStore
+from archive.fixity import ExpectedObject, FixityProblem, FixityReport
 from archive.interface import (
     IntegrityMismatch,
     ObjectInfo,
@@ -39,6 +39,9 @@ if TYPE_CHECKING:
 
 __all__ = [
     "BadKey",
+    "ExpectedObject",
+    "FixityProblem",
+    "FixityReport",
     "FilesystemStore",
     "IntegrityMismatch",
     "ObjectInfo",
@@ -59,25 +62,6 @@ __all__ = [
     "thumbnail_key",
     "validate_key",
 ]
-
-
-def decode_storage_key(value: str) -> bytes | None:
-    """CHARTVAULT_STORAGE_KEY as 32 raw bytes; empty means no key (None)."""
-    if not value:
-        return None
-    try:
-        key = base64.b64decode(value, validate=True)
-    except (binascii.Error, ValueError) as exc:
-        raise ConfigurationError(
-            "CHARTVAULT_STORAGE_KEY is not valid base64 (expected 32 random bytes, "
-            "e.g. `openssl rand -base64 32`)"
-        ) from exc
-    if len(key) != 32:
-        raise ConfigurationError(
-            f"CHARTVAULT_STORAGE_KEY must decode to 32 bytes (AES-256), got {len(key)}; "
-            "make one with `openssl rand -base64 32`"
-        )
-    return key
 
 
 def open_store(settings: Settings) -> ObjectStore:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hashlib
 import io
 import math
@@ -9,7 +11,7 @@ import re
 from datetime import UTC, datetime, timedelta
 from typing import BinaryIO
 
-from chartvault.errors import BadInput
+from chartvault.errors import BadInput, ConfigurationError
 
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 
@@ -109,3 +111,21 @@ class HashingReader(io.RawIOBase):
         buffer[: len(data)] = data
         return len(data)
 
+
+def decode_storage_key(value: str) -> bytes | None:
+    """CHARTVAULT_STORAGE_KEY as 32 raw bytes; empty means no key (None)."""
+    if not value:
+        return None
+    try:
+        key = base64.b64decode(value, validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise ConfigurationError(
+            "CHARTVAULT_STORAGE_KEY is not valid base64 (expected 32 random bytes, "
+            "e.g. `openssl rand -base64 32`)"
+        ) from exc
+    if len(key) != 32:
+        raise ConfigurationError(
+            f"CHARTVAULT_STORAGE_KEY must decode to 32 bytes (AES-256), got {len(key)}; "
+            "make one with `openssl rand -base64 32`"
+        )
+    return key

@@ -325,8 +325,8 @@ class FilesystemStore:
             raise StorageUnavailable(f"{key} is encrypted and the store has no storage key")
         try:
             raw = open(self._dir(key) / f"{info.version_id}.data", "rb")
-        except FileNotFoundError as exc:
-            raise IntegrityMismatch(f"{key} ({info.version_id}): data file is missing") from exc
+        except FileNotFoundError as exc:  # sidecar without bytes: the bytes are lost
+            raise ObjectNotFound(f"{key} ({info.version_id}): data file is missing") from exc
         except OSError as exc:
             raise StorageUnavailable(f"cannot open {key}: {exc}") from exc
         opener = (self._key, key, info.version_id) if sealed else None

@@ -23,7 +23,6 @@ Ceph RGW quirks handled here:
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import io
 import random
@@ -48,6 +47,7 @@ from archive.common import (
     HashingReader,
     SourceError,
     check_content_type,
+    decode_storage_key,
     normalize_retain_until,
     normalize_sha256,
     utcnow,
@@ -223,7 +223,7 @@ class S3Store:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> S3Store:
-        key = base64.b64decode(settings.storage_key) if settings.storage_key else None
+        key = decode_storage_key(settings.storage_key)
         return cls.connect(settings.s3_endpoint, settings.s3_access_key, settings.s3_secret_key,
                            settings.s3_bucket, region=settings.s3_region,
                            encryption=settings.s3_encryption, storage_key=key)
