@@ -13,6 +13,7 @@ import os
 
 from celery import Celery
 from celery.schedules import crontab
+from celery.signals import worker_process_init
 
 from chartvault.settings import Settings, get_settings
 
@@ -29,7 +30,9 @@ def make_celery(settings: Settings) -> Celery:
     app.conf.update(
         broker_url=settings.broker_url,
         broker_connection_retry_on_startup=True,
-        broker_transport_options={"polling_interval": 0.25, "visibility_timeout": 3600},
+        # kombu's SQLAlchemy transport hands its options to create_engine: none there.
+        broker_transport_options={} if settings.embedded_queue else {
+            "visibility_timeout": 3600},
         task_serializer="json",
         accept_content=["json"],
         result_serializer="json",
@@ -53,3 +56,11 @@ def make_celery(settings: Settings) -> Celery:
 
 
 app = make_celery(get_settings())
+
+
+@worker_process_init.connect
+def _fresh_connections(**_: object) -> None:
+    # A forked pool process must not share the parent's database connections.
+    from chartvault.db import dispose_all
+
+    dispose_all()

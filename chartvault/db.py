@@ -5,7 +5,6 @@ from __future__ import annotations
 import fcntl
 from collections.abc import Iterator
 from contextlib import contextmanager
-from functools import lru_cache
 from pathlib import Path
 
 from alembic import command
@@ -77,11 +76,17 @@ def _migration_lock(engine: Engine) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-@lru_cache(maxsize=8)
+_FACTORIES: dict[str, sessionmaker[Session]] = {}
+
+
 def _factory(url: str) -> sessionmaker[Session]:
-    engine = make_engine(url)
-    migrate(engine)
-    return sessionmaker(engine, expire_on_commit=False)
+    """One engine per database URL per process, migrated on first use."""
+    factory = _FACTORIES.get(url)
+    if factory is None:
+        engine = make_engine(url)
+        migrate(engine)
+        factory = _FACTORIES[url] = sessionmaker(engine, expire_on_commit=False)
+    return factory
 
 
 def engine_for(settings: Settings) -> Engine:
@@ -106,5 +111,7 @@ def session_scope(settings: Settings) -> Iterator[Session]:
 
 
 def dispose_all() -> None:
-    """Forget pooled connections (after fork, and between tests)."""
-    _factory.cache_clear()
+    """Close pooled connections and forget the engines (after fork, between tests)."""
+    while _FACTORIES:
+        _, factory = _FACTORIES.popitem()
+        factory.kw["bind"].dispose()

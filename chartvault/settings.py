@@ -73,7 +73,7 @@ class Settings:
     worker_concurrency: int = 2
     secret_key: str = ""
     session_timeout_minutes: int = 15
-    extra: Mapping[str, str] = field(default_factory=dict)
+    extra: Mapping[str, str] = field(default_factory=dict, hash=False, compare=False)
 
     @property
     def embedded_queue(self) -> bool:

@@ -177,7 +177,7 @@ def _quarantine(settings: Settings, store: ObjectStore, batch_id: str, incoming:
     entry_id = new_id()
     key = version = None
     if size:  # keep the bad bytes so a clerk can inspect, correct and release them
-        key = keys.quarantine_key(entry_id)
+        key = keys.validate_key(f"quarantine/{entry_id}")
         try:
             with incoming.path.open("rb") as stream:
                 version = store.put(key, stream, expected_sha256=sha256).version_id

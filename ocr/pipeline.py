@@ -103,6 +103,9 @@ def finish_document(document_id: str) -> None:
         pages = list(session.scalars(select(Page).where(Page.document_id == document_id)
                                      .order_by(Page.number)))
         retain = doc.retain_until
+    if not any(p.status == "done" for p in pages):
+        _fail_document(settings, document_id, pages)
+        return
     pdf_key = _assemble_pdf(settings, document_id, pages, retain)
     confidences = [p.confidence for p in pages if p.confidence is not None and not p.blank]
     with session_scope(settings) as session:
@@ -116,6 +119,22 @@ def finish_document(document_id: str) -> None:
         doc.status = "indexed"
         doc.indexed_at = utcnow()
         doc.error = "; ".join(f"page {p.number}: {p.error}" for p in pages if p.error) or None
+
+
+def mark_failed(document_id: str, reason: str) -> None:
+    with session_scope(get_settings()) as session:
+        doc = _document(session, document_id)
+        if doc.status not in ("indexed", "destroyed"):
+            doc.status, doc.error, doc.needs_review = "failed", reason, True
+
+
+def _fail_document(settings: Settings, document_id: str, pages: list[Page]) -> None:
+    with session_scope(settings) as session:
+        doc = _document(session, document_id)
+        doc.status = "failed"
+        doc.needs_review = True
+        reasons = sorted({p.error for p in pages if p.error})
+        doc.error = "no page could be read: " + ("; ".join(reasons) or "no pages")
 
 
 def _assemble_pdf(settings: Settings, document_id: str, pages: list[Page], retain) -> str | None:  # noqa: ANN001
@@ -241,8 +260,8 @@ def _page(session, document_id: str, number: int) -> Page:  # noqa: ANN001
     return page
 
 
-def unfinished(session, older_than: datetime) -> Iterable[str]:  # noqa: ANN001
-    """Documents stuck before ``indexed`` (for the recovery sweep)."""
-    return session.scalars(select(Document.id).where(
+def unfinished(session, older_than: datetime) -> Iterable[tuple[str, str]]:  # noqa: ANN001
+    """(id, status) of documents stuck before ``indexed`` (for the recovery sweep)."""
+    return session.execute(select(Document.id, Document.status).where(
         Document.status.in_(("received", "ocr", "finishing")),
         Document.updated_at < older_than))

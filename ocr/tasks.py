@@ -10,8 +10,7 @@ from __future__ import annotations
 
 import logging
 
-from celery import shared_task
-
+from chartvault.celery_app import app
 from chartvault.errors import Unavailable
 from ocr import pipeline
 
@@ -28,7 +27,7 @@ RETRY = {
 }
 
 
-@shared_task(name="ocr.process_document", **RETRY)
+@app.task(name="ocr.process_document", **RETRY)
 def process_document(document_id: str) -> None:
     """Rasterise nothing yet: create the page rows and fan out one task per page."""
     pending = pipeline.start_document(document_id)
@@ -38,15 +37,23 @@ def process_document(document_id: str) -> None:
         _maybe_finish(document_id)
 
 
-@shared_task(name="ocr.process_page", **RETRY)
+@app.task(name="ocr.process_page", **RETRY)
 def process_page(document_id: str, number: int) -> None:
     pipeline.run_page(document_id, number)
     _maybe_finish(document_id)
 
 
-@shared_task(name="ocr.finish_document", **RETRY)
+@app.task(name="ocr.finish_document", **RETRY)
 def finish_document(document_id: str) -> None:
-    pipeline.finish_document(document_id)
+    try:
+        pipeline.finish_document(document_id)
+    except Unavailable:
+        raise
+    except Exception as exc:
+        # A bug, not an outage: retrying cannot help. Say so on the document
+        # (a clerk sees it) instead of leaving it "finishing" for ever.
+        pipeline.mark_failed(document_id, f"internal error while finishing: {type(exc).__name__}")
+        raise
 
 
 def _maybe_finish(document_id: str) -> None:

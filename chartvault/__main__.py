@@ -1,0 +1,3 @@
+from chartvault.cli import main
+
+main()

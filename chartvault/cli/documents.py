@@ -1,0 +1,270 @@
+"""Commands on documents: ingest, search, show, status, ocr, reindex."""
+
+from __future__ import annotations
+
+import tempfile
+import time
+from contextlib import contextmanager
+from datetime import date
+from pathlib import Path
+
+import click
+
+from chartvault.cli.output import emit_json, table
+from chartvault.settings import Settings, get_settings
+
+
+def _collect(paths: tuple[str, ...]):  # noqa: ANN202
+    from ingest.service import IncomingFile
+
+    files = []
+    for raw in paths:
+        path = Path(raw)
+        if path.is_dir():
+            for child in sorted(path.rglob("*")):
+                if child.is_file() and not any(p.startswith(".") for p in child.parts[-1:]):
+                    files.append(IncomingFile(child, child.name))
+        else:
+            files.append(IncomingFile(path, path.name))
+    return files
+
+
+@contextmanager
+def worker_if_embedded(settings: Settings, needed: bool):  # noqa: ANN201
+    """On the embedded queue, run a worker for as long as the caller waits."""
+    from chartvault import workers
+
+    if not (needed and settings.embedded_queue):
+        yield
+        return
+    process = workers.start_worker(settings)
+    try:
+        yield
+    finally:
+        workers.stop(process)
+
+
+def wait_for(settings: Settings, document_ids: list[str], timeout: float,
+             show_progress: bool) -> dict[str, str]:
+    """Poll the catalog until every document is indexed or failed, or time runs out."""
+    from chartvault.catalog import TERMINAL, statuses
+    from chartvault.db import session_scope
+
+    deadline = time.monotonic() + timeout
+    progress = _progress(show_progress, len(document_ids))
+    try:
+        while True:
+            with session_scope(settings) as session:
+                current = statuses(session, document_ids)
+            done = sum(1 for s in current.values() if s in TERMINAL)
+            if progress:
+                progress[0].update(progress[1], completed=done)
+            if done == len(document_ids) or time.monotonic() > deadline:
+                return current
+            time.sleep(0.5)
+    finally:
+        if progress:
+            progress[0].stop()
+
+
+def _progress(enabled: bool, total: int):  # noqa: ANN202
+    if not enabled or not total:
+        return None
+    from rich.progress import Progress
+
+    bar = Progress(transient=True)
+    bar.start()
+    return bar, bar.add_task("OCR and indexing", total=total)
+
+
+@click.command()
+@click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True))
+@click.option("--mrn", help="Medical record number of the patient these files belong to.")
+@click.option("--type", "doc_type", help="Document type, e.g. discharge_summary.")
+@click.option("--service-date", type=click.DateTime(formats=["%Y-%m-%d"]),
+              help="Encounter or service date, YYYY-MM-DD.")
+@click.option("--facility", default="", help="Facility the chart comes from.")
+@click.option("--wait/--no-wait", default=False, help="Wait until every document is indexed.")
+@click.option("--timeout", default=3600.0, show_default=True, help="Seconds to wait at most.")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+def ingest(paths, mrn, doc_type, service_date, facility, wait, timeout, as_json) -> None:  # noqa: ANN001
+    """Archive PATHS (files or folders) and queue them for OCR."""
+    from archive import open_store
+    from ingest.service import IntakeOptions, ingest_files
+    from ocr.tasks import enqueue_document
+
+    settings = get_settings()
+    options = IntakeOptions(actor=_actor(), source="cli", mrn=mrn, doc_type=doc_type,
+                            service_date=service_date.date() if service_date else None,
+                            facility=facility)
+    with worker_if_embedded(settings, wait):
+        result = ingest_files(settings, open_store(settings), _collect(paths), options,
+                              enqueue_document)
+        final = (wait_for(settings, result.queued_ids, timeout, not as_json) if wait else {})
+    documents = [_outcome_row(o, final, wait) for o in result.outcomes]
+    if as_json:
+        emit_json({"batch_id": result.batch_id, "documents": documents})
+    else:
+        click.echo(f"batch {result.batch_id}")
+        table("Documents", ["id", "file", "status", "pages", "reason"],
+              [[d["id"], d["filename"], d["status"], d["pages"], d["reason"]]
+               for d in documents])
+    if any(d["status"] not in ("indexed", "duplicate") for d in documents) and wait:
+        raise SystemExit(1)
+    if any(d["status"] in ("quarantined", "failed") for d in documents):
+        raise SystemExit(1)
+
+
+def _outcome_row(outcome, final: dict[str, str], waited: bool) -> dict:  # noqa: ANN001
+    status, reason = outcome.status, outcome.reason
+    if outcome.status == "queued" and waited:
+        status = final.get(outcome.document_id, "queued")
+        if status == "failed":
+            reason = _document_error(outcome.document_id)
+        elif status != "indexed":
+            reason = f"still {status} when the wait timed out"
+    row = {"id": outcome.document_id, "filename": outcome.filename, "mrn": outcome.mrn,
+           "type": outcome.doc_type, "status": status, "pages": outcome.pages,
+           "sha256": outcome.sha256, "reason": reason, "code": outcome.code}
+    if outcome.duplicate_of:
+        row["duplicate_of"] = outcome.duplicate_of
+    return row
+
+
+def _document_error(document_id: str) -> str | None:
+    from chartvault.db import session_scope
+    from chartvault.models import Document
+
+    with session_scope(get_settings()) as session:
+        doc = session.get(Document, document_id)
+        return doc.error if doc else None
+
+
+def _actor() -> str:
+    import getpass
+
+    return f"cli:{getpass.getuser()}"
+
+
+@click.command()
+@click.argument("query", nargs=-1, required=True)
+@click.option("--mrn", help="Only this patient's documents.")
+@click.option("--type", "doc_type", help="Only this document type.")
+@click.option("--limit", default=20, show_default=True, type=click.IntRange(1, 500))
+@click.option("--json", "as_json", is_flag=True)
+def search(query, mrn, doc_type, limit, as_json) -> None:  # noqa: ANN001
+    """Full-text search; QUERY uses the query language (words, "phrases", prefix*, ...)."""
+    from chartvault import audit
+    from chartvault.db import session_scope
+    from search import SearchQuery, open_index
+
+    settings = get_settings()
+    text = " ".join(query)
+    result = open_index(settings).search(SearchQuery(text=text, mrn=mrn, doc_type=doc_type,
+                                                     limit=limit))
+    with session_scope(settings) as session:
+        audit.record(session, _actor(), "search", object_type="query",
+                     detail={"query": text, "mrn": mrn, "type": doc_type, "hits": result.total})
+    hits = [{"document_id": h.document_id, "mrn": h.mrn, "page": h.page,
+             "score": round(h.score, 4), "snippet": _plain(h.snippet), "type": h.doc_type,
+             "pages": [p.page for p in h.pages]} for h in result.hits]
+    if as_json:
+        emit_json({"total": result.total, "hits": hits})
+        return
+    click.echo(f"{result.total} document(s)")
+    table("Hits", ["document", "mrn", "page", "score", "snippet"],
+          [[h["document_id"], h["mrn"], h["page"], h["score"], h["snippet"]] for h in hits])
+
+
+def _plain(snippet: str) -> str:
+    return snippet.replace("\x02", "[").replace("\x03", "]")
+
+
+@click.command()
+@click.argument("document_id")
+@click.option("--json", "as_json", is_flag=True)
+def show(document_id, as_json) -> None:  # noqa: ANN001
+    """Metadata, status and pages of one document."""
+    from chartvault import audit
+    from chartvault.catalog import document_view
+    from chartvault.db import session_scope
+
+    settings = get_settings()
+    with session_scope(settings) as session:
+        view = document_view(session, document_id)
+        audit.record(session, _actor(), "view", object_type="document", object_id=document_id,
+                     mrn=view["mrn"])
+    if as_json:
+        emit_json(view)
+        return
+    for key, value in view.items():
+        if key != "page_list":
+            click.echo(f"{key:>16}: {value}")
+    table("Pages", ["page", "status", "confidence", "source", "flag", "error"],
+          [[p["page"], p["status"], p["confidence"], p["source"], p["flag"], p["error"]]
+           for p in view["page_list"]])
+
+
+@click.command()
+@click.argument("batch_id")
+@click.option("--json", "as_json", is_flag=True)
+def status(batch_id, as_json) -> None:  # noqa: ANN001
+    """Progress of one batch: documents, pages done, quarantine."""
+    from chartvault.catalog import batch_view
+    from chartvault.db import session_scope
+
+    with session_scope(get_settings()) as session:
+        view = batch_view(session, batch_id)
+    if as_json:
+        emit_json(view)
+        return
+    click.echo(f"batch {view['id']} ({view['source']}): {view['counts']}")
+    table("Documents", ["id", "file", "status", "pages done", "review"],
+          [[d["id"], d["filename"], d["status"], f"{d['pages_done']}/{d['pages']}",
+            "yes" if d["needs_review"] else ""] for d in view["documents"]])
+    if view["quarantine"]:
+        table("Quarantine", ["id", "file", "code", "reason"],
+              [[q["id"], q["filename"], q["code"], q["reason"]] for q in view["quarantine"]])
+
+
+@click.command("ocr")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False))
+@click.option("--json", "as_json", is_flag=True)
+def ocr_command(file, as_json) -> None:  # noqa: ANN001
+    """OCR FILE with the pipeline's engine and settings; archives nothing."""
+    from ocr.service import inspect, ocr_page
+
+    settings = get_settings()
+    path = Path(file)
+    info = inspect(path, settings)
+    pages = []
+    with tempfile.TemporaryDirectory(prefix="chartvault-ocr-") as tmp:
+        for number in range(1, info.page_count + 1):
+            result = ocr_page(path, number, Path(tmp), settings)
+            pages.append({"page": number, "text": result.text,
+                          "confidence": None if result.confidence is None
+                          else round(result.confidence, 1)})
+    if as_json:
+        emit_json({"pages": pages})
+        return
+    for page in pages:
+        click.echo(f"--- page {page['page']} (confidence {page['confidence']}) ---")
+        click.echo(page["text"])
+
+
+@click.command()
+def reindex() -> None:
+    """Rebuild the search index from the catalog and the object store."""
+    from archive import open_store
+    from ocr.indexing import reindex_all
+
+    settings = get_settings()
+    count = reindex_all(settings, open_store(settings))
+    click.echo(f"reindexed {count} document(s)")
+
+
+def _parse_date(value: str) -> date:
+    return date.fromisoformat(value)
+
+
+COMMANDS = [ingest, search, show, status, ocr_command, reindex]

@@ -1,0 +1,137 @@
+"""Long-running commands: serve, worker, beat, demo."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from pathlib import Path
+
+import click
+
+from chartvault.cli.output import emit_json, table
+from chartvault.settings import Settings, get_settings
+
+
+def _serve_http(settings: Settings, host: str, port: int) -> None:
+    from waitress import serve as waitress_serve
+
+    from web import create_app
+
+    click.echo(f"Chartvault web page on http://{host}:{port}/  (Ctrl-C stops)")
+    waitress_serve(create_app(settings=settings), host=host, port=port, threads=8,
+                   ident="chartvault")
+
+
+@contextlib.contextmanager
+def _background_processes(settings: Settings, embedded_only: bool = True):  # noqa: ANN202
+    from chartvault import workers
+
+    started = []
+    if settings.embedded_queue or not embedded_only:
+        started = [workers.start_worker(settings), workers.start_beat(settings)]
+    try:
+        yield
+    finally:
+        for process in started:
+            workers.stop(process)
+
+
+@click.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8000, show_default=True, type=int)
+@click.option("--workers/--no-workers", "with_workers", default=None,
+              help="Start a worker and beat (default: only on the embedded queue).")
+def serve(host: str, port: int, with_workers: bool | None) -> None:
+    """Serve the web page (waitress); on the embedded queue also a worker and beat."""
+    settings = get_settings()
+    embedded_only = with_workers is None
+    if with_workers is False:
+        _serve_http(settings, host, port)
+        return
+    with _background_processes(settings, embedded_only=embedded_only):
+        _serve_http(settings, host, port)
+
+
+@click.command()
+@click.option("--concurrency", type=int, help="Worker processes (default from settings).")
+@click.option("--loglevel", default="INFO", show_default=True)
+def worker(concurrency: int | None, loglevel: str) -> None:
+    """Run a Celery worker in the foreground (OCR runs single-threaded per process)."""
+    from chartvault.celery_app import app
+
+    os.environ["OMP_THREAD_LIMIT"] = "1"
+    settings = get_settings()
+    app.worker_main(["worker", "-Q", "chartvault", "--loglevel", loglevel,
+                     "--concurrency", str(concurrency or settings.worker_concurrency)])
+
+
+@click.command()
+@click.option("--loglevel", default="INFO", show_default=True)
+def beat(loglevel: str) -> None:
+    """Run the Celery beat scheduler (nightly fixity, search check, retention sweep)."""
+    from chartvault.celery_app import app
+
+    settings = get_settings()
+    app.start(["beat", "--loglevel", loglevel, "--schedule",
+               str(settings.home / "beat-schedule")])
+
+
+@click.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8000, show_default=True, type=int)
+@click.option("--serve/--no-serve", "then_serve", default=True,
+              help="Serve the web page afterwards.")
+@click.option("--json", "as_json", is_flag=True)
+def demo(host: str, port: int, then_serve: bool, as_json: bool) -> None:
+    """Make a few synthetic (fake) charts, ingest them, search one word, serve the page."""
+    from archive import open_store
+    from chartvault.cli.documents import wait_for, worker_if_embedded
+    from ingest.service import IncomingFile, IntakeOptions, ingest_files
+    from ocr.tasks import enqueue_document
+    from search import SearchQuery, open_index
+
+    settings = get_settings()
+    charts = _demo_charts(settings.home / "demo")
+    with worker_if_embedded(settings, True):
+        ids = []
+        for chart in charts:
+            spec = chart.spec
+            options = IntakeOptions(actor="demo", source="cli", mrn=spec.mrn,
+                                    doc_type=spec.doc_type, service_date=spec.service_date,
+                                    facility=spec.facility, patient_name=spec.patient_name,
+                                    date_of_birth=spec.date_of_birth)
+            result = ingest_files(settings, open_store(settings),
+                                  [IncomingFile(chart.path, chart.path.name)], options,
+                                  enqueue_document)
+            ids += result.queued_ids + [o.duplicate_of for o in result.outcomes
+                                        if o.duplicate_of]
+        wait_for(settings, ids, 1800, not as_json)
+    result = open_index(settings).search(SearchQuery(text="metformin", limit=5))
+    hits = [{"document_id": h.document_id, "mrn": h.mrn, "page": h.page,
+             "snippet": h.snippet.replace("\x02", "[").replace("\x03", "]")}
+            for h in result.hits]
+    if as_json:
+        emit_json({"documents": ids, "query": "metformin", "total": result.total, "hits": hits})
+    else:
+        click.echo(f"Ingested {len(ids)} synthetic chart(s). Search 'metformin': "
+                   f"{result.total} document(s)")
+        table("metformin", ["document", "mrn", "page", "snippet"],
+              [[h["document_id"], h["mrn"], h["page"], h["snippet"]] for h in hits])
+    if then_serve:
+        with _background_processes(settings):
+            _serve_http(settings, host, port)
+
+
+def _demo_charts(folder: Path):  # noqa: ANN202
+    """Three fake patients, one chart each (2-3 pages, one of them skewed and noisy)."""
+    from chartvault.synthetic import fake_patients, make_chart, spec_for
+
+    folder.mkdir(parents=True, exist_ok=True)
+    patients = fake_patients(3, seed=2026)
+    shapes = [{"pages": 3}, {"pages": 2, "noise": True, "skew": 2.0}, {"pages": 2}]
+    return [make_chart(spec_for(patient, seed=100 + i, **shape),
+                       folder / f"demo-chart-{i + 1}.pdf", fmt="pdf", dpi=300)
+            for i, (patient, shape) in enumerate(zip(patients, shapes, strict=True))]
+
+
+COMMANDS = [serve, worker, beat, demo]

@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Installs everything Chartvault needs on a Debian machine, as root:
+#   scripts/setup.sh          the service (Tesseract, Poppler, fonts) and .venv
+#   scripts/setup.sh --test   plus what the tests use (Chromium, Ceph RGW, test packages)
+# Idempotent: a second run installs nothing new.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+mode=${1:-}
+packages=(tesseract-ocr tesseract-ocr-eng tesseract-ocr-osd poppler-utils fonts-dejavu-core
+          python3-venv)
+extras=""
+if [[ $mode == --test ]]; then
+  packages+=(chromium ceph-mon ceph-osd radosgw ceph-common)
+  extras="[test]"
+fi
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  echo "setup: apt-get install ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+python=${PYTHON:-python3}
+if [[ ! -x .venv/bin/python ]]; then
+  "$python" -m venv .venv
+fi
+.venv/bin/python -m pip install -q --disable-pip-version-check --upgrade pip
+.venv/bin/python -m pip install -q --disable-pip-version-check -e ".${extras}"
+echo "setup: ready (.venv/bin/chartvault)"

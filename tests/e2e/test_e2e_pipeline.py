@@ -1,0 +1,107 @@
+"""The whole path through real parts: CLI -> store -> catalog -> Celery worker ->
+Tesseract -> index -> search, on the embedded defaults and on PostgreSQL + Redis."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+from datetime import date
+from pathlib import Path
+
+import pytest
+
+from chartvault.synthetic import ChartSpec, make_chart
+
+pytestmark = pytest.mark.slow
+
+CLI = [sys.executable, "-m", "chartvault"]
+
+
+def run_cli(*args: str, env: dict[str, str], timeout: float = 600) -> subprocess.CompletedProcess:
+    return subprocess.run([*CLI, *args], env={**os.environ, **env}, capture_output=True,
+                          text=True, timeout=timeout)
+
+
+def unique_word(texts: tuple[str, ...], index: int) -> str:
+    """A longish word on page ``index`` and on no other page."""
+    def words(text: str) -> set[str]:
+        return {w.lower() for w in re.findall(r"[A-Za-z]{7,}", text)}
+
+    others = set().union(*(words(t) for i, t in enumerate(texts) if i != index))
+    candidates = sorted(words(texts[index]) - others)
+    assert candidates, "the generator should put distinct words on each page"
+    return candidates[0]
+
+
+def make_three_page_chart(folder: Path):  # noqa: ANN201
+    spec = ChartSpec(mrn="TST000123", patient_name="TESTPATIENT, Alice Q.",
+                     date_of_birth=date(1970, 1, 2), doc_type="progress_notes",
+                     service_date=date(2024, 5, 6), facility="Chartvault Test General",
+                     pages=3, seed=11)
+    return make_chart(spec, folder / "chart.pdf", fmt="pdf", dpi=200)
+
+
+def ingest_and_search(tmp_path: Path, env: dict[str, str]) -> None:
+    chart = make_three_page_chart(tmp_path)
+    empty = tmp_path / "empty.pdf"
+    empty.write_bytes(b"")
+    corrupt = tmp_path / "corrupt.pdf"
+    corrupt.write_bytes(b"%PDF-1.7\n1 0 obj << /Type /Catalog >> garbage without end")
+    done = run_cli("ingest", str(chart.path), str(empty), str(corrupt), "--mrn", "TST000123",
+                   "--type", "progress_notes", "--wait", "--json", env=env)
+    assert done.returncode == 1, done.stderr  # the two bad files were not indexed
+    report = json.loads(done.stdout)
+    by_name = {d["filename"]: d for d in report["documents"]}
+    good = by_name["chart.pdf"]
+    assert good["status"] == "indexed", good
+    assert good["pages"] == 3 and len(good["sha256"]) == 64
+    for bad in ("empty.pdf", "corrupt.pdf"):
+        assert by_name[bad]["status"] == "quarantined"
+        assert by_name[bad]["reason"], by_name[bad]
+
+    word = unique_word(chart.page_texts, 1)
+    found = run_cli("search", word, "--json", env=env)
+    assert found.returncode == 0, found.stderr
+    result = json.loads(found.stdout)
+    assert result["total"] >= 1
+    hit = result["hits"][0]
+    assert hit["document_id"] == good["id"]
+    assert hit["mrn"] == "TST000123"
+    assert hit["page"] == 2
+    assert word in hit["snippet"].lower()
+
+    shown = run_cli("show", good["id"], "--json", env=env)
+    view = json.loads(shown.stdout)
+    assert [p["status"] for p in view["page_list"]] == ["done"] * 3
+
+    again = run_cli("ingest", str(chart.path), "--mrn", "TST000123", "--json", env=env)
+    duplicate = json.loads(again.stdout)["documents"][0]
+    assert duplicate["status"] == "duplicate" and duplicate["duplicate_of"] == good["id"]
+
+
+def test_embedded_defaults_end_to_end(cv_env: dict[str, str], tmp_path: Path) -> None:
+    ingest_and_search(tmp_path, cv_env)
+
+
+@pytest.mark.integration
+def test_postgres_and_redis_end_to_end(cv_env: dict[str, str], tmp_path: Path,
+                                       postgres_url: str, redis_url: str) -> None:
+    env = {**cv_env, "CHARTVAULT_DATABASE_URL": postgres_url,
+           "CHARTVAULT_BROKER_URL": redis_url}
+    log = (tmp_path / "worker.log").open("wb")
+    worker = subprocess.Popen([*CLI, "worker", "--concurrency", "2", "--loglevel", "WARNING"],
+                              env={**os.environ, **env}, stdout=log, stderr=subprocess.STDOUT,
+                              start_new_session=True)
+    try:
+        ingest_and_search(tmp_path, env)
+    finally:
+        worker.send_signal(signal.SIGTERM)
+        try:
+            worker.wait(60)
+        except subprocess.TimeoutExpired:
+            os.killpg(worker.pid, signal.SIGKILL)
+        log.close()
