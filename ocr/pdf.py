@@ -69,6 +69,7 @@ class PageFacts:
     width_in: float  # as displayed (page rotation applied)
     height_in: float
     text: str  # the text layer when it is real text, else ""
+    bilevel: bool = False  # every image on the page is 1 bit deep (fax, G4, JBIG2 scans)
 
 
 def page_facts(path: Path, number: int, *, want_text: bool = True) -> PageFacts:
@@ -84,9 +85,26 @@ def page_facts(path: Path, number: int, *, want_text: bool = True) -> PageFacts:
             raise UnreadableFile(f"{path.name}: page {number} has no usable size ({e})",
                                  code="corrupt_pdf") from e
         text = _text_layer(page) if want_text else ""
+        bilevel = _only_bilevel_images(page)
     if turned:
         width, height = height, width
-    return PageFacts(width, height, text)
+    return PageFacts(width, height, text, bilevel)
+
+
+def _only_bilevel_images(page: PageObject) -> bool:
+    """True when the page draws one or more images and all are 1-bit: reading the
+    image dictionaries only, never their data."""
+    try:
+        resources = page.get("/Resources")
+        xobjects = resources.get_object().get("/XObject") if resources else None
+        if not xobjects:
+            return False
+        images = [x.get_object() for x in xobjects.get_object().values()]
+        return all(x.get("/Subtype") == "/Image" and (x.get("/BitsPerComponent") == 1
+                                                      or bool(x.get("/ImageMask")))
+                   for x in images)
+    except _ERRORS:
+        return False
 
 
 def _text_layer(page: PageObject) -> str:

@@ -19,7 +19,7 @@ from PIL import Image, ImageOps
 
 from chartvault.settings import Settings
 from ocr.interface import OcrTimeout, UnreadableFile
-from ocr.pdf import page_facts
+from ocr.pdf import PageFacts, page_facts
 from ocr.sniff import check_pixels, open_image
 
 # Pixels per rendered page above which the resolution is lowered: 11 x 17 in at 300 dpi.
@@ -32,6 +32,7 @@ class Raster:
     path: Path  # where the finished grayscale PNG of the page goes
     image: Image.Image = field(compare=False, repr=False)  # mode "L"
     dpi: int  # 0 when unknown
+    bilevel: bool = False  # the source is black and white (fax, G4): OCR a 1-bit copy
 
     @property
     def width(self) -> int:
@@ -42,24 +43,26 @@ class Raster:
         return self.image.height
 
     def save_png(self, image: Image.Image | None = None) -> Path:
-        """Write ``image`` (default: the rendered page) to :attr:`path`, quickly."""
+        """Write ``image`` (default: the rendered page) to :attr:`path`, quickly: 8-bit
+        grayscale, or 1-bit grayscale for a black-and-white source (a tenth of the size)."""
         dpi = (self.dpi, self.dpi) if self.dpi else None
-        (image or self.image).save(self.path, "PNG", dpi=dpi, compress_level=1)
+        image = image or self.image
+        if self.bilevel:
+            image = image.convert("1", dither=Image.Dither.NONE)
+        image.save(self.path, "PNG", dpi=dpi, compress_level=1)
         return self.path
 
 
 def rasterize(source: Path, kind: str, number: int, workdir: Path, settings: Settings,
-              timeout: int, page_inches: tuple[float, float] | None = None) -> Raster:
+              timeout: int, facts: PageFacts | None = None) -> Raster:
     """Page ``number`` (1-based) of ``source``, to be saved as ``workdir/page-NNNN.png``.
 
-    ``page_inches`` is the PDF page's displayed size (see :func:`ocr.pdf.page_facts`)."""
+    ``facts`` about a PDF page saves parsing it again (see :func:`ocr.pdf.page_facts`)."""
     workdir.mkdir(parents=True, exist_ok=True)
     out = workdir / f"page-{number:04d}.png"
     if kind == "pdf":
-        if page_inches is None:
-            facts = page_facts(source, number, want_text=False)
-            page_inches = (facts.width_in, facts.height_in)
-        return _render_pdf(source, number, out, page_inches, settings, timeout)
+        facts = facts or page_facts(source, number, want_text=False)
+        return _render_pdf(source, number, out, facts, settings, timeout)
     return _decode_image(source, kind, number, out, settings)
 
 
@@ -71,9 +74,9 @@ def render_dpi(width_in: float, height_in: float, dpi: int, cap: int = RENDER_PI
     return max(1, int(math.sqrt(cap / area)))
 
 
-def _render_pdf(source: Path, number: int, out: Path, page_inches: tuple[float, float],
-                settings: Settings, timeout: int) -> Raster:
-    dpi = render_dpi(*page_inches, settings.ocr_dpi)
+def _render_pdf(source: Path, number: int, out: Path, facts: PageFacts, settings: Settings,
+                timeout: int) -> Raster:
+    dpi = render_dpi(facts.width_in, facts.height_in, settings.ocr_dpi)
     try:
         paths = convert_from_path(
             source, dpi=dpi, first_page=number, last_page=number, grayscale=True,
@@ -94,7 +97,7 @@ def _render_pdf(source: Path, number: int, out: Path, page_inches: tuple[float, 
             image = im.convert("L")
     finally:
         rendered.unlink(missing_ok=True)
-    return Raster(out, image, dpi)
+    return Raster(out, image, dpi, bilevel=facts.bilevel)
 
 
 def _decode_image(source: Path, kind: str, number: int, out: Path,
@@ -108,6 +111,7 @@ def _decode_image(source: Path, kind: str, number: int, out: Path,
             raise UnreadableFile(f"{source.name} has no page {number}", code="no_such_page") from e
         check_pixels(source.name, *im.size, settings)
         dpi = _image_dpi(im)
+        bilevel = _is_bilevel(im)
         try:
             gray = _to_gray(im)
         except (OSError, ValueError, SyntaxError) as e:
@@ -115,7 +119,15 @@ def _decode_image(source: Path, kind: str, number: int, out: Path,
             raise UnreadableFile(f"{source.name}: page {number} cannot be decoded ({e})",
                                  code=code) from e
     gray, dpi = _shrink(gray, dpi)
-    return Raster(out, gray, dpi)
+    return Raster(out, gray, dpi, bilevel=bilevel)
+
+
+def _is_bilevel(im: Image.Image) -> bool:
+    """1-bit images, and palette images of two colours (as many scanners write)."""
+    if im.mode == "1":
+        return True
+    palette = im.getpalette() if im.mode == "P" else None
+    return palette is not None and len(palette) <= 6
 
 
 def _to_gray(im: Image.Image) -> Image.Image:

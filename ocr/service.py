@@ -44,8 +44,7 @@ def ocr_page(path: Path, number: int, workdir: Path, settings: Settings,
     kind = read_kind(path)
     facts = pdftools.page_facts(path, number, want_text=not settings.ocr_force) if (
         kind == "pdf") else None
-    size = (facts.width_in, facts.height_in) if facts else None
-    raster = rasterize(path, kind, number, workdir, settings, deadline.left("rendering"), size)
+    raster = rasterize(path, kind, number, workdir, settings, deadline.left("rendering"), facts)
     if facts and facts.text:
         return _text_layer_page(path, number, raster, facts.text, deadline)
     return recognize_raster(raster, number, settings, engine, deadline)

@@ -31,7 +31,8 @@ def test_reads_a_clean_page_in_every_format(chart, ocr_settings, tmp_path, char_
     assert result.dpi == 150 and result.confidence > 80
     assert result.image_path.is_file() and result.pdf_path.read_bytes().startswith(b"%PDF")
     with Image.open(result.image_path) as image:
-        assert image.mode == "L" and image.size == (result.width, result.height)
+        assert image.mode == ("1" if fmt == "tiff-g4" else "L")
+        assert image.size == (result.width, result.height)
 
 
 def test_words_can_be_searched(chart, ocr_settings, tmp_path):
@@ -39,6 +40,13 @@ def test_words_can_be_searched(chart, ocr_settings, tmp_path):
     text = ocr_page(made.path, 1, tmp_path, ocr_settings).text
     assert made.spec.mrn in text and made.spec.patient_name in text
     assert made.spec.date_of_birth.isoformat() in text
+
+
+def test_black_and_white_source_stays_small(chart, ocr_settings, tmp_path):
+    made = chart("tiff-g4", dpi=300)
+    result = ocr_page(made.path, 1, tmp_path, ocr_settings.replace(ocr_dpi=300))
+    assert result.pdf_path.stat().st_size < 60_000  # G4 in the PDF, not an 8-bit JPEG
+    assert made.spec.mrn in result.text
 
 
 def test_second_page_of_a_tiff(chart, ocr_settings, tmp_path, char_error_rate):
