@@ -90,23 +90,25 @@ def sample_cases() -> list[Case]:
             for kind, name, pages, truth in SAMPLE_PAGES]
 
 
-def rasterise(source: Path, number: int, dpi: int, out: Path) -> Path:
-    """The page as grayscale PGM, as a person would prepare it for the CLI."""
+def rasterise(source: Path, number: int, dpi: int, out: Path) -> tuple[Path, int]:
+    """The page as grayscale PGM, as a person would prepare it for the CLI, and the
+    resolution to tell tesseract (0: let it estimate, as for an image without a DPI tag)."""
     if source.suffix.lower() == ".pdf":
         base = out.with_suffix("")
         subprocess.run(["pdftoppm", "-r", str(dpi), "-gray", "-f", str(number), "-l",
                         str(number), "-singlefile", str(source), str(base)], check=True)
-        return base.with_suffix(".pgm")
+        return base.with_suffix(".pgm"), dpi
     with Image.open(source) as image:
+        tag = image.info.get("dpi", (0, 0))[0]
         image.convert("L").save(out, "PPM")
-    return out
+    return out, round(tag) if tag >= 70 else 0
 
 
 def raw_tesseract(image: Path, dpi: int, outputs: list[str]) -> tuple[float, str]:
     env = {**os.environ, "OMP_THREAD_LIMIT": "1"}
     base = image.with_name(image.stem + "-raw")
     args = ["tesseract", str(image), str(base), "-l", "eng", "--psm", "3"]
-    if image.suffix == ".pgm" and dpi:
+    if dpi:
         args += ["--dpi", str(dpi)]
     started = time.perf_counter()
     subprocess.run(args + outputs, env=env, check=True, capture_output=True)
@@ -120,15 +122,15 @@ def run_case(case: Case, settings: Settings, work: Path, repeat: int) -> Row:
     for number in case.pages:
         work.mkdir(parents=True, exist_ok=True)
         started = time.perf_counter()
-        pgm = rasterise(case.source, number, settings.ocr_dpi, work / f"raw-{number}.pgm")
+        pgm, dpi = rasterise(case.source, number, settings.ocr_dpi, work / f"raw-{number}.pgm")
         row.render_s += (time.perf_counter() - started) * repeat
         for attempt in range(repeat):  # interleaved, so load from others hits both alike
             started = time.perf_counter()
             result = ocr_page(case.source, number, work / f"ours-{attempt}", settings)
             row.ours_s += time.perf_counter() - started
-            seconds, raw_text = raw_tesseract(pgm, settings.ocr_dpi, ["txt"])
+            seconds, raw_text = raw_tesseract(pgm, dpi, ["txt"])
             row.raw_txt_s += seconds
-            row.raw_full_s += raw_tesseract(pgm, settings.ocr_dpi, ["pdf", "tsv", "txt"])[0]
+            row.raw_full_s += raw_tesseract(pgm, dpi, ["pdf", "tsv", "txt"])[0]
         ours_texts.append(result.text)
         raw_texts.append(raw_text)
         row.pages += repeat
