@@ -20,7 +20,7 @@ from chartvault.settings import Settings, get_settings
 # Tesseract must run single-threaded: parallelism comes from worker processes.
 os.environ.setdefault("OMP_THREAD_LIMIT", "1")
 
-TASK_MODULES = ["ocr.tasks", "chartvault.maintenance"]
+TASK_MODULES = ["ocr.tasks", "archive.tasks", "search.tasks", "chartvault.maintenance"]
 
 
 def make_celery(settings: Settings) -> Celery:
@@ -49,6 +49,8 @@ def make_celery(settings: Settings) -> Celery:
                                "schedule": crontab(hour=2, minute=0)},
             "nightly-search-check": {"task": "chartvault.search_check",
                                      "schedule": crontab(hour=2, minute=30)},
+            "requeue-stuck-documents": {"task": "chartvault.requeue_stuck",
+                                        "schedule": crontab(minute="*/15")},
         },
         timezone="UTC",
     )

@@ -5,7 +5,6 @@ from __future__ import annotations
 import tempfile
 import time
 from contextlib import contextmanager
-from datetime import date
 from pathlib import Path
 
 import click
@@ -263,8 +262,52 @@ def reindex() -> None:
     click.echo(f"reindexed {count} document(s)")
 
 
-def _parse_date(value: str) -> date:
-    return date.fromisoformat(value)
+@click.command()
+@click.option("--sample", type=click.IntRange(0), help="Check a random sample of N objects.")
+@click.option("--json", "as_json", is_flag=True)
+def verify(sample: int | None, as_json: bool) -> None:
+    """Re-read stored objects, recompute SHA-256; exit 1 if any is missing or altered."""
+    from archive.tasks import run_fixity
+
+    report = run_fixity(get_settings(), sample, _actor())
+    problems = [{"kind": p.kind, "key": p.key, "version_id": p.version_id, "detail": p.detail}
+                for p in report.problems]
+    if as_json:
+        emit_json({"checked": report.checked, "bytes": report.bytes_read, "ok": report.ok,
+                   "problems": problems})
+    else:
+        click.echo(f"checked {report.checked} object(s), {report.bytes_read} bytes: "
+                   + ("all intact" if report.ok else f"{len(problems)} problem(s)"))
+        if problems:
+            table("Problems", ["kind", "key", "version", "detail"],
+                  [[p["kind"], p["key"], p["version_id"], p["detail"]] for p in problems])
+    if not report.ok:
+        raise SystemExit(1)
 
 
-COMMANDS = [ingest, search, show, status, ocr_command, reindex]
+@click.command("search-check")
+@click.option("--sample", default=20, show_default=True, type=click.IntRange(0),
+              help="How many drifting ids to list of each kind.")
+@click.option("--json", "as_json", is_flag=True)
+def search_check(sample: int, as_json: bool) -> None:
+    """Compare catalog and index; exit 1 on drift (then run `chartvault reindex`)."""
+    from search.tasks import run_search_check
+
+    report = run_search_check(get_settings(), sample, _actor())
+    data = {"ok": report.ok, "catalog": report.catalog_count, "index": report.index_count,
+            "missing_from_index": list(report.missing_from_index),
+            "missing_count": report.missing_count,
+            "unknown_in_index": list(report.unknown_in_index),
+            "unknown_count": report.unknown_count}
+    if as_json:
+        emit_json(data)
+    else:
+        click.echo(f"catalog {data['catalog']} document(s), index {data['index']}: "
+                   + ("in step" if report.ok else
+                      f"{report.missing_count} missing from the index, "
+                      f"{report.unknown_count} unknown to the catalog"))
+    if not report.ok:
+        raise SystemExit(1)
+
+
+COMMANDS = [ingest, search, show, status, ocr_command, reindex, verify, search_check]
