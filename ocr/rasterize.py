@@ -13,6 +13,7 @@ import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 from pdf2image import convert_from_path
 from pdf2image.exceptions import PDFPageCountError, PDFPopplerTimeoutError, PDFSyntaxError
 from PIL import Image, ImageOps
@@ -136,7 +137,19 @@ def _to_gray(im: Image.Image) -> Image.Image:
     if im.mode in ("RGBA", "LA", "PA") or (im.mode == "P" and "transparency" in im.info):
         background = Image.new("RGBA", im.size, "white")
         im = Image.alpha_composite(background, im.convert("RGBA"))
+    if im.mode.startswith(("I", "F")):
+        return _wide_to_gray(im)
     return im.convert("L")
+
+
+def _wide_to_gray(im: Image.Image) -> Image.Image:
+    """16-bit (and 32-bit) grayscale scaled down; Pillow's own conversion clips at 255,
+    which turns a 16-bit scan white."""
+    pixels = np.asarray(im.convert("I") if im.mode.startswith("I;16") else im,
+                        dtype=np.float64)
+    top = max(float(pixels.max()), 1.0)
+    scale = 255.0 / (65535.0 if top > 255 else 255.0)
+    return Image.fromarray(np.clip(pixels * scale, 0, 255).astype(np.uint8))
 
 
 def _image_dpi(im: Image.Image) -> int:

@@ -172,3 +172,15 @@ def test_bbox_html_is_parsed_and_scaled():
     (word,) = parse_bbox_html(document, 150 / 72)
     assert (word.text, word.left, word.top, word.width, word.height) == (
         "Metformin&co", 150, 75, 150, 25)
+
+
+def test_sixteen_bit_grayscale_scan_is_not_washed_out(chart, ocr_settings, tmp_path):
+    import numpy as np
+
+    made = chart("png")
+    with Image.open(made.path) as page:
+        wide = (np.asarray(page, dtype=np.uint16) * 257).astype(np.uint16)
+    path = tmp_path / "sixteen.png"
+    Image.fromarray(wide).save(path, dpi=(150, 150))
+    result = ocr_page(path, 1, tmp_path / "work", ocr_settings)
+    assert not result.blank and made.spec.mrn in result.text
