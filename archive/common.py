@@ -8,6 +8,8 @@ import hashlib
 import io
 import math
 import re
+from collections import deque
+from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from typing import BinaryIO
 
@@ -87,12 +89,43 @@ def read_exact(stream: BinaryIO, size: int) -> bytes:
         raise SourceError(exc) from exc
 
 
-class HashingReader(io.RawIOBase):
-    """Reads the caller's stream, counting bytes and hashing them with SHA-256."""
+class BackgroundSha256:
+    """SHA-256 computed in a helper thread (hashlib releases the GIL), so hashing
+    overlaps with encrypting, writing or sending. At most ``depth`` chunks wait."""
 
-    def __init__(self, stream: BinaryIO) -> None:
+    def __init__(self, depth: int = 4) -> None:
+        self._sha256 = hashlib.sha256()
+        self._worker = ThreadPoolExecutor(1, "sha256")  # one worker keeps the order
+        self._pending: deque[Future] = deque()
+        self._depth = depth
+
+    def update(self, data: bytes) -> None:
+        self._pending.append(self._worker.submit(self._sha256.update, data))
+        while len(self._pending) > self._depth:
+            self._pending.popleft().result()
+
+    def hexdigest(self) -> str:
+        self.close()
+        return self._sha256.hexdigest()
+
+    def close(self) -> None:
+        self._worker.shutdown(wait=True)
+        self._pending.clear()
+
+    def __enter__(self) -> BackgroundSha256:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class HashingReader(io.RawIOBase):
+    """Reads the caller's stream, counting bytes and hashing them with SHA-256
+    (in a helper thread with ``background=True``). Close it when done."""
+
+    def __init__(self, stream: BinaryIO, *, background: bool = False) -> None:
         self._stream = stream
-        self.sha256 = hashlib.sha256()
+        self._sha256 = BackgroundSha256() if background else hashlib.sha256()
         self.size = 0
 
     def readable(self) -> bool:
@@ -102,7 +135,7 @@ class HashingReader(io.RawIOBase):
         if size is None or size < 0:
             size = 1 << 20
         data = read_exact(self._stream, size)
-        self.sha256.update(data)
+        self._sha256.update(data)
         self.size += len(data)
         return data
 
@@ -110,6 +143,14 @@ class HashingReader(io.RawIOBase):
         data = self.read(len(buffer))
         buffer[: len(data)] = data
         return len(data)
+
+    def hexdigest(self) -> str:
+        return self._sha256.hexdigest()
+
+    def close(self) -> None:
+        if isinstance(self._sha256, BackgroundSha256):
+            self._sha256.close()
+        super().close()
 
 
 def decode_storage_key(value: str) -> bytes | None:

@@ -1,27 +1,28 @@
 """The embedded object store: a local folder with S3 Object Lock semantics in code.
 
-Layout under ``root``::
+Key ``a/b/name`` lives in folder ``objects/a/b/``. Every version is one file,
+``.name@<version_id>.v``: the bytes (sealed when a storage key is set), then a
+JSON trailer with sha256, size, content type, time, retention and hold.
+Retention or hold changed later go to ``.name@<version_id>.lock``. Key
+components never start with ``.``, so these names cannot meet a key's folder.
 
-    objects/<key>/.versions/<version_id>.data   the bytes (sealed when a key is set)
-    objects/<key>/.versions/<version_id>.json   the sidecar: sha256, size, retention...
-
-A version is visible once its sidecar exists; both files are written to
-``.tmp-*`` names, fsynced, renamed into place and the directory fsynced, so a
-crash never leaves a half-written version visible. Versions are never
-overwritten. Retention is COMPLIANCE-like: no delete before ``retain_until``
-or under legal hold, and retention can only be extended. Sidecar updates take
-an exclusive ``flock`` on the key's ``.versions`` directory, so several
-processes may share one root.
+A put writes ``.name@<version_id>.tmp``, fsyncs it, renames it to ``.v`` and
+fsyncs the folder: two flushes, the least a crash-safe write needs, and a
+crash never leaves a partial version visible. Versions are never overwritten.
+Retention is COMPLIANCE-like: no delete before ``retain_until`` or under
+legal hold, and retention only grows. Changes to retention, hold and deletes
+take an exclusive ``flock`` on the folder, so several processes may share a root.
 """
 
 from __future__ import annotations
 
 import errno
 import fcntl
-import hashlib
 import json
 import os
+import re
 import secrets
+import struct
 import threading
 import time
 from collections.abc import Iterator
@@ -32,6 +33,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from archive.common import (
+    BackgroundSha256,
     SourceError,
     check_content_type,
     normalize_retain_until,
@@ -51,8 +53,10 @@ from archive.keys import validate_key, validate_prefix
 from archive.sealed import KEY_SIZE, SEGMENT, Sealer
 from chartvault.errors import ConfigurationError
 
-VERSIONS = ".versions"
-_FORMAT = 1
+_FORMAT = 2
+_TRAILER = struct.Struct(">Q8s")  # length of the JSON before it, magic
+_MAGIC = b"CVMETA02"
+_VERSION_ID = re.compile(r"^\d{20}-[0-9a-f]{12}$")
 _clock_lock = threading.Lock()
 _last_ns = 0
 
@@ -88,7 +92,15 @@ def _makedirs_durable(path: Path, top: Path) -> None:
         _fsync_dir(directory.parent)
 
 
-def _info_to_json(info: ObjectInfo, sealed: bool) -> bytes:
+def _write_durably(path: Path, data: bytes, tmp: Path) -> None:
+    with open(tmp, "xb") as out:
+        out.write(data)
+        out.flush()
+        os.fsync(out.fileno())
+    os.replace(tmp, path)
+
+
+def _meta_json(info: ObjectInfo, sealed: bool) -> bytes:
     doc = asdict(info)
     doc["last_modified"] = info.last_modified.isoformat()
     doc["retain_until"] = info.retain_until.isoformat() if info.retain_until else None
@@ -96,7 +108,7 @@ def _info_to_json(info: ObjectInfo, sealed: bool) -> bytes:
     return json.dumps(doc, sort_keys=True).encode()
 
 
-def _info_from_json(data: bytes, where: str) -> tuple[ObjectInfo, bool]:
+def _meta_from_json(data: bytes, where: str) -> tuple[ObjectInfo, bool]:
     try:
         doc = json.loads(data)
         retain = doc["retain_until"]
@@ -109,7 +121,28 @@ def _info_from_json(data: bytes, where: str) -> tuple[ObjectInfo, bool]:
         )
         return info, bool(doc["sealed"])
     except (ValueError, KeyError, TypeError) as exc:
-        raise IntegrityMismatch(f"{where}: unreadable metadata sidecar ({exc})") from exc
+        raise IntegrityMismatch(f"{where}: unreadable metadata ({exc})") from exc
+
+
+def _read_trailer(fd: BinaryIO, where: str) -> tuple[ObjectInfo, bool, int]:
+    """The metadata at the end of an open version file, and the length of its body."""
+    end = fd.seek(0, os.SEEK_END)
+    if end < _TRAILER.size:
+        raise IntegrityMismatch(f"{where}: version file truncated")
+    fd.seek(end - _TRAILER.size)
+    length, magic = _TRAILER.unpack(fd.read(_TRAILER.size))
+    if magic != _MAGIC or length > end - _TRAILER.size:
+        raise IntegrityMismatch(f"{where}: version file has no valid trailer")
+    body = end - _TRAILER.size - length
+    fd.seek(body)
+    info, sealed = _meta_from_json(fd.read(length), where)
+    fd.seek(0)
+    return info, sealed, body
+
+
+def _split(key: str) -> tuple[str, str]:
+    parent, _, name = validate_key(key).rpartition("/")
+    return parent, name
 
 
 class FilesystemStore:
@@ -131,20 +164,40 @@ class FilesystemStore:
     def __repr__(self) -> str:
         return f"FilesystemStore({str(self.root)!r}, encrypted={self._key is not None})"
 
-    # paths ------------------------------------------------------------------
+    # paths ------------------------------------------------------------------------
 
-    def _dir(self, key: str) -> Path:
-        return self._objects / validate_key(key) / VERSIONS
+    def _folder(self, key: str) -> Path:
+        return self._objects / _split(key)[0]
+
+    def version_path(self, key: str, version_id: str) -> Path:
+        """The file holding one version (for fixity tools and tests)."""
+        parent, name = _split(key)
+        return self._objects / parent / f".{name}@{version_id}.v"
+
+    def _lock_path(self, key: str, version_id: str) -> Path:
+        return self.version_path(key, version_id).with_suffix(".lock")
+
+    def _scan(self, folder: Path) -> dict[str, list[str]]:
+        """name -> version ids (oldest first) of the versions in one folder."""
+        try:
+            names = os.listdir(folder)
+        except (FileNotFoundError, NotADirectoryError):
+            return {}
+        except OSError as exc:
+            raise StorageUnavailable(f"cannot list {folder}: {exc}") from exc
+        found: dict[str, list[str]] = {}
+        for entry in names:
+            if entry.startswith(".") and entry.endswith(".v") and "@" in entry:
+                name, _, version_id = entry[1:-2].rpartition("@")
+                if _VERSION_ID.match(version_id):
+                    found.setdefault(name, []).append(version_id)
+        for versions in found.values():
+            versions.sort()
+        return found
 
     def _version_ids(self, key: str) -> list[str]:
-        """Visible versions of ``key``, oldest first."""
-        try:
-            names = os.listdir(self._dir(key))
-        except (FileNotFoundError, NotADirectoryError):
-            return []
-        except OSError as exc:
-            raise StorageUnavailable(f"cannot list {key}: {exc}") from exc
-        return sorted(n[:-5] for n in names if n.endswith(".json") and not n.startswith("."))
+        parent, name = _split(key)
+        return self._scan(self._objects / parent).get(name, [])
 
     def _resolve(self, key: str, version_id: str | None) -> str:
         if version_id is None:
@@ -152,85 +205,108 @@ class FilesystemStore:
             if not versions:
                 raise ObjectNotFound(f"no object {key}")
             return versions[-1]
-        if not isinstance(version_id, str) or "/" in version_id or version_id.startswith("."):
+        if not isinstance(version_id, str) or not _VERSION_ID.match(version_id):
             raise ObjectNotFound(f"no version {version_id!r} of {key}")
         return version_id
 
-    def _read_info(self, key: str, version_id: str) -> tuple[ObjectInfo, bool]:
-        path = self._dir(key) / f"{version_id}.json"
+    def _open(self, key: str, version_id: str) -> tuple[BinaryIO, ObjectInfo, bool, int]:
+        """Open a version file; its metadata (lock file applied) and body length."""
+        where = f"{key} ({version_id})"
         try:
-            data = path.read_bytes()
+            fd = open(self.version_path(key, version_id), "rb")
         except (FileNotFoundError, NotADirectoryError) as exc:
             raise ObjectNotFound(f"no version {version_id} of {key}") from exc
         except OSError as exc:
-            raise StorageUnavailable(f"cannot read {key} ({version_id}): {exc}") from exc
-        return _info_from_json(data, f"{key} ({version_id})")
+            raise StorageUnavailable(f"cannot read {where}: {exc}") from exc
+        try:
+            info, sealed, body = _read_trailer(fd, where)
+            if (info.key, info.version_id) != (key, version_id):
+                raise IntegrityMismatch(f"{where}: the file holds {info.key} ({info.version_id})")
+            return fd, self._apply_lock(info), sealed, body
+        except BaseException:
+            fd.close()
+            raise
 
-    def _write_sidecar(self, directory: Path, info: ObjectInfo, sealed: bool, tmp: Path) -> None:
-        with open(tmp, "xb") as out:
-            out.write(_info_to_json(info, sealed))
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(tmp, directory / f"{info.version_id}.json")
+    def _apply_lock(self, info: ObjectInfo) -> ObjectInfo:
+        path = self._lock_path(info.key, info.version_id)
+        try:
+            doc = json.loads(path.read_bytes())
+        except FileNotFoundError:
+            return info
+        except (OSError, ValueError) as exc:
+            raise IntegrityMismatch(f"{info.key} ({info.version_id}): bad lock file") from exc
+        retain = doc.get("retain_until")
+        return replace(info, legal_hold=bool(doc.get("legal_hold")),
+                       retain_until=datetime.fromisoformat(retain) if retain else None)
+
+    def _read_info(self, key: str, version_id: str) -> ObjectInfo:
+        fd, info, _, _ = self._open(key, version_id)
+        fd.close()
+        return info
 
     @contextmanager
     def _locked(self, key: str) -> Iterator[Path]:
-        directory = self._dir(key)
+        folder = self._folder(key)
         try:
-            fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
+            fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
         except (FileNotFoundError, NotADirectoryError) as exc:
             raise ObjectNotFound(f"no object {key}") from exc
         try:
             fcntl.flock(fd, fcntl.LOCK_EX)
-            yield directory
+            yield folder
         finally:
             os.close(fd)  # releases the lock
 
-    # writes -----------------------------------------------------------------
+    # writes -------------------------------------------------------------------------
 
     def put(self, key: str, stream: BinaryIO, *, content_type: str = "application/octet-stream",
             retain_until: datetime | None = None, legal_hold: bool = False,
             expected_sha256: str | None = None) -> ObjectInfo:
         """Store a new version; durable on return. Raises BadInput, IntegrityMismatch,
         StorageUnavailable; an exception from ``stream`` is re-raised unchanged."""
-        directory = self._dir(key)
+        folder = self._folder(key)
         check_content_type(content_type)
         retain_until = normalize_retain_until(retain_until)
         expected = normalize_sha256(expected_sha256)
         version_id = new_version_id()
-        tmp_data = directory / f".tmp-{version_id}.data"
-        tmp_meta = directory / f".tmp-{version_id}.json"
+        final = self.version_path(key, version_id)
+        tmp = final.with_suffix(".tmp")
         try:
-            sha256, size = self._write_data(directory, tmp_data, stream, key, version_id)
-            if expected is not None and sha256 != expected:
-                raise IntegrityMismatch(
-                    f"{key}: received bytes hash to {sha256}, expected {expected}; nothing kept"
-                )
-            info = ObjectInfo(key=key, version_id=version_id, size=size, sha256=sha256,
-                              content_type=content_type, last_modified=utcnow(),
-                              retain_until=retain_until, legal_hold=bool(legal_hold))
-            os.replace(tmp_data, directory / f"{version_id}.data")
-            self._write_sidecar(directory, info, self._key is not None, tmp_meta)
-            _fsync_dir(directory)
+            out = self._create(folder, tmp)
+            with out:
+                sha256, size = self._write_body(out, stream, key, version_id)
+                if expected is not None and sha256 != expected:
+                    raise IntegrityMismatch(
+                        f"{key}: received bytes hash to {sha256}, expected {expected}; "
+                        "nothing kept"
+                    )
+                info = ObjectInfo(key=key, version_id=version_id, size=size, sha256=sha256,
+                                  content_type=content_type, last_modified=utcnow(),
+                                  retain_until=retain_until, legal_hold=bool(legal_hold))
+                meta = _meta_json(info, self._key is not None)
+                out.write(meta + _TRAILER.pack(len(meta), _MAGIC))
+                out.flush()
+                os.fsync(out.fileno())
+            os.replace(tmp, final)
+            _fsync_dir(folder)
             return info
         except SourceError as exc:
-            self._discard(tmp_data, tmp_meta, directory / f"{version_id}.data")
+            self._discard(tmp)
             raise exc.original from None
         except OSError as exc:
-            self._discard(tmp_data, tmp_meta, directory / f"{version_id}.data")
+            self._discard(tmp, final)
             raise StorageUnavailable(f"cannot write {key}: {exc}") from exc
         except BaseException:
-            self._discard(tmp_data, tmp_meta, directory / f"{version_id}.data")
+            self._discard(tmp)
             raise
 
-    def _write_data(self, directory: Path, tmp: Path, stream: BinaryIO, key: str,
+    def _write_body(self, out: BinaryIO, stream: BinaryIO, key: str,
                     version_id: str) -> tuple[str, int]:
-        out = self._create(directory, tmp)
-        sha, size = hashlib.sha256(), 0
+        size = 0
         sealer = Sealer(self._key, key, version_id) if self._key is not None else None
-        with out:
-            if sealer is not None:
-                out.write(sealer.header)
+        if sealer is not None:
+            out.write(sealer.header)
+        with BackgroundSha256() as sha:  # hashing overlaps encrypting and writing
             while True:
                 chunk = read_exact(stream, SEGMENT)
                 sha.update(chunk)
@@ -238,19 +314,16 @@ class FilesystemStore:
                 last = len(chunk) < SEGMENT
                 out.write(sealer.seal(chunk, last=last) if sealer is not None else chunk)
                 if last:
-                    break
-            out.flush()
-            os.fsync(out.fileno())
-        return sha.hexdigest(), size
+                    return sha.hexdigest(), size
 
-    def _create(self, directory: Path, tmp: Path) -> BinaryIO:
-        for _attempt in range(5):  # a concurrent delete may remove the empty directory
-            _makedirs_durable(directory, self._objects)
+    def _create(self, folder: Path, tmp: Path) -> BinaryIO:
+        for _attempt in range(5):  # a concurrent delete may remove an empty folder
+            _makedirs_durable(folder, self._objects)
             try:
                 return open(tmp, "xb")
             except FileNotFoundError:
                 continue
-        raise StorageUnavailable(f"cannot create {tmp}: its directory keeps disappearing")
+        raise StorageUnavailable(f"cannot create {tmp}: its folder keeps disappearing")
 
     @staticmethod
     def _discard(*paths: Path) -> None:
@@ -260,107 +333,104 @@ class FilesystemStore:
             except OSError:
                 pass
 
-    def set_retention(self, key: str, version_id: str, retain_until: datetime) -> ObjectInfo:
-        """Extend retention (idempotent for the same date); shortening is ObjectLocked."""
-        retain_until = normalize_retain_until(retain_until)
-        with self._locked(key) as directory:
-            info, sealed = self._read_info(key, self._resolve(key, version_id))
-            if info.retain_until is not None and retain_until < info.retain_until:
-                raise ObjectLocked(
-                    f"{key} ({version_id}) is retained until {info.retain_until.isoformat()}; "
-                    "retention can only be extended"
-                )
-            return self._update(directory, replace(info, retain_until=retain_until), sealed)
-
-    def set_legal_hold(self, key: str, version_id: str, on: bool) -> ObjectInfo:
-        """Place or release a legal hold (idempotent)."""
-        with self._locked(key) as directory:
-            info, sealed = self._read_info(key, self._resolve(key, version_id))
-            return self._update(directory, replace(info, legal_hold=bool(on)), sealed)
-
-    def _update(self, directory: Path, info: ObjectInfo, sealed: bool) -> ObjectInfo:
-        tmp = directory / f".tmp-{info.version_id}-{secrets.token_hex(4)}.json"
+    def _write_lock(self, info: ObjectInfo) -> ObjectInfo:
+        path = self._lock_path(info.key, info.version_id)
+        tmp = path.with_name(f"{path.name}.{secrets.token_hex(4)}.tmp")
+        doc = {"retain_until": info.retain_until.isoformat() if info.retain_until else None,
+               "legal_hold": info.legal_hold}
         try:
-            self._write_sidecar(directory, info, sealed, tmp)
-            _fsync_dir(directory)
+            _write_durably(path, json.dumps(doc).encode(), tmp)
+            _fsync_dir(path.parent)
         except OSError as exc:
             self._discard(tmp)
             raise StorageUnavailable(f"cannot update {info.key}: {exc}") from exc
         return info
 
+    def set_retention(self, key: str, version_id: str, retain_until: datetime) -> ObjectInfo:
+        """Extend retention (idempotent for the same date); shortening is ObjectLocked."""
+        retain_until = normalize_retain_until(retain_until)
+        with self._locked(key):
+            info = self._read_info(key, self._resolve(key, version_id))
+            if info.retain_until is not None and retain_until < info.retain_until:
+                raise ObjectLocked(
+                    f"{key} ({version_id}) is retained until {info.retain_until.isoformat()}; "
+                    "retention can only be extended"
+                )
+            return self._write_lock(replace(info, retain_until=retain_until))
+
+    def set_legal_hold(self, key: str, version_id: str, on: bool) -> ObjectInfo:
+        """Place or release a legal hold (idempotent)."""
+        with self._locked(key):
+            info = self._read_info(key, self._resolve(key, version_id))
+            return self._write_lock(replace(info, legal_hold=bool(on)))
+
     def delete_version(self, key: str, version_id: str) -> None:
         """Remove one version for good. ObjectLocked under hold or unexpired retention."""
-        with self._locked(key) as directory:
-            info, _ = self._read_info(key, self._resolve(key, version_id))
+        with self._locked(key) as folder:
+            info = self._read_info(key, self._resolve(key, version_id))
             _refuse_if_locked(info)
             try:
-                (directory / f"{info.version_id}.json").unlink()
-                (directory / f"{info.version_id}.data").unlink(missing_ok=True)
-                _fsync_dir(directory)
+                self.version_path(key, info.version_id).unlink()
+                self._lock_path(key, info.version_id).unlink(missing_ok=True)
+                _fsync_dir(folder)
             except OSError as exc:
                 raise StorageUnavailable(f"cannot delete {key} ({version_id}): {exc}") from exc
-        self._prune(directory)
+        self._prune(folder)
 
-    def _prune(self, directory: Path) -> None:
-        """Remove directories left empty, up to the objects root (best effort)."""
-        while directory != self._objects:
+    def _prune(self, folder: Path) -> None:
+        """Remove folders left empty, up to the objects root (best effort)."""
+        while folder != self._objects:
             try:
-                directory.rmdir()
+                folder.rmdir()
             except OSError as exc:
                 if exc.errno not in (errno.ENOTEMPTY, errno.EEXIST, errno.ENOENT):
-                    raise StorageUnavailable(f"cannot tidy {directory}: {exc}") from exc
+                    raise StorageUnavailable(f"cannot tidy {folder}: {exc}") from exc
                 return
-            directory = directory.parent
+            folder = folder.parent
 
-    # reads ------------------------------------------------------------------
+    # reads ----------------------------------------------------------------------------
 
     def stat(self, key: str, version_id: str | None = None) -> ObjectInfo:
-        return self._read_info(key, self._resolve(key, version_id))[0]
+        return self._read_info(key, self._resolve(key, version_id))
 
     def get(self, key: str, version_id: str | None = None) -> BinaryIO:
         """Open a version for streaming. The returned reader is a context manager; it
         raises IntegrityMismatch rather than return bytes that were altered on disk."""
-        info, sealed = self._read_info(key, self._resolve(key, version_id))
+        fd, info, sealed, body = self._open(key, self._resolve(key, version_id))
         if sealed and self._key is None:
+            fd.close()
             raise StorageUnavailable(f"{key} is encrypted and the store has no storage key")
-        try:
-            raw = open(self._dir(key) / f"{info.version_id}.data", "rb")
-        except FileNotFoundError as exc:  # sidecar without bytes: the bytes are lost
-            raise ObjectNotFound(f"{key} ({info.version_id}): data file is missing") from exc
-        except OSError as exc:
-            raise StorageUnavailable(f"cannot open {key}: {exc}") from exc
         opener = (self._key, key, info.version_id) if sealed else None
-        return open_verified(raw, where=f"{key} ({info.version_id})", size=info.size,
+        return open_verified(fd, body, where=f"{key} ({info.version_id})", size=info.size,
                              sha256=info.sha256, opener_args=opener)
 
-    def _keys(self, prefix: str) -> list[str]:
+    def _keys(self, prefix: str) -> dict[str, list[str]]:
+        """key -> version ids (oldest first) of every key under ``prefix``."""
         start = self._objects / prefix[: prefix.rfind("/") + 1]
-        found = []
+        found: dict[str, list[str]] = {}
         for dirpath, dirnames, _files in os.walk(start):
-            has_versions = VERSIONS in dirnames
             dirnames[:] = [d for d in dirnames if not d.startswith(".")]
-            if has_versions:
-                key = Path(dirpath).relative_to(self._objects).as_posix()
-                if key.startswith(prefix):
-                    found.append(key)
-        return sorted(found)
+            rel = Path(dirpath).relative_to(self._objects).as_posix()
+            base = "" if rel == "." else rel + "/"
+            for name, versions in self._scan(Path(dirpath)).items():
+                if (base + name).startswith(prefix):
+                    found[base + name] = versions
+        return dict(sorted(found.items()))
 
     def list(self, prefix: str = "") -> Iterator[ObjectInfo]:
         """The latest version of every key under ``prefix``, in key order."""
-        for key in self._keys(validate_prefix(prefix)):
-            versions = self._version_ids(key)
-            if versions:
-                try:
-                    yield self._read_info(key, versions[-1])[0]
-                except ObjectNotFound:
-                    continue  # deleted while listing
+        for key, versions in self._keys(validate_prefix(prefix)).items():
+            try:
+                yield self._read_info(key, versions[-1])
+            except ObjectNotFound:
+                continue  # deleted while listing
 
     def list_versions(self, prefix: str = "") -> Iterator[ObjectInfo]:
         """Every version under ``prefix``: keys in order, newest version first."""
-        for key in self._keys(validate_prefix(prefix)):
-            for version_id in reversed(self._version_ids(key)):
+        for key, versions in self._keys(validate_prefix(prefix)).items():
+            for version_id in reversed(versions):
                 try:
-                    yield self._read_info(key, version_id)[0]
+                    yield self._read_info(key, version_id)
                 except ObjectNotFound:
                     continue
 

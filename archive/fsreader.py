@@ -28,6 +28,33 @@ def _read_full(raw: BinaryIO, size: int) -> bytes:
     return b"".join(parts)
 
 
+class Bounded(io.RawIOBase):
+    """The first ``limit`` bytes of ``raw`` (the body of a data file, before its trailer)."""
+
+    def __init__(self, raw: BinaryIO, limit: int) -> None:
+        self._raw, self._left = raw, limit
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, size: int = -1) -> bytes:
+        size = self._left if size is None or size < 0 else min(size, self._left)
+        data = self._raw.read(size) if size else b""
+        self._left -= len(data)
+        return data
+
+    def readinto(self, buffer) -> int:  # type: ignore[override]
+        data = self.read(len(buffer))
+        buffer[: len(data)] = data
+        return len(data)
+
+    def close(self) -> None:
+        try:
+            self._raw.close()
+        finally:
+            super().close()
+
+
 class VerifyingReader(io.RawIOBase):
     """Plaintext of one stored version; raises IntegrityMismatch instead of wrong bytes."""
 
@@ -103,10 +130,11 @@ class VerifyingReader(io.RawIOBase):
             raise IntegrityMismatch(f"{self._where}: SHA-256 of the stored bytes has changed")
 
 
-def open_verified(raw: BinaryIO, **kwargs) -> io.BufferedReader:
-    """Wrap an open data file; closing the result closes ``raw``."""
+def open_verified(raw: BinaryIO, limit: int, **kwargs) -> io.BufferedReader:
+    """Wrap an open data file whose body is its first ``limit`` bytes; closing the
+    result closes ``raw``."""
     try:
-        reader = VerifyingReader(raw, **kwargs)
+        reader = VerifyingReader(Bounded(raw, limit), **kwargs)
     except BaseException:
         raw.close()
         raise

@@ -22,7 +22,7 @@ from datetime import date
 from chartvault.errors import BadInput
 
 MAX_KEY_BYTES = 1024  # the S3 limit
-MAX_COMPONENT_BYTES = 255  # the usual file-name limit
+MAX_COMPONENT_BYTES = 200  # file-name limit (255) less the filesystem store's suffixes
 
 _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$")
 _HEX = re.compile(r"^[0-9a-f]{16,64}$")

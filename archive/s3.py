@@ -353,23 +353,23 @@ class S3Store:
         except SourceError as exc:
             raise exc.original from None
         spool.seek(0)
-        return reader.sha256.hexdigest(), reader.size
+        return reader.hexdigest(), reader.size
 
     def _put(self, key: str, stream: BinaryIO, content_type: str, retain_until: datetime | None,
              legal_hold: bool, expected: str, length: int) -> ObjectInfo:
-        reader = HashingReader(stream)
         retention = Retention(COMPLIANCE, retain_until) if retain_until else None
-        try:
-            result = self._client.put_object(
-                self.bucket, key, reader, length, content_type=content_type,
-                metadata={"sha256": expected}, sse=self._sse, part_size=self._part_size,
-                retention=retention, legal_hold=legal_hold)
-        except SourceError as exc:
-            raise exc.original from None
-        except _VENDOR as exc:
-            raise _translate(exc, f"put {key}") from exc
+        with HashingReader(stream, background=True) as reader:
+            try:
+                result = self._client.put_object(
+                    self.bucket, key, reader, length, content_type=content_type,
+                    metadata={"sha256": expected}, sse=self._sse, part_size=self._part_size,
+                    retention=retention, legal_hold=legal_hold)
+            except SourceError as exc:
+                raise exc.original from None
+            except _VENDOR as exc:
+                raise _translate(exc, f"put {key}") from exc
+            got = reader.hexdigest()
         info = self.stat(key, result.version_id)
-        got = reader.sha256.hexdigest()
         if got != expected or info.size != reader.size:
             self._discard_mismatch(info, got)
         return self._ensure_lock(info, retain_until, legal_hold)

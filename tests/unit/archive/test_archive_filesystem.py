@@ -9,7 +9,6 @@ from pathlib import Path
 import pytest
 
 from archive import FilesystemStore, IntegrityMismatch, open_store
-from archive.filesystem import VERSIONS
 from archive.sealed import SEGMENT
 from chartvault.errors import ConfigurationError
 from chartvault.settings import Settings
@@ -23,7 +22,7 @@ def store(request, tmp_path):
 
 
 def _data_file(store, info) -> Path:
-    return store.root / "objects" / info.key / VERSIONS / f"{info.version_id}.data"
+    return store.version_path(info.key, info.version_id)
 
 
 def _read(store, key, version_id=None) -> bytes:
@@ -104,15 +103,15 @@ def test_crash_mid_write_leaves_no_version_and_no_files(store):
     with pytest.raises(RuntimeError, match="scanner unplugged"):
         store.put("k", _Exploding(3 * SEGMENT // 2))
     assert [v.size for v in store.list_versions()] == [2]
-    leftovers = os.listdir(store.root / "objects" / "k" / VERSIONS)
-    assert not [n for n in leftovers if n.startswith(".tmp")]
+    leftovers = os.listdir(store.root / "objects")
+    assert not [n for n in leftovers if n.endswith(".tmp")], leftovers
 
 
 def test_leftover_temp_files_from_a_killed_writer_are_invisible(store):
     info = store.put("k", io.BytesIO(b"v1"))
-    versions = store.root / "objects" / "k" / VERSIONS
-    (versions / ".tmp-99999999999999999999-dead.data").write_bytes(b"half")
-    (versions / "99999999999999999999-dead.data").write_bytes(b"renamed, no sidecar")
+    folder = store.root / "objects"
+    (folder / ".k@99999999999999999999-0123456789ab.tmp").write_bytes(b"half written")
+    (folder / ".k@garbage.v").write_bytes(b"not a version name")
     assert store.stat("k") == info
     assert [v.version_id for v in store.list_versions()] == [info.version_id]
 

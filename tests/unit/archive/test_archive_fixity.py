@@ -7,7 +7,6 @@ import random
 import pytest
 
 from archive import FilesystemStore
-from archive.filesystem import VERSIONS
 from archive.fixity import ExpectedObject, FixityReport, verify
 from chartvault.errors import BadInput
 
@@ -22,9 +21,8 @@ def _put(store, key, data: bytes) -> ExpectedObject:
     return ExpectedObject(info.key, info.version_id, hashlib.sha256(data).hexdigest(), len(data))
 
 
-def _files(store, item):
-    base = store.root / "objects" / item.key / VERSIONS / item.version_id
-    return base.with_suffix(".data"), base.with_suffix(".json")
+def _file(store, item):
+    return store.version_path(item.key, item.version_id)
 
 
 def test_clean_store_reports_ok(store):
@@ -38,13 +36,13 @@ def test_clean_store_reports_ok(store):
 def test_flipped_byte_and_deleted_files_are_reported(store):
     good, flipped, no_data, gone = (_put(store, k, k.encode() * 5000)
                                     for k in ("good", "flipped", "no-data", "gone"))
-    data_file = _files(store, flipped)[0]
+    data_file = _file(store, flipped)
     raw = bytearray(data_file.read_bytes())
     raw[len(raw) // 2] ^= 0x04
     data_file.write_bytes(bytes(raw))
-    _files(store, no_data)[0].unlink()
-    for path in _files(store, gone):
-        path.unlink()
+    _file(store, gone).unlink()
+    store.set_legal_hold(no_data.key, no_data.version_id, True)  # leaves a .lock file
+    _file(store, no_data).unlink()
     report = verify(store, [good, flipped, no_data, gone])
     assert not report.ok and report.checked == 4
     assert [p.key for p in report.altered] == ["flipped"]
