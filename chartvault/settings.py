@@ -72,7 +72,7 @@ class Settings:
     # workers and web
     worker_concurrency: int = 2
     secret_key: str = ""
-    session_timeout_minutes: int = 15
+    session_timeout_minutes: float = 15  # fractions allowed (tests use a few seconds)
     extra: Mapping[str, str] = field(default_factory=dict, hash=False, compare=False)
 
     @property
@@ -153,7 +153,7 @@ _PARSERS: dict[str, Callable[[str], Any]] = {
     "max_pixels": _int,
     "worker_concurrency": _int,
     "secret_key": _text,
-    "session_timeout_minutes": _int,
+    "session_timeout_minutes": _float,
 }
 
 

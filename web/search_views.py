@@ -1,21 +1,21 @@
-"""Search and document pages (the web issue grows these into the full UI)."""
+"""The search page: one query box, filters and facets, results grouped by document."""
 
 from __future__ import annotations
 
-from flask import Blueprint, current_app, render_template, request
+from flask import Blueprint, render_template, request
 from markupsafe import Markup, escape
+from sqlalchemy import select
 
-from chartvault import audit
-from chartvault.catalog import document_view
 from chartvault.db import session_scope
 from chartvault.errors import BadInput
+from chartvault.models import Patient
 from search import SearchQuery, open_index
+from web.common import record, settings
+from web.permissions import requires
 
 bp = Blueprint("search", __name__)
 
-
-def _settings():  # noqa: ANN202
-    return current_app.config["CHARTVAULT_SETTINGS"]
+PAGE_SIZE = 20
 
 
 def highlight(snippet: str) -> Markup:
@@ -24,32 +24,45 @@ def highlight(snippet: str) -> Markup:
     return Markup(safe.replace("\x02", "<mark>").replace("\x03", "</mark>"))
 
 
-@bp.get("/")
+def query_from_args(args) -> SearchQuery:  # noqa: ANN001
+    """The :class:`SearchQuery` of a page or API request (BadInput on bad numbers)."""
+    try:
+        offset = max(0, int(args.get("offset", 0) or 0))
+        limit = min(100, max(1, int(args.get("limit", PAGE_SIZE) or PAGE_SIZE)))
+    except ValueError as exc:
+        raise BadInput("offset and limit must be whole numbers", code="bad_paging") from exc
+    sort = args.get("sort", "relevance")
+    if sort not in ("relevance", "date"):
+        raise BadInput("sort must be relevance or date", code="bad_sort")
+    return SearchQuery(text=args.get("q", "").strip(), mrn=(args.get("mrn") or "").strip()
+                       .upper() or None, doc_type=(args.get("type") or "").strip() or None,
+                       limit=limit, offset=offset, sort=sort)
+
+
+def run_search(query: SearchQuery):  # noqa: ANN201
+    """Search and audit the query (who searched what, and how many documents matched)."""
+    result = open_index(settings()).search(query)
+    with session_scope(settings()) as db:
+        record(db, "search", object_type="query",
+               detail={"query": query.text, "mrn": query.mrn, "type": query.doc_type,
+                       "hits": result.total})
+    return result
+
+
+@bp.get("/search")
+@requires("read_charts")
 def index():  # noqa: ANN201
-    query = request.args.get("q", "").strip()
-    result, error = None, None
-    if query:
-        settings = _settings()
-        try:
-            result = open_index(settings).search(SearchQuery(text=query, limit=20))
-        except BadInput as exc:
-            error = exc.message
-        with session_scope(settings) as session:
-            audit.record(session, "web:anonymous", "search", object_type="query",
-                         client=request.remote_addr, detail={"query": query})
-    return render_template("search.html", query=query, result=result, error=error,
-                           highlight=highlight)
-
-
-@bp.get("/documents/<document_id>")
-def document(document_id: str):  # noqa: ANN201
-    from chartvault.models import Page
-
-    settings = _settings()
-    with session_scope(settings) as session:
-        view = document_view(session, document_id)
-        texts = {p.number: p.text or "" for p in session.query(Page).filter_by(
-            document_id=document_id)}
-        audit.record(session, "web:anonymous", "view", object_type="document",
-                     object_id=document_id, mrn=view["mrn"], client=request.remote_addr)
-    return render_template("document.html", doc=view, texts=texts)
+    query, result, error, names = None, None, None, {}
+    try:
+        query = query_from_args(request.args)
+        if query.text:
+            result = run_search(query)
+    except BadInput as exc:
+        error = exc.message
+    if result and result.hits:
+        with session_scope(settings()) as db:
+            mrns = {h.mrn for h in result.hits}
+            names = dict(db.execute(select(Patient.mrn, Patient.name)
+                                    .where(Patient.mrn.in_(mrns))).all())
+    return render_template("search.html", query=query, args=request.args, result=result,
+                           error=error, names=names, highlight=highlight, page_size=PAGE_SIZE)

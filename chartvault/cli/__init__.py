@@ -30,9 +30,9 @@ def main() -> None:
 
 
 def _register() -> None:
-    from chartvault.cli import documents, server
+    from chartvault.cli import documents, server, users
 
-    for command in (*documents.COMMANDS, *server.COMMANDS):
+    for command in (*documents.COMMANDS, *server.COMMANDS, *users.COMMANDS):
         main.add_command(command)
 
 

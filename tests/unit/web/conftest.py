@@ -1,0 +1,51 @@
+"""Fixtures of the web tests: an app on a fresh embedded install, one user per role."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from web.permissions import ROLES
+
+PASSWORD = "correct horse battery staple"
+
+
+@pytest.fixture
+def app(settings):  # noqa: ANN001, ANN201
+    from web import create_app
+
+    return create_app(test_config={"TESTING": True, "WTF_CSRF_ENABLED": False},
+                      settings=settings)
+
+
+@pytest.fixture
+def users(settings) -> dict[str, int]:  # noqa: ANN001
+    """One user per role, named after the role; returns name -> user id."""
+    from chartvault.db import session_scope
+    from web import accounts
+
+    ids = {}
+    with session_scope(settings) as session:
+        for role in ROLES:
+            ids[role] = accounts.add_user(session, role.replace("_", "-"), role, PASSWORD,
+                                          "test").id
+    return ids
+
+
+def sign_in(client, user_id: int) -> None:  # noqa: ANN001
+    """Put a signed-in session in the client's cookie (skips argon2 on every test)."""
+    with client.session_transaction() as sess:
+        sess["uid"], sess["seen"] = user_id, time.time()
+
+
+@pytest.fixture
+def as_role(app, users):  # noqa: ANN001, ANN201
+    """``as_role("clerk")`` -> a test client signed in as the clerk (None: anonymous)."""
+    def make(role: str | None):  # noqa: ANN202
+        client = app.test_client()
+        if role is not None:
+            sign_in(client, users[role])
+        return client
+
+    return make

@@ -1,0 +1,56 @@
+"""Upload page and the live batch page (it polls ``/api/batches/<id>``)."""
+
+from __future__ import annotations
+
+from flask import Blueprint, jsonify, redirect, render_template, request, url_for
+from sqlalchemy import select
+
+from chartvault.catalog import batch_view
+from chartvault.db import session_scope
+from chartvault.models import Batch
+from web.common import actor, record, settings
+from web.intake import ingest_uploads, parse_date
+from web.permissions import requires
+
+bp = Blueprint("batches", __name__)
+
+
+@bp.get("/upload")
+@requires("upload")
+def upload_form():  # noqa: ANN201
+    return render_template("upload.html")
+
+
+@bp.post("/upload")
+@requires("upload")
+def upload():  # noqa: ANN201
+    result = ingest_uploads(
+        request.files.getlist("files"), request.files.get("manifest"), actor=actor(),
+        source="web", mrn=request.form.get("mrn"), doc_type=request.form.get("type"),
+        service_date=parse_date(request.form.get("service_date")),
+        facility=request.form.get("facility", ""))
+    with session_scope(settings()) as db:
+        record(db, "upload_received", object_type="batch", object_id=result.batch_id,
+               detail={"files": len(result.outcomes), "via": "web"})
+    target = url_for("batches.show", batch_id=result.batch_id)
+    if request.accept_mimetypes.best == "application/json":
+        return jsonify(batch_id=result.batch_id, url=target), 201
+    return redirect(target, 303)
+
+
+@bp.get("/batches")
+@requires("view_batches")
+def index():  # noqa: ANN201
+    with session_scope(settings()) as db:
+        batches = list(db.scalars(select(Batch).order_by(Batch.created_at.desc()).limit(50)))
+        rows = [batch_view(db, b.id) for b in batches]
+    return render_template("batches.html", batches=rows)
+
+
+@bp.get("/batches/<batch_id>")
+@requires("view_batches")
+def show(batch_id: str):  # noqa: ANN201
+    with session_scope(settings()) as db:
+        view = batch_view(db, batch_id)
+        record(db, "view", object_type="batch", object_id=batch_id)
+    return render_template("batch.html", batch=view)

@@ -1,0 +1,38 @@
+"""Small helpers every blueprint uses: settings, the signed-in user, auditing."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import current_app, g, request
+from sqlalchemy.orm import Session
+
+from chartvault import audit
+from chartvault.settings import Settings
+
+
+def settings() -> Settings:
+    return current_app.config["CHARTVAULT_SETTINGS"]
+
+
+def actor() -> str:
+    """``web:NAME`` for the page, ``api:NAME`` for token clients (audit events)."""
+    user = g.get("user")
+    if user is None:
+        return "web:-"
+    return f"{g.get('via', 'web')}:{user.name}"
+
+
+def client() -> str | None:
+    return (request.remote_addr or "")[:100] or None
+
+
+def record(session: Session, action: str, **fields: Any) -> None:
+    """An audit event for the current request (actor and client address filled in)."""
+    audit.record(session, actor(), action, client=client(), **fields)
+
+
+def store():  # noqa: ANN201
+    from archive import open_store
+
+    return open_store(settings())

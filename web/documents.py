@@ -1,0 +1,198 @@
+"""The viewer: page image with hit boxes, thumbnails, OCR text, metadata, downloads.
+
+OCR text is untrusted: it reaches the page only through Jinja's autoescaping.
+Hit boxes are SVG rectangles over the page image (no inline style, no script).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator
+from typing import Any
+
+from flask import Blueprint, Response, render_template, request
+from sqlalchemy import select
+
+from chartvault.catalog import document_view
+from chartvault.db import session_scope
+from chartvault.errors import BadInput, NotFound
+from chartvault.models import Document, LegalHold, Page, Patient, StoredObject
+from web.common import record, settings, store
+from web.permissions import requires
+
+bp = Blueprint("documents", __name__)
+
+_THUMB = re.compile(r"/pages/(\d{4})-small\.[a-z]+$")
+_TYPES = {".webp": "image/webp", ".png": "image/png", ".jpg": "image/jpeg",
+          ".pdf": "application/pdf", ".tif": "image/tiff", ".tiff": "image/tiff"}
+
+
+def stream_object(key: str, content_type: str, download_name: str | None = None) -> Response:
+    """Stream a stored object; a missing one is NotFound before any byte is sent."""
+    opened = store().get(key)
+    handle = opened.__enter__()
+
+    def chunks() -> Iterator[bytes]:
+        try:
+            while chunk := handle.read(256 * 1024):
+                yield chunk
+        finally:
+            opened.__exit__(None, None, None)
+
+    response = Response(chunks(), mimetype=content_type, direct_passthrough=True)
+    if download_name:
+        response.headers["Content-Disposition"] = f'attachment; filename="{download_name}"'
+    return response
+
+
+def _suffix(key: str) -> str:
+    return "." + key.rsplit(".", 1)[-1].lower() if "." in key.rsplit("/", 1)[-1] else ""
+
+
+def _document(db, document_id: str) -> Document:  # noqa: ANN001
+    doc = db.get(Document, document_id)
+    if doc is None:
+        raise NotFound(f"document {document_id} does not exist")
+    return doc
+
+
+def _page(db, document_id: str, number: int) -> Page:  # noqa: ANN001
+    page = db.scalar(select(Page).where(Page.document_id == document_id,
+                                        Page.number == number))
+    if page is None:
+        raise NotFound(f"page {number} of document {document_id} does not exist")
+    return page
+
+
+def page_image(document_id: str, number: int, *, audited: bool = True) -> Response:
+    with session_scope(settings()) as db:
+        doc = _document(db, document_id)
+        page = _page(db, document_id, number)
+        if not page.image_key:
+            raise NotFound(f"page {number} has no image yet", code="no_page_image")
+        if audited:
+            record(db, "view", object_type="page", object_id=f"{document_id}/{number}",
+                   mrn=doc.mrn)
+        key = page.image_key
+    return stream_object(key, _TYPES.get(_suffix(key), "application/octet-stream"))
+
+
+def download(document_id: str, kind: str) -> Response:
+    """``kind`` is ``original`` or ``pdf``; each download is an audit event."""
+    with session_scope(settings()) as db:
+        doc = _document(db, document_id)
+        key = doc.original_key if kind == "original" else doc.pdf_key
+        if not key or doc.destroyed_at:
+            raise NotFound(f"document {document_id} has no {kind} to download",
+                           code=f"no_{kind}")
+        content_type = doc.mime if kind == "original" else "application/pdf"
+        record(db, "download", object_type="document", object_id=document_id, mrn=doc.mrn,
+               detail={"kind": kind})
+    name = f"{document_id}-{kind}{_suffix(key)}"
+    return stream_object(key, content_type, download_name=name)
+
+
+def _thumbnails(db, document_id: str) -> dict[int, bool]:  # noqa: ANN001
+    keys = db.scalars(select(StoredObject.key).where(
+        StoredObject.document_id == document_id, StoredObject.kind == "page-image-small",
+        StoredObject.deleted_at.is_(None)))
+    return {int(m.group(1)): True for k in keys if (m := _THUMB.search(k))}
+
+
+def _holds(db, doc: Document) -> list[LegalHold]:  # noqa: ANN001
+    active = db.scalars(select(LegalHold).where(LegalHold.released_at.is_(None)))
+    return [h for h in active
+            if doc.mrn in (h.scope or {}).get("mrns", [])
+            or doc.id in (h.scope or {}).get("documents", [])]
+
+
+def _words(page: Page) -> dict[str, Any]:
+    """The page's word boxes file, or just its size when there is none."""
+    size = {"width": page.width or 1000, "height": page.height or 1400, "words": []}
+    if not page.words_key:
+        return size
+    try:
+        with store().get(page.words_key) as handle:
+            data = json.load(handle)
+    except (NotFound, ValueError):
+        return size
+    return {"width": data.get("width") or size["width"],
+            "height": data.get("height") or size["height"], "words": data.get("words", [])}
+
+
+def _hit_boxes(query: str, doc: Document, number: int) -> tuple[list[dict], list[int]]:
+    """Boxes of the query's matches on this page, and the pages of the document it hits."""
+    from search import SearchQuery, open_index
+
+    if not query:
+        return [], []
+    try:
+        result = open_index(settings()).search(SearchQuery(text=query, mrn=doc.mrn, limit=100))
+    except BadInput:
+        return [], []
+    for hit in result.hits:
+        if hit.document_id == doc.id:
+            boxes = [{"x": w.left, "y": w.top, "width": w.width, "height": w.height}
+                     for p in hit.pages if p.page == number for w in p.words]
+            return boxes, sorted(p.page for p in hit.pages)
+    return [], []
+
+
+@bp.get("/documents/<document_id>")
+@requires("read_charts")
+def view(document_id: str):  # noqa: ANN201
+    try:
+        number = int(request.args.get("page", 1))
+    except ValueError as exc:
+        raise BadInput("page must be a number", code="bad_page") from exc
+    query = request.args.get("q", "").strip()[:1000]
+    with session_scope(settings()) as db:
+        doc_view = document_view(db, document_id)
+        doc = _document(db, document_id)
+        number = min(max(1, number), max(1, doc_view["pages"]))
+        page = db.scalar(select(Page).where(Page.document_id == document_id,
+                                            Page.number == number))
+        patient = db.get(Patient, doc.mrn)
+        holds = _holds(db, doc)
+        thumbs = _thumbnails(db, document_id)
+        record(db, "view", object_type="document", object_id=document_id, mrn=doc.mrn,
+               detail={"page": number, **({"query": query} if query else {})})
+        text = page.text if page else None
+        words = _words(page) if page else {"width": 1000, "height": 1400, "words": []}
+        has_image = bool(page and page.image_key)
+        boxes, hit_pages = _hit_boxes(query, doc, number)
+    return render_template("document.html", doc=doc_view, number=number, text=text,
+                           words=words, boxes=boxes, hit_pages=hit_pages, query=query,
+                           patient=patient, holds=holds, thumbs=thumbs, has_image=has_image)
+
+
+@bp.get("/documents/<document_id>/pages/<int:number>/image")
+@requires("read_charts")
+def image(document_id: str, number: int):  # noqa: ANN201
+    return page_image(document_id, number)
+
+
+@bp.get("/documents/<document_id>/pages/<int:number>/thumb")
+@requires("read_charts")
+def thumb(document_id: str, number: int):  # noqa: ANN201
+    # Thumbnails are part of the document view already audited; not one event each.
+    with session_scope(settings()) as db:
+        key = db.scalar(select(StoredObject.key).where(
+            StoredObject.document_id == document_id, StoredObject.kind == "page-image-small",
+            StoredObject.key.like(f"%/pages/{number:04d}-small.%")).limit(1))
+    if key is None:
+        raise NotFound(f"page {number} has no thumbnail", code="no_thumbnail")
+    return stream_object(key, _TYPES.get(_suffix(key), "application/octet-stream"))
+
+
+@bp.get("/documents/<document_id>/original")
+@requires("read_charts")
+def original(document_id: str):  # noqa: ANN201
+    return download(document_id, "original")
+
+
+@bp.get("/documents/<document_id>/pdf")
+@requires("read_charts")
+def pdf(document_id: str):  # noqa: ANN201
+    return download(document_id, "pdf")

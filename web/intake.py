@@ -1,0 +1,72 @@
+"""Uploads from the page and the API into ``ingest.service.ingest_files``.
+
+Uploaded names are kept only as display names: every file is saved under a
+name we make in a private temporary folder, which is removed afterwards (the
+originals are durable in the store before ``ingest_files`` returns).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import tempfile
+from collections.abc import Sequence
+from datetime import date
+from pathlib import Path
+
+from werkzeug.datastructures import FileStorage
+
+from chartvault.errors import BadInput
+
+MAX_FILES = 500
+
+
+def parse_date(value: str | None) -> date | None:
+    value = (value or "").strip()
+    if not value:
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError as exc:
+        raise BadInput("service date must be YYYY-MM-DD", code="bad_date") from exc
+
+
+def ingest_uploads(files: Sequence[FileStorage], manifest: FileStorage | None, *,
+                   actor: str, source: str, mrn: str | None, doc_type: str | None,
+                   service_date: date | None, facility: str = ""):  # noqa: ANN201
+    """Save, then ingest. Returns the :class:`ingest.service.IntakeResult`."""
+    from ingest.service import IncomingFile, IntakeOptions, ingest_files
+    from ocr.tasks import enqueue_document
+    from web.common import settings, store
+
+    files = [f for f in files if f and f.filename]
+    if not files:
+        raise BadInput("choose at least one file to upload", code="no_files")
+    if len(files) > MAX_FILES:
+        raise BadInput(f"at most {MAX_FILES} files in one batch", code="too_many_files")
+    with tempfile.TemporaryDirectory(prefix="chartvault-upload-") as tmp:
+        folder = Path(tmp)
+        incoming = []
+        for number, upload in enumerate(files, 1):
+            path = folder / f"{number:05d}.upload"
+            upload.save(path)
+            incoming.append(IncomingFile(path, upload.filename or f"file-{number}"))
+        options = {"actor": actor, "source": source, "mrn": (mrn or "").strip() or None,
+                   "doc_type": (doc_type or "").strip() or None, "service_date": service_date,
+                   "facility": facility}
+        if manifest is not None and manifest.filename:
+            options.update(_manifest_option(manifest, folder))
+        return ingest_files(settings(), store(), incoming, IntakeOptions(**options),
+                            enqueue_document)
+
+
+def _manifest_option(manifest: FileStorage, folder: Path) -> dict:
+    """Hand the manifest to ingest if it takes one (the ingest issue adds manifests)."""
+    from ingest.service import IntakeOptions
+
+    names = {f.name for f in dataclasses.fields(IntakeOptions)}
+    if "manifest" not in names:
+        raise BadInput("manifests are not supported by this installation yet",
+                       code="manifest_unsupported")
+    path = folder / "manifest.upload"
+    manifest.save(path)
+    return {"manifest": path}
