@@ -13,7 +13,7 @@ import os
 
 from celery import Celery
 from celery.schedules import crontab
-from celery.signals import worker_process_init
+from celery.signals import setup_logging, task_postrun, task_prerun, worker_process_init
 
 from chartvault.settings import Settings, get_settings
 
@@ -21,6 +21,7 @@ from chartvault.settings import Settings, get_settings
 os.environ.setdefault("OMP_THREAD_LIMIT", "1")
 
 TASK_MODULES = ["ocr.tasks", "archive.tasks", "search.tasks", "chartvault.maintenance"]
+TASK_MODULES += ["chartvault.audit_tasks"]  # the daily audit anchor
 
 
 def make_celery(settings: Settings) -> Celery:
@@ -32,7 +33,7 @@ def make_celery(settings: Settings) -> Celery:
         broker_connection_retry_on_startup=True,
         # kombu's SQLAlchemy transport hands its options to create_engine: none there.
         broker_transport_options={} if settings.embedded_queue else {
-            "visibility_timeout": 3600},
+            "visibility_timeout": settings.broker_visibility_timeout},
         task_serializer="json",
         accept_content=["json"],
         result_serializer="json",
@@ -51,6 +52,8 @@ def make_celery(settings: Settings) -> Celery:
                                      "schedule": crontab(hour=2, minute=30)},
             "requeue-stuck-documents": {"task": "chartvault.requeue_stuck",
                                         "schedule": crontab(minute="*/15")},
+            "daily-audit-anchor": {"task": "chartvault.audit_anchor",
+                                   "schedule": crontab(hour=0, minute=5)},
         },
         timezone="UTC",
     )
@@ -66,3 +69,27 @@ def _fresh_connections(**_: object) -> None:
     from chartvault.db import dispose_all
 
     dispose_all()
+
+
+@setup_logging.connect
+def _json_logs(loglevel: object = None, **_: object) -> None:
+    # Connected, so Celery installs no handlers of its own: JSON lines, PHI scrubbed.
+    from chartvault import logs
+
+    settings = get_settings()
+    logs.configure(loglevel or settings.log_level, mrn_pattern=settings.mrn_pattern)
+
+
+@task_prerun.connect
+def _bind_task(task_id: str | None = None, task: object = None, args: object = None,
+               kwargs: object = None, **_: object) -> None:
+    from chartvault import logs
+
+    logs.task_started(task_id, getattr(task, "name", None), args, kwargs)
+
+
+@task_postrun.connect
+def _unbind_task(task_id: str | None = None, **_: object) -> None:
+    from chartvault import logs
+
+    logs.task_finished(task_id)

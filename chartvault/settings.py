@@ -71,6 +71,9 @@ class Settings:
     max_pixels: int = 200_000_000
     # workers and web
     worker_concurrency: int = 2
+    # seconds before Redis hands an unacknowledged task (its worker died) to another worker
+    broker_visibility_timeout: int = 3600
+    log_level: str = "warning"  # CLI log level (the worker takes --loglevel); JSON on stderr
     secret_key: str = ""
     session_timeout_minutes: float = 15  # fractions allowed (tests use a few seconds)
     extra: Mapping[str, str] = field(default_factory=dict, hash=False, compare=False)
@@ -152,6 +155,8 @@ _PARSERS: dict[str, Callable[[str], Any]] = {
     "max_pages": _int,
     "max_pixels": _int,
     "worker_concurrency": _int,
+    "broker_visibility_timeout": _int,
+    "log_level": _choice("debug", "info", "warning", "error"),
     "secret_key": _text,
     "session_timeout_minutes": _float,
 }

@@ -27,6 +27,21 @@ class ChartvaultGroup(click.Group):
 @click.version_option(package_name="chartvault")
 def main() -> None:
     """Chartvault: scanned medical charts in, searchable and retained, audited."""
+    _configure_logs()
+
+
+def _configure_logs() -> None:
+    """JSON log lines on stderr, PHI scrubbed (the worker does the same)."""
+    from chartvault import logs
+    from chartvault.errors import ConfigurationError
+    from chartvault.settings import load_settings
+
+    try:  # no secrets made here: --help must not write to CHARTVAULT_HOME
+        settings = load_settings(local_secrets=False)
+    except ConfigurationError:
+        logs.configure()  # the command itself reports the bad setting
+        return
+    logs.configure(settings.log_level, mrn_pattern=settings.mrn_pattern)
 
 
 def _register() -> None:
@@ -34,6 +49,8 @@ def _register() -> None:
 
     for command in (*documents.COMMANDS, *server.COMMANDS, *users.COMMANDS):
         main.add_command(command)
+    from chartvault.cli.audit import audit
+    main.add_command(audit)
 
 
 _register()

@@ -2,6 +2,7 @@
 
 from alembic import context
 
+import chartvault.audit_models  # noqa: F401  (audit tables)
 from chartvault.models import Base
 
 connection = context.config.attributes.get("connection")
