@@ -20,7 +20,8 @@ from chartvault.settings import Settings, get_settings
 # Tesseract must run single-threaded: parallelism comes from worker processes.
 os.environ.setdefault("OMP_THREAD_LIMIT", "1")
 
-TASK_MODULES = ["ocr.tasks", "archive.tasks", "search.tasks", "chartvault.maintenance"]
+TASK_MODULES = ["ocr.tasks", "archive.tasks", "search.tasks", "chartvault.maintenance",
+                "retention.tasks"]
 TASK_MODULES += ["chartvault.audit_tasks"]  # the daily audit anchor
 
 
@@ -52,6 +53,8 @@ def make_celery(settings: Settings) -> Celery:
                                      "schedule": crontab(hour=2, minute=30)},
             "requeue-stuck-documents": {"task": "chartvault.requeue_stuck",
                                         "schedule": crontab(minute="*/15")},
+            "nightly-retention-sweep": {"task": "retention.sweep", "schedule": crontab(
+                hour=settings.retention_sweep_time[:2], minute=settings.retention_sweep_time[3:])},
             "daily-audit-anchor": {"task": "chartvault.audit_anchor",
                                    "schedule": crontab(hour=0, minute=5)},
         },

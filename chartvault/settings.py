@@ -53,6 +53,10 @@ class Settings:
     s3_region: str = "us-east-1"
     s3_encryption: str = "none"  # none | sse-s3 | sse-c
     default_retention_years: int = 10
+    # records lifecycle (retention/)
+    retention_policy_file: Path = Path()  # empty: the packaged AHIMA-based default
+    retention_sweep_time: str = "03:15"  # HH:MM UTC, nightly Celery beat sweep
+    facility_name: str = "Chartvault Facility"  # printed on certificates of destruction
     # search
     search_backend: str = "tantivy"
     index_path: Path = Path()
@@ -121,6 +125,13 @@ def _choice(*choices: str) -> Callable[[str], str]:
     return parse
 
 
+def _clock(value: str) -> str:
+    match = re.fullmatch(r"([01]?\d|2[0-3]):([0-5]\d)", value.strip())
+    if not match:
+        raise ValueError(f"expected HH:MM (24-hour, UTC), got {value!r}")
+    return f"{int(match[1]):02d}:{match[2]}"
+
+
 def _regex(value: str) -> str:
     re.compile(value)
     return value
@@ -141,6 +152,9 @@ _PARSERS: dict[str, Callable[[str], Any]] = {
     "s3_region": _text,
     "s3_encryption": _choice("none", "sse-s3", "sse-c"),
     "default_retention_years": _int,
+    "retention_policy_file": _path,
+    "retention_sweep_time": _clock,
+    "facility_name": _text,
     "search_backend": _choice(*SEARCH_BACKENDS),
     "index_path": _path,
     "elasticsearch_url": _text,

@@ -54,6 +54,9 @@ def finish_document(document_id: str) -> None:
         # (a clerk sees it) instead of leaving it "finishing" for ever.
         pipeline.mark_failed(document_id, f"internal error while finishing: {type(exc).__name__}")
         raise
+    # Retention (dates, holds) applies once every derived file exists; sent by
+    # name so that ocr does not import retention (which comes after it).
+    app.send_task("retention.apply", args=[document_id])
 
 
 def _maybe_finish(document_id: str) -> None:

@@ -45,9 +45,9 @@ def _configure_logs() -> None:
 
 
 def _register() -> None:
-    from chartvault.cli import documents, server, users
+    from chartvault.cli import documents, records, server, users
 
-    for command in (*documents.COMMANDS, *server.COMMANDS, *users.COMMANDS):
+    for command in (*documents.COMMANDS, *server.COMMANDS, *records.COMMANDS, *users.COMMANDS):
         main.add_command(command)
     from chartvault.cli.audit import audit
     main.add_command(audit)

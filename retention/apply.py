@@ -1,0 +1,217 @@
+"""Applying retain-until dates and legal holds to the catalog and the store.
+
+Everything here is idempotent and only ever extends retention: run it again,
+after a crash or with the same facts, and nothing changes. Store calls come
+before the catalog commit, so a failure leaves the catalog saying no more than
+the store enforces and the next run repairs it.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from datetime import UTC, date, datetime, time
+
+from sqlalchemy import or_, select
+from sqlalchemy.orm import Session
+
+from archive import ObjectStore, open_store
+from chartvault import audit
+from chartvault.db import session_scope
+from chartvault.models import Document, Patient, StoredObject
+from chartvault.settings import Settings
+from retention.models import HoldScope
+from retention.policy import Facts, Policy, decide, extended, load_policy
+
+log = logging.getLogger(__name__)
+
+IN_FLIGHT = ("received", "ocr", "finishing")
+
+
+def store_datetime(day: date) -> datetime:
+    """The store's retain-until for a catalog date: midnight UTC at the start of ``day``."""
+    return datetime.combine(day, time(0), tzinfo=UTC)
+
+
+def today_utc() -> date:
+    return datetime.now(UTC).date()
+
+
+def held_ids(session: Session, documents: Iterable[Document]) -> set[str]:
+    """The ids among ``documents`` that an active hold covers (by MRN or by id)."""
+    docs = list(documents)
+    if not docs:
+        return set()
+    mrns = {d.mrn for d in docs}
+    ids = {d.id for d in docs}
+    rows = session.execute(select(HoldScope.kind, HoldScope.value).where(
+        HoldScope.active.is_(True),
+        or_((HoldScope.kind == "mrn") & HoldScope.value.in_(mrns),
+            (HoldScope.kind == "document") & HoldScope.value.in_(ids)))).all()
+    held_mrns = {v for k, v in rows if k == "mrn"}
+    held_docs = {v for k, v in rows if k == "document"}
+    return {d.id for d in docs if d.mrn in held_mrns or d.id in held_docs}
+
+
+def is_held(session: Session, document: Document) -> bool:
+    return document.id in held_ids(session, [document])
+
+
+def apply_retention(settings: Settings, document_id: str, *, store: ObjectStore | None = None,
+                    actor: str = "system", policy: Policy | None = None) -> date | None:
+    """Compute and apply the policy date of a document and of its patient's other documents.
+
+    A new document can be a new encounter that extends the patient's other
+    documents, so the whole patient is recomputed. Holds covering the patient or
+    the document are applied too (a hold placed earlier covers documents
+    ingested later). Returns the document's retain-until (None if unknown).
+    """
+    with session_scope(settings) as session:
+        doc = session.get(Document, document_id)
+        if doc is None or doc.destroyed_at is not None:
+            return None
+        mrn = doc.mrn
+    recompute_patient(settings, mrn, store=store, actor=actor, policy=policy)
+    with session_scope(settings) as session:
+        doc = session.get(Document, document_id)
+        return doc.retain_until if doc else None
+
+
+def recompute_patient(settings: Settings, mrn: str, *, store: ObjectStore | None = None,
+                      actor: str = "system", policy: Policy | None = None) -> int:
+    """Recompute every live document of one patient; returns how many dates changed."""
+    policy = policy or load_policy(settings)
+    store = store or open_store(settings)
+    changed = 0
+    with session_scope(settings) as session:
+        patient = session.get(Patient, mrn)
+        docs = list(session.scalars(select(Document).where(
+            Document.mrn == mrn, Document.destroyed_at.is_(None)).order_by(Document.id)))
+        if patient is None or not docs:
+            return 0
+        seen = [d.service_date for d in docs if d.service_date]
+        if patient.last_encounter:
+            seen.append(patient.last_encounter)
+        if seen and max(seen) != patient.last_encounter:
+            patient.last_encounter = max(seen)
+        held = held_ids(session, docs)
+        for doc in docs:
+            changed += _apply_one(session, store, policy, patient, doc, doc.id in held, actor)
+    return changed
+
+
+def _apply_one(session: Session, store: ObjectStore, policy: Policy, patient: Patient,
+               doc: Document, held: bool, actor: str) -> int:
+    decision = decide(policy, Facts(
+        doc_type=doc.doc_type, retention_class=doc.retention_class,
+        service_date=doc.service_date, last_encounter=patient.last_encounter,
+        date_of_birth=patient.date_of_birth, date_of_death=patient.date_of_death))
+    until = extended(doc.retain_until, decision.retain_until)
+    sync_objects(session, store, doc, until, held)
+    moved = until != doc.retain_until
+    if moved:
+        audit.record(session, actor, "retention_set", object_type="document",
+                     object_id=doc.id, mrn=doc.mrn,
+                     detail={"retain_until": until.isoformat() if until else None,
+                             "previous": doc.retain_until.isoformat() if doc.retain_until
+                             else None, "rule": decision.rule,
+                             "policy_version": policy.version})
+    doc.retain_until = until
+    doc.retention_class = decision.retention_class
+    doc.policy_version = policy.version
+    doc.hold = held
+    return int(moved)
+
+
+def sync_objects(session: Session, store: ObjectStore, doc: Document, until: date | None,
+                 held: bool) -> None:
+    """Bring every stored version of ``doc`` to ``until`` (extend only) and the hold flag."""
+    today = today_utc()
+    objects = session.scalars(select(StoredObject).where(
+        StoredObject.document_id == doc.id, StoredObject.deleted_at.is_(None)))
+    for obj in objects:
+        if until and until > today and (obj.retain_until is None or obj.retain_until < until):
+            store.set_retention(obj.key, obj.version_id, store_datetime(until))
+            obj.retain_until = until
+        if obj.legal_hold != held:
+            store.set_legal_hold(obj.key, obj.version_id, held)
+            obj.legal_hold = held
+
+
+def sync_holds(settings: Settings, document_ids: Iterable[str], *,
+               store: ObjectStore | None = None) -> int:
+    """Set each document's hold flag (catalog and store) from the active holds.
+
+    Returns the number of documents whose flag changed.
+    """
+    store = store or open_store(settings)
+    ids = sorted(set(document_ids))
+    changed = 0
+    for start in range(0, len(ids), 200):
+        with session_scope(settings) as session:
+            docs = list(session.scalars(select(Document).where(
+                Document.id.in_(ids[start:start + 200]), Document.destroyed_at.is_(None))))
+            held = held_ids(session, docs)
+            for doc in docs:
+                now_held = doc.id in held
+                changed += int(now_held != doc.hold)
+                sync_objects(session, store, doc, None, now_held)
+                doc.hold = now_held
+    return changed
+
+
+def stale_documents(settings: Settings, policy_version: str, limit: int) -> list[str]:
+    """Live documents never evaluated or evaluated under another policy version."""
+    with session_scope(settings) as session:
+        return list(session.scalars(select(Document.id).where(
+            Document.destroyed_at.is_(None), Document.status.not_in(IN_FLIGHT),
+            or_(Document.policy_version.is_(None),
+                Document.policy_version != policy_version)).limit(limit)))
+
+
+def reapply_stale(settings: Settings, *, limit: int = 10_000, store: ObjectStore | None = None,
+                  actor: str = "scheduler") -> int:
+    """Recompute documents the current policy has not evaluated (policy change, missed task)."""
+    policy = load_policy(settings)
+    store = store or open_store(settings)
+    ids = stale_documents(settings, policy.version, limit)
+    mrns: list[str] = []
+    with session_scope(settings) as session:
+        for start in range(0, len(ids), 500):
+            mrns += session.scalars(select(Document.mrn).where(
+                Document.id.in_(ids[start:start + 500])).distinct())
+    for mrn in sorted(set(mrns)):
+        recompute_patient(settings, mrn, store=store, actor=actor, policy=policy)
+    return len(ids)
+
+
+def record_encounter(settings: Settings, mrn: str, day: date, *, actor: str,
+                     store: ObjectStore | None = None) -> int:
+    """A new encounter for the patient: extends the dates that follow the last encounter."""
+    with session_scope(settings) as session:
+        patient = _patient(session, mrn)
+        if patient.last_encounter is None or day > patient.last_encounter:
+            patient.last_encounter = day
+        audit.record(session, actor, "patient_encounter", object_type="patient",
+                     object_id=mrn, mrn=mrn, detail={})
+    return recompute_patient(settings, mrn, store=store, actor=actor)
+
+
+def correct_date_of_birth(settings: Settings, mrn: str, day: date, *, actor: str,
+                          store: ObjectStore | None = None) -> int:
+    """A corrected date of birth; dates are recomputed and may only extend."""
+    with session_scope(settings) as session:
+        patient = _patient(session, mrn)
+        patient.date_of_birth = day
+        audit.record(session, actor, "patient_correct", object_type="patient",
+                     object_id=mrn, mrn=mrn, detail={"field": "date_of_birth"})
+    return recompute_patient(settings, mrn, store=store, actor=actor)
+
+
+def _patient(session: Session, mrn: str) -> Patient:
+    from chartvault.errors import NotFound
+
+    patient = session.get(Patient, mrn)
+    if patient is None:
+        raise NotFound("no patient with that MRN", code="patient_not_found")
+    return patient

@@ -1,0 +1,366 @@
+"""The destruction workflow: due list, proposal, two approvals, execution, certificate.
+
+Execution is idempotent and crash-safe: every document's progress is recorded
+(``pending`` -> ``deleting`` -> ``destroyed``, or ``skipped`` with a reason),
+so a run killed midway resumes where it stopped, and the certificate is
+written once, from the catalog, at the end. Holds and dates are checked again
+at execution time, in the catalog and in the store, before anything is deleted.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import date, datetime
+
+from sqlalchemy import and_, delete, exists, insert, or_, select
+from sqlalchemy.orm import Session
+
+from archive import ObjectLocked, ObjectNotFound, ObjectStore, keys, open_store
+from archive.common import utcnow as store_now
+from chartvault import audit
+from chartvault.db import session_scope
+from chartvault.errors import NotFound, PermissionDenied, PolicyRefusal
+from chartvault.models import Destruction, Document, Page, StoredObject, User, new_id, utcnow
+from chartvault.settings import Settings
+from retention.apply import IN_FLIGHT, is_held, today_utc
+from retention.models import DestructionItem, HoldScope
+from retention.policy import load_policy
+
+log = logging.getLogger(__name__)
+
+OPEN = ("proposed", "approved", "confirmed", "executing")
+APPROVER_ROLES = ("records_manager",)
+CONFIRMER_ROLES = ("records_manager", "admin")
+
+
+@dataclass(frozen=True)
+class DueDocument:
+    document_id: str
+    mrn: str
+    doc_type: str
+    service_date: date | None
+    page_count: int
+    retain_until: date | None
+    policy_version: str | None
+
+    def as_dict(self) -> dict:
+        return {"id": self.document_id, "mrn": self.mrn, "doc_type": self.doc_type,
+                "service_date": self.service_date, "page_count": self.page_count,
+                "retain_until": self.retain_until, "policy_version": self.policy_version}
+
+
+def _due_query(today: date):  # noqa: ANN202
+    d = Document.__table__.c
+    held = exists().where(HoldScope.active.is_(True), or_(
+        and_(HoldScope.kind == "mrn", HoldScope.value == d.mrn),
+        and_(HoldScope.kind == "document", HoldScope.value == d.id)))
+    proposed = exists().where(
+        DestructionItem.document_id == d.id,
+        DestructionItem.status.in_(("pending", "deleting")),
+        DestructionItem.destruction_id == Destruction.id, Destruction.status.in_(OPEN))
+    return (select(d.id, d.mrn, d.doc_type, d.service_date, d.page_count, d.retain_until,
+                   d.policy_version)
+            .where(d.hold.is_(False), d.retain_until < today, d.destroyed_at.is_(None),
+                   d.status.not_in((*IN_FLIGHT, "destroyed")), ~held, ~proposed)
+            .order_by(d.retain_until, d.id))
+
+
+def due_documents(settings: Settings, *, today: date | None = None,
+                  session: Session | None = None) -> list[DueDocument]:
+    """Documents past their retain-until, under no hold and in no open proposal (dry run)."""
+    today = today or today_utc()
+    if session is not None:
+        return [DueDocument(*row) for row in session.execute(_due_query(today))]
+    with session_scope(settings) as own:
+        return [DueDocument(*row) for row in own.execute(_due_query(today))]
+
+
+@dataclass(frozen=True)
+class ItemView:
+    document_id: str
+    mrn: str
+    doc_type: str
+    service_date: date | None
+    page_count: int
+    retain_until: date | None
+    status: str
+    reason: str | None
+
+    def as_dict(self) -> dict:
+        return {"id": self.document_id, "mrn": self.mrn, "doc_type": self.doc_type,
+                "service_date": self.service_date, "page_count": self.page_count,
+                "retain_until": self.retain_until, "status": self.status,
+                "reason": self.reason}
+
+
+@dataclass(frozen=True)
+class DestructionView:
+    id: str
+    status: str
+    policy_version: str | None
+    proposed_by: str
+    proposed_at: datetime
+    approved_by: str | None
+    approved_at: datetime | None
+    confirmed_by: str | None
+    confirmed_at: datetime | None
+    executed_by: str | None
+    executed_at: datetime | None
+    certificate_key: str | None
+    items: tuple[ItemView, ...]
+
+    def as_dict(self) -> dict:
+        data = {k: getattr(self, k) for k in (
+            "id", "status", "policy_version", "proposed_by", "proposed_at", "approved_by",
+            "approved_at", "confirmed_by", "confirmed_at", "executed_by", "executed_at",
+            "certificate_key")}
+        data["items"] = [item.as_dict() for item in self.items]
+        return data
+
+
+def propose(settings: Settings, *, actor: str = "scheduler",
+            today: date | None = None) -> DestructionView | None:
+    """Make a proposed destruction list of everything due; None when nothing is due."""
+    policy = load_policy(settings)
+    destruction_id = new_id()
+    with session_scope(settings) as session:
+        due = due_documents(settings, today=today, session=session)
+        if not due:
+            return None
+        session.add(Destruction(id=destruction_id, status="proposed", proposed_by=actor,
+                                policy_version=policy.version, items={"count": len(due)}))
+        session.flush()
+        session.execute(insert(DestructionItem), [
+            {"destruction_id": destruction_id, "document_id": d.document_id, "mrn": d.mrn,
+             "doc_type": d.doc_type, "service_date": d.service_date,
+             "page_count": d.page_count, "retain_until": d.retain_until,
+             "policy_version": d.policy_version, "status": "pending"} for d in due])
+        audit.record(session, actor, "destruction_propose", object_type="destruction",
+                     object_id=destruction_id, detail={"documents": len(due)})
+    return get_destruction(settings, destruction_id)
+
+
+def _role(session: Session, user: str) -> str:
+    account = session.scalar(select(User).where(User.name == user))
+    if account is None or account.disabled:
+        raise PermissionDenied(f"no active user named {user!r}", code="unknown_user")
+    return account.role
+
+
+def approve(settings: Settings, destruction_id: str, *, user: str,
+            role: str | None = None) -> DestructionView:
+    """First call: a records manager approves. Second: a DIFFERENT records manager or
+    admin confirms. ``role`` is the caller's role when the caller has checked it (web);
+    else it is read from the user table. PolicyRefusal for the same user twice or a
+    list that is not awaiting approval; PermissionDenied for the wrong role.
+    """
+    with session_scope(settings) as session:
+        dest = _destruction(session, destruction_id, lock=True)
+        role = role or _role(session, user)
+        if dest.status == "proposed":
+            if role not in APPROVER_ROLES:
+                raise PermissionDenied("approving a destruction needs a records manager",
+                                       code="role_required")
+            dest.status, dest.approved_by, dest.approved_at = "approved", user, utcnow()
+            action = "destruction_approve"
+        elif dest.status == "approved":
+            if user == dest.approved_by:
+                raise PolicyRefusal(
+                    f"{user} already approved destruction {destruction_id}; a second, "
+                    "different records manager or admin must confirm it (two-person rule)",
+                    code="two_person_rule")
+            if role not in CONFIRMER_ROLES:
+                raise PermissionDenied("confirming a destruction needs a records manager or "
+                                       "an admin", code="role_required")
+            dest.status, dest.confirmed_by, dest.confirmed_at = "confirmed", user, utcnow()
+            action = "destruction_confirm"
+        else:
+            raise PolicyRefusal(f"destruction {destruction_id} is {dest.status}, not awaiting "
+                                "approval", code="not_awaiting_approval")
+        audit.record(session, user, action, object_type="destruction",
+                     object_id=destruction_id, detail={"role": role})
+    return get_destruction(settings, destruction_id)
+
+
+def cancel(settings: Settings, destruction_id: str, *, user: str, reason: str
+           ) -> DestructionView:
+    """Withdraw a list before execution starts."""
+    with session_scope(settings) as session:
+        dest = _destruction(session, destruction_id, lock=True)
+        if dest.status not in ("proposed", "approved", "confirmed"):
+            raise PolicyRefusal(f"destruction {destruction_id} is {dest.status}; only a list "
+                                "not yet executing can be cancelled", code="not_cancellable")
+        dest.status = "cancelled"
+        audit.record(session, user, "destruction_cancel", object_type="destruction",
+                     object_id=destruction_id, detail={"reason": reason})
+    return get_destruction(settings, destruction_id)
+
+
+def execute(settings: Settings, destruction_id: str, *, actor: str,
+            store: ObjectStore | None = None, index=None) -> DestructionView:  # noqa: ANN001
+    """Destroy every document of a confirmed list that is still due; write the certificate.
+
+    Idempotent: re-running a finished execution changes nothing; re-running an
+    interrupted one resumes it. PolicyRefusal before two approvals.
+    """
+    store = store or open_store(settings)
+    with session_scope(settings) as session:
+        dest = _destruction(session, destruction_id, lock=True)
+        if dest.status == "executed":
+            return get_destruction(settings, destruction_id)
+        if dest.status not in ("confirmed", "executing"):
+            raise PolicyRefusal(
+                f"destruction {destruction_id} is {dest.status}: it needs approval by a "
+                "records manager and confirmation by a different records manager or admin "
+                "before it can be executed", code="not_confirmed")
+        if dest.status == "confirmed":
+            dest.status, dest.executed_by = "executing", actor
+            audit.record(session, actor, "destruction_start", object_type="destruction",
+                         object_id=destruction_id, detail={})
+        items = list(session.scalars(select(DestructionItem.id).where(
+            DestructionItem.destruction_id == destruction_id,
+            DestructionItem.status.in_(("pending", "deleting"))).order_by(DestructionItem.id)))
+    if items:
+        index = index or _open_index(settings)
+        try:
+            for item_id in items:
+                destroy_item(settings, store, index, item_id, actor)
+        finally:
+            index.close()
+    from retention.certificate import write_certificate
+
+    write_certificate(settings, store, destruction_id)
+    return get_destruction(settings, destruction_id)
+
+
+def _open_index(settings: Settings):  # noqa: ANN202
+    from search import open_index
+
+    return open_index(settings)
+
+
+def _refusal(session: Session, doc: Document | None, today: date) -> str | None:
+    if doc is None:
+        return "document no longer in the catalog"
+    if doc.destroyed_at is not None:
+        return "already destroyed"
+    if doc.hold or is_held(session, doc):
+        return "under legal hold"
+    if doc.retain_until is None or doc.retain_until >= today:
+        return f"retained until {doc.retain_until}"
+    if doc.status in IN_FLIGHT:
+        return f"document is being processed ({doc.status})"
+    return None
+
+
+def _store_refusal(store: ObjectStore, document_id: str) -> str | None:
+    now = store_now()
+    for info in store.list_versions(keys.document_prefix(document_id)):
+        if info.legal_hold:
+            return "the store holds a version under legal hold"
+        if info.retain_until is not None and info.retain_until > now:
+            return f"the store retains a version until {info.retain_until.date()}"
+    return None
+
+
+def destroy_item(settings: Settings, store: ObjectStore, index, item_id: int,  # noqa: ANN001
+                 actor: str) -> str:
+    """Destroy one listed document (or skip it with the reason); returns the item's status."""
+    with session_scope(settings) as session:
+        item = session.get(DestructionItem, item_id)
+        if item.status in ("destroyed", "skipped"):
+            return item.status
+        document_id = item.document_id
+        if item.status == "pending":
+            doc = session.get(Document, document_id)
+            reason = _refusal(session, doc, today_utc()) or _store_refusal(store, document_id)
+            if reason:
+                item.status, item.reason, item.done_at = "skipped", reason, utcnow()
+                audit.record(session, actor, "destruction_skip", object_type="document",
+                             object_id=document_id, mrn=item.mrn,
+                             detail={"destruction": item.destruction_id, "reason": reason})
+                return "skipped"
+            # From here on the document is being destroyed: a resumed run finishes it.
+            item.status = "deleting"
+    try:
+        _delete_everything(store, index, document_id)
+    except ObjectLocked as exc:
+        with session_scope(settings) as session:
+            item = session.get(DestructionItem, item_id)
+            item.status, item.done_at = "skipped", utcnow()
+            item.reason = f"the store refused deletion: {exc.message}"
+        return "skipped"
+    with session_scope(settings) as session:
+        item = session.get(DestructionItem, item_id)
+        _tombstone(session, document_id)
+        item.status, item.done_at = "destroyed", utcnow()
+        audit.record(session, actor, "destroy", object_type="document", object_id=document_id,
+                     mrn=item.mrn, detail={"destruction": item.destruction_id,
+                                           "pages": item.page_count})
+    return "destroyed"
+
+
+def _delete_everything(store: ObjectStore, index, document_id: str) -> None:  # noqa: ANN001
+    for info in list(store.list_versions(keys.document_prefix(document_id))):
+        try:
+            store.delete_version(info.key, info.version_id)
+        except ObjectNotFound:
+            pass  # deleted by an earlier, interrupted run
+    index.delete(document_id)
+
+
+def _tombstone(session: Session, document_id: str) -> None:
+    """Keep only what the certificate needs: the row, scrubbed; pages and objects go."""
+    session.execute(delete(Page).where(Page.document_id == document_id))
+    session.execute(delete(StoredObject).where(StoredObject.document_id == document_id))
+    doc = session.get(Document, document_id)
+    if doc is None:
+        return
+    doc.status, doc.destroyed_at = "destroyed", utcnow()
+    doc.filename, doc.original_key, doc.original_version = "", "", ""
+    doc.sha256, doc.size, doc.pdf_key, doc.error = "", 0, None, None
+    doc.mean_confidence, doc.needs_review = None, False
+
+
+def _destruction(session: Session, destruction_id: str, *, lock: bool = False) -> Destruction:
+    query = select(Destruction).where(Destruction.id == destruction_id)
+    if lock and session.bind.dialect.name == "postgresql":
+        query = query.with_for_update()
+    dest = session.scalar(query)
+    if dest is None:
+        raise NotFound(f"no destruction {destruction_id}", code="destruction_not_found")
+    return dest
+
+
+def _items(session: Session, destruction_id: str) -> tuple[ItemView, ...]:
+    rows = session.scalars(select(DestructionItem).where(
+        DestructionItem.destruction_id == destruction_id).order_by(DestructionItem.id))
+    return tuple(ItemView(i.document_id, i.mrn, i.doc_type, i.service_date, i.page_count,
+                          i.retain_until, i.status, i.reason) for i in rows)
+
+
+def _dview(session: Session, dest: Destruction, with_items: bool = True) -> DestructionView:
+    return DestructionView(
+        id=dest.id, status=dest.status, policy_version=dest.policy_version,
+        proposed_by=dest.proposed_by, proposed_at=dest.proposed_at,
+        approved_by=dest.approved_by, approved_at=dest.approved_at,
+        confirmed_by=dest.confirmed_by, confirmed_at=dest.confirmed_at,
+        executed_by=dest.executed_by, executed_at=dest.executed_at,
+        certificate_key=dest.certificate_key,
+        items=_items(session, dest.id) if with_items else ())
+
+
+def get_destruction(settings: Settings, destruction_id: str) -> DestructionView:
+    with session_scope(settings) as session:
+        return _dview(session, _destruction(session, destruction_id))
+
+
+def list_destructions(settings: Settings, *, status: str | None = None
+                      ) -> list[DestructionView]:
+    """Every destruction list, newest first (items left out: ask get_destruction)."""
+    with session_scope(settings) as session:
+        query = select(Destruction).order_by(Destruction.proposed_at.desc())
+        if status:
+            query = query.where(Destruction.status == status)
+        return [_dview(session, d, with_items=False) for d in session.scalars(query)]
