@@ -85,6 +85,36 @@ def ingest_and_search(tmp_path: Path, env: dict[str, str]) -> None:
 
 def test_embedded_defaults_end_to_end(cv_env: dict[str, str], tmp_path: Path) -> None:
     ingest_and_search(tmp_path, cv_env)
+    checks_catch_drift_and_altered_bytes(Path(cv_env["CHARTVAULT_HOME"]), cv_env)
+
+
+def checks_catch_drift_and_altered_bytes(home: Path, env: dict[str, str]) -> None:
+    """search-check sees a document missing from the index; reindex repairs it;
+    verify sees one byte flipped in a stored original."""
+    assert run_cli("search-check", env=env).returncode == 0
+    subprocess.run([sys.executable, "-c", (
+        "from chartvault.settings import get_settings; from search import open_index;"
+        "i = open_index(get_settings()); [i.delete(d) for d in i.document_ids()]")],
+        env={**os.environ, **env}, check=True)
+    drift = run_cli("search-check", "--json", env=env)
+    assert drift.returncode == 1 and json.loads(drift.stdout)["missing_count"] == 1
+    assert run_cli("reindex", env=env).returncode == 0
+    assert run_cli("search-check", env=env).returncode == 0
+
+    intact = run_cli("verify", "--json", env=env)
+    assert intact.returncode == 0, intact.stdout + intact.stderr
+    assert json.loads(intact.stdout)["checked"] > 3
+    original = max((p for p in (home / "objects").rglob("*")
+                    if p.is_file() and "original-" in p.name and p.suffix != ".json"),
+                   key=lambda p: p.stat().st_size)
+    data = bytearray(original.read_bytes())
+    data[len(data) // 2] ^= 0x01
+    original.write_bytes(bytes(data))
+    altered = run_cli("verify", "--json", env=env)
+    assert altered.returncode == 1
+    problems = json.loads(altered.stdout)["problems"]
+    assert [p["kind"] for p in problems] == ["altered"]
+    assert "original-" in problems[0]["key"]
 
 
 @pytest.mark.integration
