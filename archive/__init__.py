@@ -17,6 +17,7 @@ from archive.interface import (
     ObjectLocked,
     ObjectNotFound,
     ObjectStore,
+    StorageRejected,
     StorageUnavailable,
 )
 from archive.keys import (
@@ -48,6 +49,7 @@ __all__ = [
     "ObjectLocked",
     "ObjectNotFound",
     "ObjectStore",
+    "StorageRejected",
     "StorageUnavailable",
     "audit_anchor_key",
     "certificate_key",

@@ -399,7 +399,9 @@ class FilesystemStore:
         fd, info, sealed, body = self._open(key, self._resolve(key, version_id))
         if sealed and self._key is None:
             fd.close()
-            raise StorageUnavailable(f"{key} is encrypted and the store has no storage key")
+            raise ConfigurationError(
+                f"{key} is encrypted and CHARTVAULT_STORAGE_KEY is not set"
+            )
         opener = (self._key, key, info.version_id) if sealed else None
         return open_verified(fd, body, where=f"{key} ({info.version_id})", size=info.size,
                              sha256=info.sha256, opener_args=opener)

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import BinaryIO, Protocol, runtime_checkable
 
-from chartvault.errors import BadInput, NotFound, PolicyRefusal, Unavailable
+from chartvault.errors import BadInput, ChartvaultError, NotFound, PolicyRefusal, Unavailable
 
 
 class ObjectNotFound(NotFound):
@@ -87,3 +87,12 @@ class ObjectStore(Protocol):
 
     def delete_version(self, key: str, version_id: str) -> None:
         """Remove one version for good; refused under retention or hold."""
+
+
+class StorageRejected(ChartvaultError):
+    """The store refused a request for a reason that retrying will not fix
+    (e.g. a wrong SSE-C key); the message says which setting to check."""
+
+    code = "storage_rejected"
+    http_status = 502
+    exit_code = 74  # EX_IOERR

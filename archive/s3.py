@@ -57,6 +57,7 @@ from archive.interface import (
     ObjectInfo,
     ObjectLocked,
     ObjectNotFound,
+    StorageRejected,
     StorageUnavailable,
 )
 from archive.keys import validate_key, validate_prefix
@@ -120,7 +121,10 @@ def _translate(exc: Exception, what: str) -> ChartvaultError:
             return ConfigurationError(f"{detail}; check CHARTVAULT_S3_BUCKET")
         if code in _TRANSIENT or status >= 500:
             return StorageUnavailable(detail)
-        return StorageUnavailable(f"{detail} (unexpected S3 error, HTTP {status})")
+        return StorageRejected(
+            f"{detail} (HTTP {status}); if the object is encrypted, check "
+            "CHARTVAULT_S3_ENCRYPTION and CHARTVAULT_STORAGE_KEY"
+        )
     return StorageUnavailable(f"{what}: the S3 server is unreachable or failed ({exc})")
 
 

@@ -1,9 +1,9 @@
 """The ObjectStore contract: every backend passes the same tests.
 
 Backends: the filesystem store with and without encryption, and the S3 store
-against a real Ceph RGW (marked ``integration``; skipped with the reason if
-Ceph is not installed). Each test works under its own key prefix, so one S3
-bucket serves the whole session.
+against a real Ceph RGW, plain and with SSE-C (marked ``integration``;
+skipped with the reason if Ceph is not installed). Each test works under its
+own key prefix, so one S3 bucket per backend serves the whole session.
 """
 
 from __future__ import annotations
@@ -38,14 +38,26 @@ def s3_store(rgw):
                            region=rgw.region, part_size=5 * MiB)
 
 
+@pytest.fixture(scope="session")
+def s3_sse_c_store(rgw):
+    from archive.s3 import S3Store
+
+    return S3Store.connect(f"http://{rgw.endpoint}", rgw.access_key, rgw.secret_key,
+                           BUCKET + "-sse-c", region=rgw.region, part_size=5 * MiB,
+                           encryption="sse-c", storage_key=bytes(range(32)))
+
+
 @pytest.fixture(params=[
     "filesystem-encrypted",
     "filesystem-plain",
     pytest.param("s3-rgw", marks=pytest.mark.integration),
+    pytest.param("s3-rgw-sse-c", marks=pytest.mark.integration),
 ])
 def store(request, tmp_path) -> ObjectStore:
     if request.param == "s3-rgw":
         return request.getfixturevalue("s3_store")
+    if request.param == "s3-rgw-sse-c":
+        return request.getfixturevalue("s3_sse_c_store")
     key = bytes(range(32)) if request.param == "filesystem-encrypted" else None
     return FilesystemStore(tmp_path / "store", key)
 
@@ -352,3 +364,15 @@ def test_raw_s3_client_cannot_delete_locked_versions(s3_store, rgw, ns):
                                  version_id=retained.version_id)
     assert s3_store.stat(retained.key, retained.version_id) == retained
     assert s3_store.stat(held.key, held.version_id) == held
+
+
+@pytest.mark.integration
+def test_sse_c_object_with_the_wrong_key_is_refused(s3_sse_c_store, rgw, ns):
+    from archive import StorageRejected
+    from archive.s3 import S3Store
+
+    info = s3_sse_c_store.put(ns + "k", io.BytesIO(b"chart"))
+    wrong = S3Store.connect(f"http://{rgw.endpoint}", rgw.access_key, rgw.secret_key,
+                            s3_sse_c_store.bucket, encryption="sse-c", storage_key=bytes(32))
+    with pytest.raises(StorageRejected, match="CHARTVAULT_STORAGE_KEY"):
+        read_all(wrong, ns + "k", info.version_id)

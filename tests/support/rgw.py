@@ -2,9 +2,10 @@
 
 Everything lives under one temporary directory and listens on 127.0.0.1:
 one monitor (msgr v1), one OSD on ``memstore`` (RAM), pools of size 1, no
-manager, and ``radosgw`` (beast) with one S3 user whose keys are fixed.
-It starts in about 15 s. Needs the Debian packages ``ceph-mon ceph-osd
-radosgw ceph-common`` (``ceph-base`` comes with them).
+manager, cephx with one keyring, and ``radosgw`` (beast) with one S3 user
+whose keys are fixed; SSE-C is allowed over plain HTTP. It starts in about
+15 s. Needs the Debian packages ``ceph-mon ceph-osd radosgw ceph-common``
+(``ceph-base`` comes with them).
 
     with RgwCluster() as rgw:          # raises RgwStartError with log tails
         print(rgw.endpoint, rgw.access_key, rgw.secret_key)
@@ -68,9 +69,11 @@ mon_initial_members = a
 public_addr = 127.0.0.1
 ms_bind_msgr2 = false
 ms_bind_ipv6 = false
-auth_cluster_required = none
-auth_service_required = none
-auth_client_required = none
+# cephx, not "none": without the auth handshake a client can send a command
+# before it has the monmap, and the monitor refuses it ("wrong fsid", EPERM).
+auth_cluster_required = cephx
+auth_service_required = cephx
+auth_client_required = cephx
 keyring = {dir}/keyring
 osd_pool_default_size = 1
 osd_pool_default_min_size = 1
@@ -82,8 +85,7 @@ osd_pool_default_pg_num = 8
 osd_pool_default_pgp_num = 8
 osd_pool_default_pg_autoscale_mode = off
 osd_crush_chooseleaf_type = 0
-# With auth "none" an OSD may send its start-up crush commands before it has
-# the monmap, and the monitor refuses them ("wrong fsid"); place it ourselves.
+# The OSD is placed in the crush map by start() rather than by itself.
 osd_crush_update_on_start = false
 osd_class_update_on_start = false
 osd_objectstore = memstore
@@ -100,10 +102,10 @@ osd_data = {dir}/osd/$cluster-$id
 rgw_frontends = beast endpoint=127.0.0.1:{rgw_port}{frontend_options}
 rgw_data = {dir}/rgw
 rgw_thread_pool_size = 64
+rgw_crypt_require_ssl = false
 """
 
-# With auth "none" the monitor still checks caps from its own key database,
-# so every entity gets an entry at mkfs.
+# Every daemon and client finds its cephx key in this one keyring.
 _KEYRING = (
     ("mon.", ("mon", "allow *")),
     ("client.admin", ("mon", "allow *", "osd", "allow *", "mgr", "allow *")),

@@ -153,3 +153,11 @@ def test_open_store_bad_key_names_the_variable(tmp_path, bad):
     settings = Settings(home=tmp_path, store_path=tmp_path, storage_key=bad)
     with pytest.raises(ConfigurationError, match="CHARTVAULT_STORAGE_KEY"):
         open_store(settings)
+
+
+def test_reading_with_another_key_or_none_is_refused(tmp_path):
+    FilesystemStore(tmp_path, KEY).put("k", io.BytesIO(b"chart"))
+    with pytest.raises(IntegrityMismatch):
+        _read(FilesystemStore(tmp_path, bytes(32)), "k")
+    with pytest.raises(ConfigurationError, match="CHARTVAULT_STORAGE_KEY"):
+        _read(FilesystemStore(tmp_path, None), "k")

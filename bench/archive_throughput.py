@@ -1,0 +1,188 @@
+"""Ingest throughput of the object stores against a plain write of the same bytes.
+
+For 1, 10 and 50 MB files, in the same run:
+
+- filesystem: ``FilesystemStore.put`` (AES-256-GCM, SHA-256, fsync, sidecar)
+  against a plain ``shutil.copyfileobj`` + ``fsync`` into the same folder;
+- s3 (Ceph RGW started for the run, or ``--s3-endpoint``): ``S3Store.put``
+  (COMPLIANCE retention, SHA-256, streamed multipart) against a plain
+  ``minio.put_object`` of the same file with its length known.
+
+Each case is repeated and the median MB/s is reported (MB = 10^6 bytes).
+Usage::
+
+    .venv/bin/python bench/archive_throughput.py [--repeat 5] [--no-s3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import os
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from archive import FilesystemStore  # noqa: E402
+
+SIZES_MB = (1, 10, 50)
+
+
+def _rates(size: int, repeat: int, cases: dict[str, Callable[[int], None]]) -> dict[str, float]:
+    """Median MB/s of each case, the cases interleaved so they share the machine's mood."""
+    times: dict[str, list[float]] = {name: [] for name in cases}
+    for n in range(repeat):
+        order = list(cases.items())
+        order = order[n % len(order):] + order[: n % len(order)]
+        for name, run in order:
+            start = time.perf_counter()
+            run(n)
+            times[name].append(time.perf_counter() - start)
+    return {name: size / statistics.median(t) / 1e6 for name, t in times.items()}
+
+
+def _make_source(folder: Path, size_mb: int) -> tuple[Path, str]:
+    path = folder / f"source-{size_mb}MB.bin"
+    digest = hashlib.sha256()
+    with path.open("wb") as out:
+        left = size_mb * 1_000_000
+        while left:
+            chunk = os.urandom(min(left, 1 << 20))
+            digest.update(chunk)
+            out.write(chunk)
+            left -= len(chunk)
+    return path, digest.hexdigest()
+
+
+def bench_filesystem(work: Path, sources, repeat: int) -> list[tuple]:
+    store = FilesystemStore(work / "store", os.urandom(32))
+    plain = work / "plain"
+    plain.mkdir()
+    rows = []
+    for size_mb, (path, sha) in sources.items():
+        retain = datetime.now(UTC) + timedelta(days=1)
+
+        def copy(n: int, path=path, size_mb=size_mb) -> None:
+            with path.open("rb") as src, (plain / f"{size_mb}-{n}.bin").open("wb") as dst:
+                shutil.copyfileobj(src, dst, 1 << 20)
+                dst.flush()
+                os.fsync(dst.fileno())
+
+        def atomic(n: int, path=path, size_mb=size_mb) -> None:
+            folder = plain / f"doc-{size_mb}-{n}"
+            folder.mkdir()
+            _fsync(plain)
+            with path.open("rb") as src, (folder / "tmp").open("wb") as dst:
+                shutil.copyfileobj(src, dst, 1 << 20)
+                dst.flush()
+                os.fsync(dst.fileno())
+            os.replace(folder / "tmp", folder / "original.bin")
+            _fsync(folder)
+
+        def put(n: int, path=path, sha=sha, size_mb=size_mb, retain=retain) -> None:
+            with path.open("rb") as src:
+                store.put(f"documents/bench-{size_mb}-{n}/original.bin", src,
+                          retain_until=retain, expected_sha256=sha)
+
+        copy(-1)  # warm the page cache of the source
+        rates = _rates(size_mb * 1_000_000, repeat,
+                       {"copy": copy, "atomic": atomic, "put": put})
+        rows.append(("filesystem, AES-256-GCM", size_mb, rates["copy"], rates["atomic"],
+                     rates["put"]))
+    return rows
+
+
+def _fsync(folder: Path) -> None:
+    fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def bench_s3(endpoint: str, access: str, secret: str, sources, repeat: int) -> list[tuple]:
+    from minio import Minio
+
+    from archive.s3 import S3Store
+
+    store = S3Store.connect(f"http://{endpoint}", access, secret, "chartvault-bench")
+    list(store.list("none/"))  # creates the bucket
+    raw = Minio(endpoint, access_key=access, secret_key=secret, secure=False)
+    rows = []
+    for size_mb, (path, sha) in sources.items():
+        size = size_mb * 1_000_000
+        retain = datetime.now(UTC) + timedelta(hours=1)
+        run_id = uuid.uuid4().hex[:8]
+
+        def plain(n: int, path=path, size_mb=size_mb, run_id=run_id) -> None:
+            with path.open("rb") as src:
+                raw.put_object("chartvault-bench", f"plain/{run_id}-{size_mb}-{n}", src,
+                               path.stat().st_size)
+
+        def put(n: int, path=path, sha=sha, size_mb=size_mb, run_id=run_id,
+                retain=retain) -> None:
+            with path.open("rb") as src:
+                store.put(f"documents/{run_id}-{size_mb}-{n}/original.bin", src,
+                          retain_until=retain, expected_sha256=sha)
+
+        plain(-1)
+        put(-1)
+        rates = _rates(size, repeat, {"plain": plain, "put": put})
+        rows.append(("S3 on Ceph RGW", size_mb, rates["plain"], None, rates["put"]))
+    return rows
+
+
+def _print(rows) -> None:
+    print("| backend | file | plain write MB/s | crash-safe plain write MB/s "
+          "| Chartvault put MB/s | put / plain | put / crash-safe |")
+    print("|---|---:|---:|---:|---:|---:|---:|")
+    for backend, size_mb, plain, safe, ours in rows:
+        safe_rate = f"{safe:.0f}" if safe else "-"
+        safe_ratio = f"{ours / safe:.2f}" if safe else "-"
+        print(f"| {backend} | {size_mb} MB | {plain:.0f} | {safe_rate} | {ours:.0f} "
+              f"| {ours / plain:.2f} | {safe_ratio} |")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--no-s3", action="store_true")
+    parser.add_argument("--s3-endpoint", help="host:port of an S3 server (default: start RGW)")
+    parser.add_argument("--s3-access-key", default="")
+    parser.add_argument("--s3-secret-key", default="")
+    parser.add_argument("--dir", type=Path, default=None, help="work folder (default: /tmp)")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="chartvault-bench-", dir=args.dir) as tmp:
+        work = Path(tmp)
+        sources = {mb: _make_source(work, mb) for mb in SIZES_MB}
+        rows = bench_filesystem(work, sources, args.repeat)
+        if not args.no_s3:
+            rows += _s3_rows(args, sources)
+    _print(rows)
+    return 0
+
+
+def _s3_rows(args, sources) -> list[tuple]:
+    if args.s3_endpoint:
+        return bench_s3(args.s3_endpoint, args.s3_access_key, args.s3_secret_key, sources,
+                        args.repeat)
+    from tests.support.rgw import RgwCluster, missing_binaries
+
+    if missing_binaries():
+        print(f"skipping S3: Ceph not installed ({', '.join(missing_binaries())})")
+        return []
+    with RgwCluster() as rgw:
+        return bench_s3(rgw.endpoint, rgw.access_key, rgw.secret_key, sources, args.repeat)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
