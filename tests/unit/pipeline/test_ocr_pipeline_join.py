@@ -1,0 +1,105 @@
+"""The OCR stage's join and failure handling, run in-process step by step
+(the e2e tests run the same functions through a real Celery worker)."""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+
+import pytest
+
+from archive import open_store
+from chartvault.db import session_scope
+from chartvault.models import Document, Page, StoredObject
+from chartvault.synthetic import ChartSpec, make_chart
+from ingest.service import IncomingFile, IntakeOptions, ingest_files
+from ocr import pipeline
+from ocr.interface import OcrFailed
+from search import SearchQuery, open_index
+
+pytestmark = pytest.mark.slow
+
+
+def _ingest(settings, tmp_path: Path, pages: int = 3) -> str:  # noqa: ANN001
+    spec = ChartSpec(mrn="TST000777", patient_name="TESTPATIENT, Carol",
+                     date_of_birth=date(1960, 3, 4), doc_type="lab_results",
+                     service_date=date(2023, 1, 2), pages=pages, seed=5, paragraphs=1)
+    chart = make_chart(spec, tmp_path / "chart.pdf", dpi=150)
+    queued: list[str] = []
+    result = ingest_files(settings, open_store(settings), [IncomingFile(chart.path, "c.pdf")],
+                          IntakeOptions(actor="test", mrn=spec.mrn, doc_type=spec.doc_type),
+                          queued.append)
+    assert queued == result.queued_ids and len(queued) == 1
+    return queued[0]
+
+
+def _run_all(document_id: str) -> None:
+    for number in pipeline.start_document(document_id):
+        pipeline.run_page(document_id, number)
+    assert pipeline.claim_for_finish(document_id)
+    assert not pipeline.claim_for_finish(document_id)  # exactly one claimant
+    pipeline.finish_document(document_id)
+
+
+def test_a_failed_page_is_recorded_and_the_document_completes(settings, tmp_path, monkeypatch):  # noqa: ANN001
+    document_id = _ingest(settings, tmp_path)
+    real = pipeline.ocr_page
+
+    def flaky(path, number, workdir, s, engine=None):  # noqa: ANN001, ANN202
+        if number == 2:
+            raise OcrFailed("tesseract exited 1: simulated engine crash")
+        return real(path, number, workdir, s, engine)
+
+    monkeypatch.setattr(pipeline, "ocr_page", flaky)
+    _run_all(document_id)
+    with session_scope(settings) as session:
+        doc = session.get(Document, document_id)
+        pages = {p.number: p for p in doc.pages}
+        assert doc.status == "indexed" and doc.needs_review
+        assert pages[2].status == "failed" and pages[2].flag == "failed"
+        assert "simulated engine crash" in pages[2].error
+        assert pages[1].status == pages[3].status == "done"
+        assert "page 2" in doc.error
+    hits = open_index(settings).search(SearchQuery(text="TST000777", limit=5))
+    assert {p.page for h in hits.hits for p in h.pages} <= {1, 3}
+
+
+def test_every_page_failing_fails_the_document(settings, tmp_path, monkeypatch):  # noqa: ANN001
+    document_id = _ingest(settings, tmp_path, pages=2)
+
+    def broken(*_args, **_kw):  # noqa: ANN002, ANN003, ANN202
+        raise OcrFailed("simulated: nothing readable")
+
+    monkeypatch.setattr(pipeline, "ocr_page", broken)
+    _run_all(document_id)
+    with session_scope(settings) as session:
+        doc = session.get(Document, document_id)
+        assert doc.status == "failed" and "no page could be read" in doc.error
+
+
+def test_steps_are_idempotent(settings, tmp_path):  # noqa: ANN001
+    document_id = _ingest(settings, tmp_path, pages=2)
+    _run_all(document_id)
+    # A redelivered message for every step changes nothing.
+    assert pipeline.start_document(document_id) == []
+    pipeline.run_page(document_id, 1)
+    assert not pipeline.claim_for_finish(document_id)
+    pipeline.finish_document(document_id)
+    with session_scope(settings) as session:
+        keys = [o.key for o in session.query(StoredObject).filter_by(document_id=document_id)]
+        assert len(keys) == len(set(keys))
+        assert session.query(Page).filter_by(document_id=document_id).count() == 2
+
+
+@pytest.mark.parametrize("confidence_threshold", ["99.9"])
+def test_low_confidence_pages_are_flagged(cv_env, tmp_path, monkeypatch, confidence_threshold):  # noqa: ANN001
+    from chartvault.settings import get_settings, reset_settings_cache
+
+    monkeypatch.setenv("CHARTVAULT_OCR_CONFIDENCE_THRESHOLD", confidence_threshold)
+    reset_settings_cache()
+    settings = get_settings()
+    document_id = _ingest(settings, tmp_path, pages=1)
+    _run_all(document_id)
+    with session_scope(settings) as session:
+        doc = session.get(Document, document_id)
+        assert doc.pages[0].flag == "low_confidence" and doc.needs_review
