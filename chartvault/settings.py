@@ -73,6 +73,13 @@ class Settings:
     max_file_mb: int = 512
     max_pages: int = 1000
     max_pixels: int = 200_000_000
+    # intake: document types, separator sheets, hot folder
+    document_types_file: Path | None = None  # YAML; None = the list shipped in ingest/
+    register_patients: bool = True  # False: an MRN not in the catalog is quarantined
+    separator_barcodes: tuple[str, ...] = ("PATCHT",)  # plain separator-sheet values
+    separator_dpi: int = 200
+    hot_folder: Path | None = None  # when set, `serve` also watches this folder
+    hot_folder_interval: float = 2.0
     # workers and web
     worker_concurrency: int = 2
     # seconds before Redis hands an unacknowledged task (its worker died) to another worker
@@ -132,6 +139,14 @@ def _clock(value: str) -> str:
     return f"{int(match[1]):02d}:{match[2]}"
 
 
+def _optional_path(value: str) -> Path | None:
+    return Path(value).expanduser() if value.strip() else None
+
+
+def _words(value: str) -> tuple[str, ...]:
+    return tuple(w.strip() for w in value.split(",") if w.strip())
+
+
 def _regex(value: str) -> str:
     re.compile(value)
     return value
@@ -168,6 +183,12 @@ _PARSERS: dict[str, Callable[[str], Any]] = {
     "max_file_mb": _int,
     "max_pages": _int,
     "max_pixels": _int,
+    "document_types_file": _optional_path,
+    "register_patients": _bool,
+    "separator_barcodes": _words,
+    "separator_dpi": _int,
+    "hot_folder": _optional_path,
+    "hot_folder_interval": _float,
     "worker_concurrency": _int,
     "broker_visibility_timeout": _int,
     "log_level": _choice("debug", "info", "warning", "error"),
@@ -275,7 +296,8 @@ def _validate(s: Settings) -> None:
             if not getattr(s, name):
                 raise ConfigurationError(f"{variable(name)} is required in production")
     for name in ("ocr_dpi", "ocr_page_timeout", "max_file_mb", "max_pages", "max_pixels",
-                 "worker_concurrency", "session_timeout_minutes"):
+                 "worker_concurrency", "session_timeout_minutes", "separator_dpi",
+                 "hot_folder_interval"):
         if getattr(s, name) <= 0:
             raise ConfigurationError(f"{variable(name)} must be positive")
     if not 0 <= s.ocr_confidence_threshold <= 100:

@@ -1,203 +1,301 @@
-"""Intake of a batch: validate, hash, dedupe, archive the original, commit, enqueue.
+"""Intake of a batch: validate, hash, dedupe, split, archive the original, commit, enqueue.
 
 Promise (DESIGN rule 1): a document is acknowledged only after its original is
 in the object store and its catalog row is committed; OCR is enqueued after the
-commit. A bad file becomes a quarantine entry with its reason and never stops
-the rest of the batch.
+commit. A bad file (or a bad part of a stack) becomes a quarantine entry with
+its reason and never stops the rest of the batch. Same bytes already archived
+are a ``duplicate`` outcome, not an error.
+
+The steps for one file: name -> hash -> duplicate? -> inspect (content type,
+limits) -> extension, polyglot, active content -> manifest rows or separator
+sheets -> parts -> each part: metadata (cover sheet > manifest > options) ->
+patient, document type -> archive + catalog row -> enqueue.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
-from dataclasses import dataclass, field
-from datetime import date, timedelta
+import tempfile
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
 
-from archive import ObjectStore, StorageUnavailable, keys
-from chartvault import audit
+from archive import ObjectStore, StorageUnavailable
 from chartvault.db import session_scope
 from chartvault.errors import BadInput, ChartvaultError
-from chartvault.models import Batch, Document, Patient, QuarantineEntry, StoredObject, new_id
+from chartvault.models import Batch
 from chartvault.settings import Settings
-from ingest.files import display_name, extension_for, sha256_of
-from ingest.patients import validate_mrn
+from ingest import records
+from ingest.checks import check_extension, check_name, check_pdf_active_content, check_polyglot
+from ingest.doctypes import document_types
+from ingest.files import display_name, sha256_of
+from ingest.interface import FileOutcome, IncomingFile, IntakeOptions, IntakeResult
+from ingest.manifest import ManifestRow, format_pages, is_manifest_name, read_manifest
+from ingest.models import IntakeFile
+from ingest.patients import Metadata, resolve_metadata
+from ingest.records import retain_until_default
+from ingest.splitting import Segment, find_segments, write_pages
 from ocr.interface import SourceInfo
 from ocr.service import inspect
 
 log = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True)
-class IntakeOptions:
-    actor: str
-    source: str = "cli"  # cli | web | api | hotfolder
-    mrn: str | None = None
-    doc_type: str | None = None
-    service_date: date | None = None
-    facility: str = ""
-    patient_name: str = ""
-    date_of_birth: date | None = None
+# progress(event, **facts): "file" (name, pages) once a file is inspected, "page" (number)
+# as its pages are searched for separators, "outcome" (outcome), "file_done" (name).
+Progress = Callable[..., None]
 
 
-@dataclass(frozen=True)
-class IncomingFile:
-    path: Path
-    name: str  # as the uploader named it; never used as a path
-
-
-@dataclass(frozen=True)
-class FileOutcome:
-    filename: str
-    status: str  # queued | duplicate | quarantined | failed
-    document_id: str | None = None
-    mrn: str | None = None
-    doc_type: str | None = None
-    sha256: str | None = None
-    pages: int = 0
-    code: str | None = None
-    reason: str | None = None
-    duplicate_of: str | None = None
-
-
-@dataclass(frozen=True)
-class IntakeResult:
+@dataclass
+class _Intake:
+    settings: Settings
+    store: ObjectStore
     batch_id: str
-    outcomes: tuple[FileOutcome, ...] = field(default_factory=tuple)
+    options: IntakeOptions
+    enqueue: Callable[[str], object]
+    progress: Progress
+    manifest: dict[str, list[ManifestRow]] = field(default_factory=dict)
 
-    @property
-    def queued_ids(self) -> list[str]:
-        return [o.document_id for o in self.outcomes if o.status == "queued" and o.document_id]
-
-
-def retain_until_default(settings: Settings, today: date | None = None) -> date:
-    """Initial retention until the retention policy applies its own (it only extends)."""
-    today = today or date.today()
-    return today + timedelta(days=round(365.25 * settings.default_retention_years))
+    def emit(self, event: str, **facts: object) -> None:
+        try:
+            self.progress(event, **facts)
+        except Exception:  # noqa: BLE001 - a progress display never stops a batch
+            log.debug("progress callback failed", exc_info=True)
 
 
 def ingest_files(settings: Settings, store: ObjectStore, files: Sequence[IncomingFile],
-                 options: IntakeOptions, enqueue) -> IntakeResult:  # noqa: ANN001
-    """Take in every file; ``enqueue(document_id)`` is called after each commit."""
-    with session_scope(settings) as session:
-        batch = Batch(id=new_id(), created_by=options.actor, source=options.source)
-        session.add(batch)
-        audit.record(session, options.actor, "upload", object_type="batch", object_id=batch.id,
-                     detail={"files": len(files), "source": options.source})
-    outcomes = []
-    for incoming in files:
-        outcome = _take_one(settings, store, batch.id, incoming, options)
-        if outcome.status == "queued" and outcome.document_id:
-            enqueue(outcome.document_id)
-        outcomes.append(outcome)
-    return IntakeResult(batch_id=batch.id, outcomes=tuple(outcomes))
+                 options: IntakeOptions, enqueue, *,  # noqa: ANN001
+                 progress: Progress | None = None, batch_id: str | None = None
+                 ) -> IntakeResult:
+    """Take in every file; ``enqueue(document_id)`` is called after each commit.
+
+    ``.csv`` files among ``files`` are manifests for the others. Never raises for
+    bad input; raises :class:`Unavailable` only when the catalog itself is down.
+    """
+    batch_id = batch_id or records.open_batch(settings, options, len(files))
+    ctx = _Intake(settings, store, batch_id, options, enqueue, progress or (lambda *a, **k: None))
+    outcomes: list[FileOutcome] = []
+    manifests = [f for f in files if is_manifest_name(f.name)]
+    content = [f for f in files if not is_manifest_name(f.name)]
+    for incoming in manifests:
+        outcomes.append(_load_manifest(ctx, incoming))
+    named = {display_name(f.name) for f in content}
+    for name, rows in ctx.manifest.items():
+        if name not in named:
+            outcomes.append(_unmatched_row(ctx, rows[0]))
+    for incoming in content:
+        for outcome in _take_file(ctx, incoming):
+            ctx.emit("outcome", outcome=outcome)
+            outcomes.append(outcome)
+    records.close_batch(settings, batch_id)
+    return IntakeResult(batch_id=batch_id, outcomes=tuple(outcomes))
 
 
-def _take_one(settings: Settings, store: ObjectStore, batch_id: str, incoming: IncomingFile,
-              options: IntakeOptions) -> FileOutcome:
+def _load_manifest(ctx: _Intake, incoming: IncomingFile) -> FileOutcome:
     name = display_name(incoming.name)
     try:
-        sha256, size = sha256_of(incoming.path)
-    except OSError as exc:
-        return _quarantine(settings, store, batch_id, incoming, name,
-                           BadInput(f"cannot read the file: {exc.strerror}", code="unreadable"))
+        rows = read_manifest(incoming.path, name)
+    except (BadInput, OSError) as exc:
+        error = exc if isinstance(exc, BadInput) else BadInput(
+            f"cannot read manifest {name}: {exc}", code="unreadable")
+        return records.quarantine(ctx, incoming.path, name, error, keep_bytes=True)
+    for row in rows:
+        ctx.manifest.setdefault(display_name(row.filename), []).append(row)
+    return FileOutcome(name, "manifest", pages=len(rows),
+                       reason=f"{len(rows)} row(s) for {len(ctx.manifest)} file(s)")
+
+
+def _unmatched_row(ctx: _Intake, row: ManifestRow) -> FileOutcome:
+    error = BadInput(f"manifest line {row.line} names {display_name(row.filename)!r}, which is "
+                     "not in this batch; upload the file or correct the manifest",
+                     code="manifest_file_missing")
+    return records.quarantine(ctx, None, display_name(row.filename), error)
+
+
+def _take_file(ctx: _Intake, incoming: IncomingFile) -> list[FileOutcome]:
+    name = display_name(incoming.name)
+    record = records.start_file(ctx, name, incoming.origin)
     try:
-        info = inspect(incoming.path, settings)
-        mrn = validate_mrn(options.mrn, settings)
-        doc_type = (options.doc_type or "").strip().lower() or "unspecified"
-    except BadInput as exc:
-        return _quarantine(settings, store, batch_id, incoming, name, exc, sha256, size)
-    with session_scope(settings) as session:
-        existing = _existing(session, sha256)
-    if existing:
-        return FileOutcome(name, "duplicate", mrn=mrn, doc_type=doc_type, sha256=sha256,
-                           duplicate_of=existing, code="duplicate",
-                           reason=f"same bytes as document {existing}")
-    try:
-        return _archive(settings, store, batch_id, incoming, name, info, sha256, size, mrn,
-                        doc_type, options)
+        outcomes = _take_checked(ctx, incoming, name, record)
+    except StorageUnavailable as exc:
+        outcomes = [FileOutcome(name, "failed", code=exc.code, reason=exc.message,
+                                intake_file_id=record)]
     except ChartvaultError as exc:
-        log.warning("file not archived", extra={"batch_id": batch_id, "code": exc.code})
-        return FileOutcome(name, "failed", mrn=mrn, doc_type=doc_type, sha256=sha256,
-                           code=exc.code, reason=exc.message)
+        log.warning("file not taken in", extra={"batch_id": ctx.batch_id, "code": exc.code})
+        outcomes = [FileOutcome(name, "failed", code=exc.code, reason=exc.message,
+                                intake_file_id=record)]
+    records.finish_file(ctx.settings, record, outcomes)
+    ctx.emit("file_done", name=name)
+    return outcomes
 
 
-def _existing(session: Session, sha256: str) -> str | None:
-    return session.scalar(select(Document.id).where(
-        Document.sha256 == sha256, Document.destroyed_at.is_(None)).limit(1))
+def _take_checked(ctx: _Intake, incoming: IncomingFile, name: str, record: str
+                  ) -> list[FileOutcome]:
+    def bad(error: BadInput, **facts: object) -> list[FileOutcome]:
+        return [records.quarantine(ctx, incoming.path, name, error, intake_file=record,
+                                   keep_bytes=True, **facts)]
+
+    try:
+        check_name(incoming.name)
+        sha256, size = sha256_of(incoming.path)
+    except BadInput as exc:
+        return bad(exc)
+    except OSError as exc:
+        return bad(BadInput(f"cannot read the file: {exc.strerror}", code="unreadable"))
+    records.note_file(ctx.settings, record, sha256=sha256, size=size)
+    earlier = records.duplicate_of(ctx.settings, sha256, record)
+    if earlier:
+        return [FileOutcome(name, "duplicate", sha256=sha256, duplicate_of=earlier[0],
+                            code="duplicate", reason=earlier[1], intake_file_id=record)]
+    try:
+        info = inspect(incoming.path, ctx.settings)
+        check_extension(incoming.name, info.kind)
+        check_polyglot(incoming.path, name)
+        if info.kind == "pdf":
+            check_pdf_active_content(incoming.path, name)
+    except BadInput as exc:
+        return bad(exc, sha256=sha256)
+    records.note_file(ctx.settings, record, kind=info.kind, pages=info.page_count)
+    ctx.emit("file", name=name, pages=info.page_count)
+    rows = ctx.manifest.get(name, [])
+    try:
+        segments = _segments(ctx, incoming.path, info, rows)
+    except BadInput as exc:
+        return bad(exc, sha256=sha256)
+    whole = len(segments) == 1 and segments[0][0].pages == list(range(1, info.page_count + 1))
+    if whole and segments[0][0].separator_page is None:
+        segment, row = segments[0]
+        return [_take_part(ctx, incoming.path, name, info, sha256, size, segment, row, record,
+                           page_range=None)]
+    records.archive_stack(ctx, record, incoming.path, info, sha256)
+    return _take_parts(ctx, incoming.path, name, info, segments, record)
 
 
-def _archive(settings: Settings, store: ObjectStore, batch_id: str, incoming: IncomingFile,
-             name: str, info: SourceInfo, sha256: str, size: int, mrn: str, doc_type: str,
-             options: IntakeOptions) -> FileOutcome:
-    document_id = new_id()
-    retain = retain_until_default(settings)
-    key = keys.original_key(document_id, sha256, extension_for(info.kind))
-    with incoming.path.open("rb") as stream:
-        stored = store.put(key, stream, content_type=info.mime, expected_sha256=sha256,
-                           retain_until=_midnight(retain))
-    # Only now that the original is durable does the catalog learn of it.
+def _segments(ctx: _Intake, path: Path, info: SourceInfo, rows: list[ManifestRow]
+              ) -> list[tuple[Segment, ManifestRow | None]]:
+    """The parts of the file, each with the manifest row that describes it (if any)."""
+    if rows:
+        return _manifest_segments(path.name, info.page_count, rows)
+    if not ctx.options.split or info.page_count < 1:
+        return [(Segment(pages=list(range(1, info.page_count + 1))), None)]
+    segments = find_segments(path, info.kind, info.page_count, ctx.settings,
+                             on_page=lambda n: ctx.emit("page", number=n))
+    return [(s, None) for s in segments]
+
+
+def _manifest_segments(name: str, page_count: int, rows: list[ManifestRow]
+                       ) -> list[tuple[Segment, ManifestRow | None]]:
+    if len(rows) == 1 and not rows[0].pages:
+        return [(Segment(pages=list(range(1, page_count + 1))), rows[0])]
+    if any(not row.pages for row in rows):
+        lines = ", ".join(str(r.line) for r in rows)
+        raise BadInput(f"the manifest names this file on lines {lines}; with more than one row "
+                       "every row needs a pages range", code="manifest_ambiguous")
+    out, seen = [], set()
+    for row in rows:
+        beyond = [p for p in row.pages if p > page_count]
+        overlap = seen.intersection(row.pages)
+        if beyond or overlap:
+            why = (f"pages {format_pages(beyond)} are beyond its {page_count} pages" if beyond
+                   else f"pages {format_pages(sorted(overlap))} are on another row too")
+            raise BadInput(f"manifest line {row.line}: {why}", code="manifest_bad_pages")
+        seen.update(row.pages)
+        out.append((Segment(pages=list(row.pages)), row))
+    rest = [p for p in range(1, page_count + 1) if p not in seen]
+    if rest:
+        out.append((Segment(pages=rest, error=BadInput(
+            f"pages {format_pages(rest)} are on no manifest row", code="manifest_pages_missing")),
+            None))
+    return out
+
+
+def _take_parts(ctx: _Intake, path: Path, name: str, info: SourceInfo,
+                segments: list[tuple[Segment, ManifestRow | None]], record: str
+                ) -> list[FileOutcome]:
+    outcomes = []
+    suffix = ".pdf" if info.kind == "pdf" else ".tif"
+    stem = Path(name).stem or "part"
+    with tempfile.TemporaryDirectory(prefix="chartvault-parts-") as tmp:
+        for index, (segment, row) in enumerate(segments, start=1):
+            if not segment.pages:
+                outcomes.append(FileOutcome(
+                    name, "empty", code="empty_part", intake_file_id=record,
+                    reason=f"the separator sheet on page {segment.separator_page} has no pages "
+                           "after it", page_range=""))
+                continue
+            part_name = f"{stem}-part{index}-p{format_pages(segment.pages)}{suffix}"
+            part = write_pages(path, info.kind, segment.pages, Path(tmp) / f"part{index}{suffix}")
+            sha256, size = sha256_of(part)
+            part_info = replace(info, page_count=len(segment.pages))
+            outcomes.append(_take_part(ctx, part, part_name, part_info, sha256, size, segment,
+                                       row, record, page_range=format_pages(segment.pages)))
+            part.unlink(missing_ok=True)
+    return outcomes
+
+
+def _take_part(ctx: _Intake, path: Path, name: str, info: SourceInfo, sha256: str, size: int,
+               segment: Segment, row: ManifestRow | None, record: str,
+               page_range: str | None) -> FileOutcome:
+    """One document-to-be: metadata checked, then duplicate, archived or quarantined."""
+    facts = {"sha256": sha256, "intake_file": record, "page_range": page_range}
+    try:
+        if segment.error:
+            raise segment.error
+        if row and row.error:
+            raise BadInput(f"manifest line {row.line}: {row.error}", code="manifest_bad_row")
+        meta = resolve_metadata(ctx.settings, document_types(ctx.settings), ctx.options,
+                                row, segment.cover)
+    except BadInput as exc:
+        if page_range is not None:  # a part of a stack: say which pages, and why
+            where = f"pages {page_range}"
+            if segment.separator_page:
+                where += f" (after the separator sheet on page {segment.separator_page})"
+            elif row is None and segment.error is None:
+                where += " (before any cover sheet)"
+            exc = BadInput(f"{where}: {exc.message}", code=exc.code)
+        return records.quarantine(ctx, path, name, exc, keep_bytes=True, **facts,
+                                  suggested=_suggestion(ctx.options, row, segment))
+    return admit(ctx, path, name, info, sha256, size, meta, record, page_range)
+
+
+def admit(ctx: _Intake, path: Path, name: str, info: SourceInfo, sha256: str, size: int,
+          meta: Metadata, record: str | None, page_range: str | None) -> FileOutcome:
+    """Archive one checked document (or report the duplicate) and enqueue it."""
+    earlier = records.duplicate_of(ctx.settings, sha256, record, documents_only=True)
+    if earlier:
+        return FileOutcome(name, "duplicate", mrn=meta.mrn, doc_type=meta.doc_type.name,
+                           sha256=sha256, duplicate_of=earlier[0], code="duplicate",
+                           reason=earlier[1], page_range=page_range, intake_file_id=record)
+    document_id = records.archive_document(ctx, path, name, info, sha256, size, meta, record,
+                                           page_range)
+    ctx.enqueue(document_id)
+    return FileOutcome(name, "queued", document_id=document_id, mrn=meta.mrn,
+                       doc_type=meta.doc_type.name, sha256=sha256, pages=info.page_count,
+                       page_range=page_range, intake_file_id=record)
+
+
+def _suggestion(options: IntakeOptions, row: ManifestRow | None, segment: Segment) -> dict:
+    """What the intake knew, for the clerk who corrects and releases the entry (no PHI
+    beyond what the catalog already holds for patients: MRN and type only)."""
+    cover = segment.cover
+    return {"mrn": (cover.mrn if cover else None) or (row.mrn if row else None) or options.mrn,
+            "doc_type": (cover.doc_type if cover else None) or (row.doc_type if row else None)
+            or options.doc_type}
+
+
+def batch_files(settings: Settings, batch_id: str) -> list[dict]:
+    """Per-file progress of a batch, in the order received."""
     with session_scope(settings) as session:
-        _register_patient(session, mrn, options)
-        session.add(Document(
-            id=document_id, batch_id=batch_id, mrn=mrn, doc_type=doc_type,
-            service_date=options.service_date, facility=options.facility, filename=name,
-            mime=info.mime, original_key=key, original_version=stored.version_id,
-            sha256=sha256, size=size, page_count=info.page_count, retain_until=retain,
-            status="received"))
-        session.add(StoredObject(document_id=document_id, kind="original", key=key,
-                                 version_id=stored.version_id, sha256=stored.sha256,
-                                 size=stored.size, content_type=info.mime, retain_until=retain))
-        audit.record(session, options.actor, "archive", object_type="document",
-                     object_id=document_id, mrn=mrn,
-                     detail={"batch": batch_id, "sha256": sha256, "pages": info.page_count})
-    return FileOutcome(name, "queued", document_id=document_id, mrn=mrn, doc_type=doc_type,
-                       sha256=sha256, pages=info.page_count)
-
-
-def _register_patient(session: Session, mrn: str, options: IntakeOptions) -> None:
-    patient = session.get(Patient, mrn)
-    if patient is None:
-        session.add(Patient(mrn=mrn, name=options.patient_name,
-                            date_of_birth=options.date_of_birth))
-        session.flush()
-        return
-    if options.patient_name and not patient.name:
-        patient.name = options.patient_name
-    if options.date_of_birth and not patient.date_of_birth:
-        patient.date_of_birth = options.date_of_birth
-
-
-def _quarantine(settings: Settings, store: ObjectStore, batch_id: str, incoming: IncomingFile,
-                name: str, error: BadInput, sha256: str | None = None,
-                size: int | None = None) -> FileOutcome:
-    entry_id = new_id()
-    key = version = None
-    if size:  # keep the bad bytes so a clerk can inspect, correct and release them
-        key = keys.validate_key(f"quarantine/{entry_id}")
-        try:
-            with incoming.path.open("rb") as stream:
-                version = store.put(key, stream, expected_sha256=sha256).version_id
-        except (ChartvaultError, OSError):
-            key = None
-    with session_scope(settings) as session:
-        session.add(QuarantineEntry(id=entry_id, batch_id=batch_id, filename=name,
-                                    code=error.code, reason=error.message, sha256=sha256,
-                                    size=size, object_key=key, object_version=version))
-        audit.record(session, "system", "quarantine", object_type="quarantine",
-                     object_id=entry_id, detail={"batch": batch_id, "code": error.code})
-    return FileOutcome(name, "quarantined", sha256=sha256, code=error.code,
-                       reason=error.message)
-
-
-def _midnight(day: date):  # noqa: ANN202
-    from datetime import UTC, datetime, time
-
-    return datetime.combine(day, time(0), tzinfo=UTC)
+        if session.get(Batch, batch_id) is None:
+            return []
+        rows = session.scalars(select(IntakeFile).where(IntakeFile.batch_id == batch_id)
+                               .order_by(IntakeFile.created_at))
+        return [{"id": f.id, "filename": f.filename, "status": f.status, "kind": f.kind,
+                 "pages": f.pages, "sha256": f.sha256, "code": f.code, "reason": f.reason,
+                 "parts": f.parts} for f in rows]
 
 
 __all__ = ["IncomingFile", "IntakeOptions", "IntakeResult", "FileOutcome", "ingest_files",
-           "StorageUnavailable"]
+           "retain_until_default", "batch_files", "StorageUnavailable"]

@@ -51,6 +51,8 @@ def _register() -> None:
         main.add_command(command)
     from chartvault.cli.audit import audit
     main.add_command(audit)
+    for command in __import__("chartvault.cli.intake", fromlist=["COMMANDS"]).COMMANDS:
+        main.add_command(command)
 
 
 _register()

@@ -14,7 +14,7 @@ from chartvault.settings import Settings, get_settings
 
 
 def _collect(paths: tuple[str, ...]):  # noqa: ANN202
-    from ingest.service import IncomingFile
+    from ingest.interface import IncomingFile
 
     files = []
     for raw in paths:
@@ -78,40 +78,110 @@ def _progress(enabled: bool, total: int):  # noqa: ANN202
 
 @click.command()
 @click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True))
-@click.option("--mrn", help="Medical record number of the patient these files belong to.")
+@click.option("--mrn", help="Medical record number of the patient these files belong to "
+              "(not needed with cover sheets or a manifest).")
 @click.option("--type", "doc_type", help="Document type, e.g. discharge_summary.")
 @click.option("--service-date", type=click.DateTime(formats=["%Y-%m-%d"]),
               help="Encounter or service date, YYYY-MM-DD.")
 @click.option("--facility", default="", help="Facility the chart comes from.")
+@click.option("--name", "patient_name", default="", help="Patient name, registered with a new MRN.")
+@click.option("--dob", type=click.DateTime(formats=["%Y-%m-%d"]),
+              help="Patient date of birth, YYYY-MM-DD, registered with a new MRN.")
+@click.option("--manifest", type=click.Path(exists=True, dir_okay=False),
+              help="CSV: filename, mrn, document_type[, service_date, facility, pages, "
+                   "patient_name, date_of_birth]. A .csv among PATHS is a manifest too.")
+@click.option("--split/--no-split", default=True, show_default=True,
+              help="Split files at cover sheets and separator sheets (PATCH T).")
 @click.option("--wait/--no-wait", default=False, help="Wait until every document is indexed.")
 @click.option("--timeout", default=3600.0, show_default=True, help="Seconds to wait at most.")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
-def ingest(paths, mrn, doc_type, service_date, facility, wait, timeout, as_json) -> None:  # noqa: ANN001
-    """Archive PATHS (files or folders) and queue them for OCR."""
+def ingest(paths, mrn, doc_type, service_date, facility, patient_name, dob, manifest, split,  # noqa: ANN001
+           wait, timeout, as_json) -> None:
+    """Archive PATHS (files or folders) and queue them for OCR.
+
+    Stacks are split at cover sheets (see `chartvault coversheet`) and separator
+    sheets; bad files go to quarantine (`chartvault quarantine list`) and the
+    rest of the batch goes on. Exits 1 when anything was quarantined or failed.
+    """
     from archive import open_store
-    from ingest.service import IntakeOptions, ingest_files
+    from ingest.interface import IncomingFile, IntakeOptions
+    from ingest.manifest import read_manifest
+    from ingest.service import ingest_files
     from ocr.tasks import enqueue_document
 
     settings = get_settings()
+    files = _collect(paths)
+    if manifest:
+        read_manifest(Path(manifest))  # a bad manifest given by name stops here, clearly
+        files.append(IncomingFile(Path(manifest), Path(manifest).name))
     options = IntakeOptions(actor=_actor(), source="cli", mrn=mrn, doc_type=doc_type,
                             service_date=service_date.date() if service_date else None,
-                            facility=facility)
+                            facility=facility, patient_name=patient_name,
+                            date_of_birth=dob.date() if dob else None, split=split)
     with worker_if_embedded(settings, wait):
-        result = ingest_files(settings, open_store(settings), _collect(paths), options,
-                              enqueue_document)
+        with _intake_progress(not as_json, len(files)) as progress:
+            result = ingest_files(settings, open_store(settings), files, options,
+                                  enqueue_document, progress=progress)
         final = (wait_for(settings, result.queued_ids, timeout, not as_json) if wait else {})
     documents = [_outcome_row(o, final, wait) for o in result.outcomes]
     if as_json:
         emit_json({"batch_id": result.batch_id, "documents": documents})
     else:
-        click.echo(f"batch {result.batch_id}")
-        table("Documents", ["id", "file", "status", "pages", "reason"],
-              [[d["id"], d["filename"], d["status"], d["pages"], d["reason"]]
-               for d in documents])
-    if any(d["status"] not in ("indexed", "duplicate") for d in documents) and wait:
+        _summary(result.batch_id, documents)
+    settled = ("indexed", "duplicate", "manifest", "empty")
+    if any(d["status"] not in settled for d in documents) and wait:
         raise SystemExit(1)
     if any(d["status"] in ("quarantined", "failed") for d in documents):
         raise SystemExit(1)
+
+
+def _summary(batch_id: str, documents: list[dict]) -> None:
+    from collections import Counter
+
+    click.echo(f"batch {batch_id}")
+    table("Intake", ["file", "pages", "status", "document / entry", "mrn", "type", "reason"],
+          [[d["filename"], d["page_range"] or d["pages"] or "", d["status"],
+            d["id"] or d.get("quarantine_id") or d.get("duplicate_of"), d["mrn"], d["type"],
+            d["reason"] if d["status"] != "queued" else ""] for d in documents])
+    counts = Counter(d["status"] for d in documents)
+    click.echo(", ".join(f"{n} {status}" for status, n in sorted(counts.items())))
+    if counts.get("quarantined"):
+        click.echo("see `chartvault quarantine list`; release with corrected metadata or "
+                   "discard")
+
+
+@contextmanager
+def _intake_progress(enabled: bool, files: int):  # noqa: ANN202
+    """A rich progress display of files and pages, fed by intake's progress events."""
+    if not enabled or not files:
+        yield None
+        return
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+    bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                   transient=True)
+    file_task = bar.add_task("files", total=files)
+    page_task = bar.add_task("pages", total=0)
+    state = {"base": 0, "pages": 0, "total": 0}
+
+    def on_event(event: str, **facts: object) -> None:
+        if event == "file":
+            state["pages"] = int(facts.get("pages") or 0)
+            state["total"] += state["pages"]
+            bar.update(page_task, total=state["total"], completed=state["base"])
+        elif event == "page":
+            bar.update(page_task, completed=state["base"] + int(facts.get("number") or 0))
+        elif event == "file_done":
+            state["base"] += state["pages"]
+            state["pages"] = 0
+            bar.update(page_task, completed=state["base"])
+            bar.advance(file_task)
+
+    bar.start()
+    try:
+        yield on_event
+    finally:
+        bar.stop()
 
 
 def _outcome_row(outcome, final: dict[str, str], waited: bool) -> dict:  # noqa: ANN001
@@ -124,9 +194,12 @@ def _outcome_row(outcome, final: dict[str, str], waited: bool) -> dict:  # noqa:
             reason = f"still {status} when the wait timed out"
     row = {"id": outcome.document_id, "filename": outcome.filename, "mrn": outcome.mrn,
            "type": outcome.doc_type, "status": status, "pages": outcome.pages,
-           "sha256": outcome.sha256, "reason": reason, "code": outcome.code}
+           "page_range": outcome.page_range, "sha256": outcome.sha256, "reason": reason,
+           "code": outcome.code}
     if outcome.duplicate_of:
         row["duplicate_of"] = outcome.duplicate_of
+    if outcome.quarantine_id:
+        row["quarantine_id"] = outcome.quarantine_id
     return row
 
 
@@ -208,16 +281,24 @@ def show(document_id, as_json) -> None:  # noqa: ANN001
 @click.argument("batch_id")
 @click.option("--json", "as_json", is_flag=True)
 def status(batch_id, as_json) -> None:  # noqa: ANN001
-    """Progress of one batch: documents, pages done, quarantine."""
+    """Progress of one batch: files, documents, pages done, quarantine."""
     from chartvault.catalog import batch_view
     from chartvault.db import session_scope
+    from ingest.service import batch_files
 
-    with session_scope(get_settings()) as session:
+    settings = get_settings()
+    with session_scope(settings) as session:
         view = batch_view(session, batch_id)
+    view["files"] = batch_files(settings, batch_id)
     if as_json:
         emit_json(view)
         return
     click.echo(f"batch {view['id']} ({view['source']}): {view['counts']}")
+    if view["files"]:
+        table("Files", ["file", "kind", "pages", "status", "parts"],
+              [[f["filename"], f["kind"], f["pages"], f["status"],
+                ", ".join(f"{p.get('pages') or 'all'}: {p.get('status')}" for p in f["parts"])]
+               for f in view["files"]])
     table("Documents", ["id", "file", "status", "pages done", "review"],
           [[d["id"], d["filename"], d["status"], f"{d['pages_done']}/{d['pages']}",
             "yes" if d["needs_review"] else ""] for d in view["documents"]])

@@ -17,6 +17,13 @@ def _serve_http(settings: Settings, host: str, port: int) -> None:
 
     from web import create_app
 
+    if settings.hot_folder:  # CHARTVAULT_HOT_FOLDER: a watcher thread beside the web page
+        from archive import open_store
+        from ingest.hotfolder import start_in_background
+        from ocr.tasks import enqueue_document
+
+        start_in_background(settings, open_store(settings), settings.hot_folder, enqueue_document)
+        click.echo(f"Watching the hot folder {settings.hot_folder}")
     click.echo(f"Chartvault web page on http://{host}:{port}/  (Ctrl-C stops)")
     waitress_serve(create_app(settings=settings), host=host, port=port, threads=8,
                    ident="chartvault")

@@ -3,6 +3,7 @@
 from alembic import context
 
 import chartvault.audit_models  # noqa: F401  (audit tables)
+import ingest.models  # noqa: F401  (intake tables)
 import retention.models  # noqa: F401  (retention tables)
 from chartvault.models import Base
 

@@ -1,0 +1,111 @@
+"""Separator sheets: the cover-sheet payload and reading barcodes off a page.
+
+A cover sheet carries a QR code (or Code 128) with the payload
+``CHARTVAULT:1;MRN=TST000123;TYPE=discharge_summary;NAME=...;DOB=1970-01-02``
+(values percent-encoded, so ``;`` and ``=`` in a name are safe). A plain
+separator sheet carries one of the configured values (``PATCHT``, patch code T,
+by default) and only starts a new document. Any other barcode on a page (a
+wristband label, a lab sticker) is ignored: chart pages may carry barcodes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from urllib.parse import quote, unquote
+
+from PIL import Image
+
+from chartvault.errors import BadInput
+
+PREFIX = "CHARTVAULT:1;"
+_FIELDS = {"MRN": "mrn", "TYPE": "doc_type", "NAME": "patient_name", "DOB": "date_of_birth",
+           "DATE": "service_date", "FACILITY": "facility"}
+# Below this many pixels on the short side a page is upscaled before decoding:
+# a small QR code at 150 dpi is only a few pixels a module.
+_SMALL_SIDE = 1600
+
+
+@dataclass(frozen=True)
+class CoverSheet:
+    mrn: str
+    doc_type: str = ""
+    patient_name: str = ""
+    date_of_birth: date | None = None
+    service_date: date | None = None
+    facility: str = ""
+
+
+@dataclass(frozen=True)
+class Separator:
+    """What a separator page says: ``cover`` is None for a plain separator sheet."""
+
+    value: str
+    cover: CoverSheet | None = None
+
+
+def encode_cover(sheet: CoverSheet) -> str:
+    parts = [("MRN", sheet.mrn), ("TYPE", sheet.doc_type), ("NAME", sheet.patient_name),
+             ("DOB", sheet.date_of_birth.isoformat() if sheet.date_of_birth else ""),
+             ("DATE", sheet.service_date.isoformat() if sheet.service_date else ""),
+             ("FACILITY", sheet.facility)]
+    return PREFIX + ";".join(f"{k}={quote(v, safe=' ,.-_/')}" for k, v in parts if v)
+
+
+def decode_cover(text: str) -> CoverSheet:
+    """The cover sheet in ``text``; BadInput bad_cover_sheet when it is malformed."""
+    if not text.startswith(PREFIX):
+        raise BadInput("not a Chartvault cover sheet", code="bad_cover_sheet")
+    values: dict[str, object] = {}
+    for part in text[len(PREFIX):].split(";"):
+        if not part:
+            continue
+        key, sep, raw = part.partition("=")
+        field = _FIELDS.get(key.strip().upper())
+        if not sep or field is None:
+            continue  # a later version may add fields; unknown ones are ignored
+        value = unquote(raw).strip()
+        if field in ("date_of_birth", "service_date") and value:
+            try:
+                values[field] = date.fromisoformat(value)
+            except ValueError as exc:
+                raise BadInput(f"cover sheet {key} {value!r} is not a date (YYYY-MM-DD)",
+                               code="bad_cover_sheet") from exc
+        else:
+            values[field] = value
+    if not values.get("mrn"):
+        raise BadInput("the cover sheet's barcode carries no MRN", code="bad_cover_sheet")
+    return CoverSheet(**values)  # type: ignore[arg-type]
+
+
+def find_separator(image: Image.Image, plain_values: tuple[str, ...]) -> Separator | None:
+    """The separator on this page image, or None. Upscales small pages once.
+
+    Raises BadInput bad_cover_sheet when the page carries a malformed cover sheet.
+    """
+    import zxingcpp
+
+    wanted = {v.upper() for v in plain_values}
+    gray = image if image.mode == "L" else image.convert("L")
+    attempts = [gray]
+    if min(gray.size) < _SMALL_SIDE:
+        factor = 2 if min(gray.size) * 2 >= _SMALL_SIDE else 3
+        attempts.append(gray.resize((gray.width * factor, gray.height * factor),
+                                    Image.Resampling.BICUBIC))
+    for candidate in attempts:
+        found = _pick(zxingcpp.read_barcodes(candidate), wanted)
+        if found is not None:
+            return found
+    return None
+
+
+def _pick(results, wanted: set[str]) -> Separator | None:  # noqa: ANN001
+    for result in results:
+        text = (result.text or "").strip()
+        if text.startswith(PREFIX):
+            return Separator(value=text, cover=decode_cover(text))
+    for result in results:
+        text = (result.text or "").strip()
+        if text.upper().replace(" ", "") in wanted:
+            return Separator(value=text)
+    return None

@@ -1,0 +1,157 @@
+"""Splitting a scanned stack at its separator sheets.
+
+Pages are rasterised one small batch at a time (pdftoppm at
+``settings.separator_dpi``, grayscale, to a temp folder), never the whole file
+in memory, and each page is searched for a separator barcode. A cover sheet
+starts a document with its own patient and type; a plain separator sheet
+starts a document for the same patient and type as the one before it.
+Separator pages themselves are not chart pages: they stay in the archived
+stack only.
+"""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from PIL import Image
+
+from chartvault.errors import BadInput
+from chartvault.settings import Settings
+from ingest.barcodes import CoverSheet, find_separator
+
+log = logging.getLogger(__name__)
+_CHUNK = 8  # pages rendered per pdftoppm run
+
+
+@dataclass
+class Segment:
+    """Pages of one document-to-be; ``separator_page`` is the sheet that started it."""
+
+    pages: list[int] = field(default_factory=list)
+    cover: CoverSheet | None = None
+    separator_page: int | None = None
+    error: BadInput | None = None  # a cover sheet that could not be read
+
+
+def find_segments(path: Path, kind: str, page_count: int, settings: Settings,
+                  on_page: Callable[[int], None] | None = None) -> list[Segment]:
+    """The stack cut at every separator sheet. A file without separators is one
+    segment with every page and no cover. Segments may be empty (two sheets in a row)."""
+    segments: list[Segment] = []
+    current = Segment()
+    for number, image in page_images(path, kind, page_count, settings.separator_dpi):
+        try:
+            found = find_separator(image, settings.separator_barcodes) if image else None
+            error = None
+        except BadInput as exc:
+            found, error = True, exc
+        finally:
+            if image:
+                image.close()
+        if on_page:
+            on_page(number)
+        if not found:
+            current.pages.append(number)
+            continue
+        if current.pages or current.separator_page:
+            segments.append(current)
+        if error:
+            current = Segment(separator_page=number, error=error)
+        else:
+            # A plain sheet continues the patient and type of the cover before it.
+            cover = found.cover or current.cover  # type: ignore[union-attr]
+            current = Segment(separator_page=number, cover=cover)
+    if current.pages or current.separator_page or not segments:
+        segments.append(current)
+    return segments
+
+
+def page_images(path: Path, kind: str, page_count: int, dpi: int
+                ) -> Iterator[tuple[int, Image.Image | None]]:
+    """(number, grayscale image or None when the page cannot be rendered), in order."""
+    if kind == "pdf":
+        yield from _pdf_pages(path, page_count, dpi)
+    else:
+        yield from _image_pages(path, dpi)
+
+
+def _pdf_pages(path: Path, page_count: int, dpi: int) -> Iterator[tuple[int, Image.Image | None]]:
+    from pdf2image import convert_from_path
+
+    # Cap the long side at a letter page's: a hostile media box cannot make a
+    # gigapixel raster.
+    longest = round(11 * dpi)
+    for first in range(1, page_count + 1, _CHUNK):
+        last = min(page_count, first + _CHUNK - 1)
+        with tempfile.TemporaryDirectory(prefix="chartvault-split-") as tmp:
+            try:
+                paths = convert_from_path(path, dpi=dpi, first_page=first, last_page=last,
+                                          grayscale=True, output_folder=tmp, paths_only=True,
+                                          size=longest, timeout=60 + 10 * _CHUNK)
+            except Exception as exc:  # noqa: BLE001 - poppler failures: OCR will flag the pages
+                log.warning("separator scan could not render pages", extra={
+                    "first": first, "last": last, "error": type(exc).__name__})
+                paths = []
+            rendered = sorted(paths)
+            for offset, number in enumerate(range(first, last + 1)):
+                if offset < len(rendered) and len(rendered) == last - first + 1:
+                    image = Image.open(rendered[offset])
+                    image.load()
+                    yield number, image
+                else:
+                    yield number, None
+
+
+def _image_pages(path: Path, dpi: int) -> Iterator[tuple[int, Image.Image | None]]:
+    from ocr.sniff import open_image
+
+    longest = round(11 * dpi)
+    with open_image(path) as im:
+        number = 0
+        while True:
+            number += 1
+            try:
+                im.seek(number - 1)
+                frame = im.convert("L")
+            except EOFError:
+                return
+            except Exception:  # noqa: BLE001 - a damaged frame: OCR will flag it
+                yield number, None
+                continue
+            if max(frame.size) > longest:
+                frame.thumbnail((longest, longest), Image.Resampling.BILINEAR)
+            yield number, frame
+
+
+def write_pages(path: Path, kind: str, pages: list[int], out: Path) -> Path:
+    """The given pages (1-based) of ``path`` as a new file at ``out``: a PDF for a
+    PDF source (pages copied, not re-encoded), a multi-page TIFF for an image."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    if kind == "pdf":
+        from pypdf import PdfWriter
+
+        from ocr.pdf import opened
+
+        writer = PdfWriter()
+        with opened(path) as reader:
+            for number in pages:
+                writer.add_page(reader.pages[number - 1])
+            with out.open("wb") as f:
+                writer.write(f)
+        return out
+    from ocr.sniff import open_image
+
+    frames = []
+    with open_image(path) as im:
+        for number in pages:
+            im.seek(number - 1)
+            frames.append(im.copy())
+    compression = "group4" if all(f.mode == "1" for f in frames) else "tiff_lzw"
+    extra = {"dpi": frames[0].info["dpi"]} if frames[0].info.get("dpi") else {}
+    frames[0].save(out, "TIFF", save_all=True, append_images=frames[1:],
+                   compression=compression, **extra)
+    return out

@@ -1,0 +1,58 @@
+"""Cover-sheet payloads, the printable cover sheet, and reading separators off pages."""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+
+import pytest
+from pdf2image import convert_from_path
+
+from chartvault.errors import BadInput
+from ingest.barcodes import PREFIX, CoverSheet, decode_cover, encode_cover, find_separator
+from ingest.coversheet import write_cover_sheet
+
+SAMPLES = (Path(__file__).resolve().parents[4] / "shared" / "samples").resolve()
+
+SHEET = CoverSheet(mrn="TST000123", doc_type="discharge_summary",
+                   patient_name="TESTPATIENT, Alice Q.; x=y", date_of_birth=date(1970, 1, 2),
+                   service_date=date(2024, 5, 6), facility="Test General")
+
+
+def test_payload_round_trips_with_separators_in_values() -> None:
+    text = encode_cover(SHEET)
+    assert text.startswith(PREFIX)
+    assert decode_cover(text) == SHEET
+
+
+def test_payload_ignores_unknown_fields_and_rejects_missing_mrn() -> None:
+    assert decode_cover(PREFIX + "MRN=TST1234567;COLOUR=blue").mrn == "TST1234567"
+    with pytest.raises(BadInput) as caught:
+        decode_cover(PREFIX + "TYPE=consent")
+    assert caught.value.code == "bad_cover_sheet"
+    with pytest.raises(BadInput):
+        decode_cover(PREFIX + "MRN=TST1234567;DOB=1970-13-45")
+
+
+@pytest.mark.parametrize("dpi", [100, 150, 200, 300])
+def test_printed_cover_sheet_reads_back_at_scan_resolutions(tmp_path: Path, dpi: int) -> None:
+    pdf = write_cover_sheet(SHEET, tmp_path / "cover.pdf")
+    page = convert_from_path(pdf, dpi=dpi, grayscale=True)[0]
+    found = find_separator(page, ("PATCHT",))
+    assert found is not None and found.cover == SHEET
+
+
+def test_patch_t_sheet_in_the_fax_sample_is_a_plain_separator() -> None:
+    pages = convert_from_path(SAMPLES / "paperless-barcode-fax-image.pdf", dpi=150,
+                              grayscale=True)
+    found = [find_separator(page, ("PATCHT",)) for page in pages]
+    assert [f is not None for f in found] == [False, True, False]
+    assert found[1].cover is None and found[1].value == "PATCHT"
+
+
+@pytest.mark.parametrize("dpi", [150, 300])
+def test_small_qr_sample_is_found_when_its_value_is_configured(dpi: int) -> None:
+    page = convert_from_path(SAMPLES / "paperless-barcode-qr-asn-000123-upscale-dpi.pdf",
+                             dpi=dpi, grayscale=True)[0]
+    assert find_separator(page, ("PATCHT",)) is None  # other barcodes are chart content
+    assert find_separator(page, ("ASN000123",)) is not None
