@@ -30,7 +30,7 @@ from elasticsearch import Elasticsearch, helpers
 
 from search import results
 from search.elastic_query import Dsl, to_dsl
-from search.highlight import MARK_END, MARK_START, WordMatcher
+from search.highlight import MARK_END, MARK_START, WordMatcher, well_formed
 from search.interface import (
     DocumentEntry,
     QuerySyntaxError,
@@ -263,7 +263,8 @@ def search_body(parsed: ParsedQuery, query: SearchQuery) -> Dsl:
         "source": ["document_id", "mrn", "doc_type", "service_date"],
         "collapse": {"field": "document_id", "inner_hits": {
             "name": "pages", "size": results.PAGES_PER_DOCUMENT,
-            "sort": ["_score", {"page": "asc"}], "_source": ["page", "text", "words"]}},
+            "sort": ["_score", {"page": "asc"}], "_source": ["page", "text", "words"],
+            "highlight": HIGHLIGHT}},
         "aggs": {"documents": docs, **{
             name: {"terms": {"field": field, "size": 100}, "aggs": {"docs": docs}}
             for name, field in _FACETS.items()}},
@@ -271,15 +272,36 @@ def search_body(parsed: ParsedQuery, query: SearchQuery) -> Dsl:
     }
 
 
+# The engine marks what it matched (stems, fuzzy and prefix terms included) with
+# the interface's \x02/\x03 markers; the page text had those removed at indexing,
+# so a page cannot forge one. A fragment whose marks do not wrap whole words (the
+# osmem stand-in gets offsets wrong after a char filter) or that marks nothing falls
+# back to the shared Python highlighter.
+HIGHLIGHT: Dsl = {
+    "pre_tags": [MARK_START], "post_tags": [MARK_END], "encoder": "default",
+    "number_of_fragments": 1, "fragment_size": 200, "no_match_size": 0,
+    "require_field_match": False,
+    "fields": {"text.exact": {}, "text": {}},
+}
+
+
 def _hit(hit: Dsl, matcher: WordMatcher) -> results.Hit:
-    source = hit["_source"]
     pages = [
         results.StoredPage(float(p.get("_score") or 0.0), p["_source"]["page"],
                            p["_source"].get("text", ""),
-                           json.dumps(p["_source"].get("words") or []))
+                           json.dumps(p["_source"].get("words") or []),
+                           engine_snippet=_engine_snippet(p.get("highlight") or {}))
         for p in hit["inner_hits"]["pages"]["hits"]["hits"]
     ]
-    return results.make_hit(source, pages, matcher)
+    return results.make_hit(hit["_source"], pages, matcher)
+
+
+def _engine_snippet(highlight: Dsl) -> str:
+    for field in ("text.exact", "text"):
+        fragments = highlight.get(field) or []
+        if fragments and well_formed(fragments[0]):
+            return " ".join(fragments[0].split())
+    return ""
 
 
 def _english_stem(word: str) -> str:

@@ -47,10 +47,11 @@ class WordMatcher:
         self._stem = stem
         self._exact: set[str] = set()
         self._stems: set[str] = set()
-        self._fuzzy: list[tuple[str, int]] = []
+        self._fuzzy: list[tuple[str, int, set[str]]] = []
         self._prefixes: list[str] = []
         self._phrases: list[tuple[str, ...]] = []
-        self._memo: dict[str, bool] = {}  # pages repeat words: decide each word once
+        self._seen: set[str] = set()  # pages repeat words: decide each word once per search
+        self._matched: set[str] = set()
         for node in query.must:
             self._add(node)
         self._stem_heads = {stem[:2] for stem in self._stems}
@@ -60,7 +61,7 @@ class WordMatcher:
             for option in node.options:
                 self._add(option)
         elif isinstance(node, Term) and node.fuzzy:
-            self._fuzzy.append((node.text, node.fuzzy))
+            self._fuzzy.append((node.text, node.fuzzy, set(node.text)))
         elif isinstance(node, Term):
             self._exact.add(node.text)
             self._stems.add(self._stem(node.text))
@@ -68,12 +69,6 @@ class WordMatcher:
             self._prefixes.append(node.text)
         elif isinstance(node, Phrase):
             self._phrases.append(node.words)
-
-    def _word_matches(self, word: str) -> bool:
-        known = self._memo.get(word)
-        if known is None:
-            known = self._memo[word] = self._decide(word)
-        return known
 
     def _decide(self, word: str) -> bool:
         if word in self._exact:
@@ -84,15 +79,23 @@ class WordMatcher:
         for prefix in self._prefixes:
             if word.startswith(prefix):
                 return True
-        for target, distance in self._fuzzy:
-            if within_distance(word, target, distance):
+        letters = set(word)
+        for target, distance, target_letters in self._fuzzy:
+            # each edit brings in at most one new letter: a cheap test before the DP
+            if len(letters - target_letters) <= distance and within_distance(
+                    word, target, distance):
                 return True
         return False
 
     def positions(self, words: Sequence[str]) -> set[int]:
         """Indices into ``words`` (lower case) that the query matched."""
-        matched = {word for word in set(words) if self._word_matches(word)}
-        hits = {i for i, word in enumerate(words) if word in matched}
+        distinct = set(words)
+        for word in distinct - self._seen:
+            if self._decide(word):
+                self._matched.add(word)
+        self._seen |= distinct
+        matched = distinct & self._matched
+        hits = {i for i, word in enumerate(words) if word in matched} if matched else set()
         for phrase in self._phrases:
             size, head = len(phrase), phrase[0]
             for i, word in enumerate(words):
@@ -117,7 +120,7 @@ def snippet(text: str, matcher: WordMatcher, width: int = SNIPPET_WORDS) -> str:
         word = match.group()
         parts.append(f"{MARK_START}{word}{MARK_END}" if i in hits else word)
         cursor = match.end()
-    parts.append(" …" if first + len(window) < len(words) else "")
+    parts.append(" …" if first + len(window) < len(words) else text[cursor:])
     return _SPACES.sub(" ", "".join(parts)).strip()
 
 
@@ -127,6 +130,23 @@ def _words(text: str) -> list[str]:
     if len(lowered) == len(text):
         return _WORD_RUN.findall(lowered)
     return [m.group().lower() for m in _WORD_RUN.finditer(text)]
+
+
+_MARKED = re.compile("\x02([^\x02\x03]*)\x03")
+
+
+def well_formed(marked: str) -> bool:
+    """Every mark wraps exactly whole words: an engine highlight safe to show as is."""
+    spans = list(_MARKED.finditer(marked))
+    if not spans or marked.count(MARK_START) != len(spans) or marked.count(MARK_END) != len(spans):
+        return False
+    for m in spans:
+        before, after = marked[m.start() - 1:m.start()], marked[m.end():m.end() + 1]
+        if not _WORD_RUN.fullmatch(m.group(1).replace(" ", "")) or m.group(1) != m.group(1).strip():
+            return False
+        if _WORD_RUN.fullmatch(before or " ") or _WORD_RUN.fullmatch(after or " "):
+            return False
+    return True
 
 
 def _best_window(hits: list[int], width: int, count: int) -> int:

@@ -10,7 +10,7 @@ from datetime import date
 from typing import Any
 
 from chartvault.types import WordBox
-from search.highlight import WordMatcher, matched_boxes, snippet
+from search.highlight import WordMatcher, matched_boxes, snippet, well_formed
 from search.interface import Hit, PageHit, QuerySyntaxError, SearchQuery
 from search.query import Filters, ParsedQuery, parse_query
 
@@ -81,6 +81,7 @@ class StoredPage:
     number: int
     text: str
     words_json: bytes | str  # JSON list of WordBox fields
+    engine_snippet: str = ""  # the engine's own highlight, used when it marked something
 
 
 def _boxes(words_json: bytes | str) -> tuple[WordBox, ...]:
@@ -97,7 +98,9 @@ def make_hit(fields: dict[str, Any], pages: list[StoredPage], matcher: WordMatch
     its decision for every word it has seen.
     """
     page_hits = tuple(
-        PageHit(page=p.number, score=p.score, snippet=snippet(p.text, matcher),
+        PageHit(page=p.number, score=p.score,
+                snippet=p.engine_snippet if well_formed(p.engine_snippet)
+                else snippet(p.text, matcher),
                 words=matched_boxes(_boxes(p.words_json), matcher))
         for p in pages
     )
