@@ -28,9 +28,20 @@ log = logging.getLogger(__name__)
 IN_FLIGHT = ("received", "ocr", "finishing")
 
 
+# The latest retain-until sent to a store. Ceph RGW keeps object-lock times in
+# 32-bit seconds (up to 2106): a later date wraps around into the past there and
+# leaves the object unprotected. "Permanent" records get this date in the store
+# (the catalog keeps 9999-12-31) and a later sweep can extend it.
+STORE_LIMIT = date(2099, 12, 31)
+
+
+def store_date(day: date) -> date:
+    return min(day, STORE_LIMIT)
+
+
 def store_datetime(day: date) -> datetime:
     """The store's retain-until for a catalog date: midnight UTC at the start of ``day``."""
-    return datetime.combine(day, time(0), tzinfo=UTC)
+    return datetime.combine(store_date(day), time(0), tzinfo=UTC)
 
 
 def today_utc() -> date:
@@ -129,10 +140,12 @@ def sync_objects(session: Session, store: ObjectStore, doc: Document, until: dat
     today = today_utc()
     objects = session.scalars(select(StoredObject).where(
         StoredObject.document_id == doc.id, StoredObject.deleted_at.is_(None)))
+    target = store_date(until) if until else None
     for obj in objects:
-        if until and until > today and (obj.retain_until is None or obj.retain_until < until):
-            store.set_retention(obj.key, obj.version_id, store_datetime(until))
-            obj.retain_until = until
+        if target and target > today and (obj.retain_until is None
+                                          or obj.retain_until < target):
+            store.set_retention(obj.key, obj.version_id, store_datetime(target))
+            obj.retain_until = target
         if obj.legal_hold != held:
             store.set_legal_hold(obj.key, obj.version_id, held)
             obj.legal_hold = held

@@ -160,7 +160,9 @@ def write_certificate(settings: Settings, store: ObjectStore, destruction_id: st
                              "application/json"),
                             (pdf_key, certificate_pdf(data), "application/pdf")):
         if not _stored(store, key):
-            store.put(key, io.BytesIO(body), content_type=kind, retain_until=forever)
+            # Retention as long as the store allows, and a legal hold no code path lifts.
+            store.put(key, io.BytesIO(body), content_type=kind, retain_until=forever,
+                      legal_hold=True)
     with session_scope(settings) as session:
         dest = session.get(Destruction, destruction_id)
         dest.status, dest.certificate_key = "executed", pdf_key

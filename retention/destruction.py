@@ -13,7 +13,7 @@ import logging
 from dataclasses import dataclass
 from datetime import date, datetime
 
-from sqlalchemy import and_, delete, exists, insert, or_, select
+from sqlalchemy import and_, delete, exists, insert, literal, or_, select
 from sqlalchemy.orm import Session
 
 from archive import ObjectLocked, ObjectNotFound, ObjectStore, keys, open_store
@@ -71,9 +71,9 @@ def due_documents(settings: Settings, *, today: date | None = None,
     """Documents past their retain-until, under no hold and in no open proposal (dry run)."""
     today = today or today_utc()
     if session is not None:
-        return [DueDocument(*row) for row in session.execute(_due_query(today))]
+        return [DueDocument(*row) for row in session.execute(_due_query(today)).all()]
     with session_scope(settings) as own:
-        return [DueDocument(*row) for row in own.execute(_due_query(today))]
+        return [DueDocument(*row) for row in own.execute(_due_query(today)).all()]
 
 
 @dataclass(frozen=True)
@@ -119,26 +119,36 @@ class DestructionView:
         return data
 
 
-def propose(settings: Settings, *, actor: str = "scheduler",
-            today: date | None = None) -> DestructionView | None:
-    """Make a proposed destruction list of everything due; None when nothing is due."""
+def propose(settings: Settings, *, actor: str = "scheduler", today: date | None = None,
+            with_items: bool = True) -> DestructionView | None:
+    """Make a proposed destruction list of everything due; None when nothing is due.
+
+    The list is copied inside the database (INSERT ... SELECT over the due
+    query), so a night with hundreds of thousands of due documents costs one
+    statement; ``with_items=False`` skips reading them back.
+    """
     policy = load_policy(settings)
     destruction_id = new_id()
+    due = _due_query(today or today_utc()).subquery()
+    columns = ("document_id", "mrn", "doc_type", "service_date", "page_count",
+               "retain_until", "policy_version")
+    copy = insert(DestructionItem.__table__).from_select(
+        ("destruction_id", "status", *columns),
+        select(literal(destruction_id), literal("pending"),
+               *(due.c[name] for name in ("id", *columns[1:]))))
     with session_scope(settings) as session:
-        due = due_documents(settings, today=today, session=session)
-        if not due:
-            return None
         session.add(Destruction(id=destruction_id, status="proposed", proposed_by=actor,
-                                policy_version=policy.version, items={"count": len(due)}))
+                                policy_version=policy.version))
         session.flush()
-        session.execute(insert(DestructionItem), [
-            {"destruction_id": destruction_id, "document_id": d.document_id, "mrn": d.mrn,
-             "doc_type": d.doc_type, "service_date": d.service_date,
-             "page_count": d.page_count, "retain_until": d.retain_until,
-             "policy_version": d.policy_version, "status": "pending"} for d in due])
+        count = session.execute(copy).rowcount
+        if not count:
+            session.rollback()
+            return None
+        dest = _destruction(session, destruction_id)
+        dest.items = {"count": count}
         audit.record(session, actor, "destruction_propose", object_type="destruction",
-                     object_id=destruction_id, detail={"documents": len(due)})
-    return get_destruction(settings, destruction_id)
+                     object_id=destruction_id, detail={"documents": count})
+        return _dview(session, dest, with_items=with_items)
 
 
 def _role(session: Session, user: str) -> str:
@@ -334,10 +344,11 @@ def _destruction(session: Session, destruction_id: str, *, lock: bool = False) -
 
 
 def _items(session: Session, destruction_id: str) -> tuple[ItemView, ...]:
-    rows = session.scalars(select(DestructionItem).where(
-        DestructionItem.destruction_id == destruction_id).order_by(DestructionItem.id))
-    return tuple(ItemView(i.document_id, i.mrn, i.doc_type, i.service_date, i.page_count,
-                          i.retain_until, i.status, i.reason) for i in rows)
+    t = DestructionItem
+    rows = session.execute(select(
+        t.document_id, t.mrn, t.doc_type, t.service_date, t.page_count, t.retain_until,
+        t.status, t.reason).where(t.destruction_id == destruction_id).order_by(t.id)).all()
+    return tuple(ItemView(*row) for row in rows)
 
 
 def _dview(session: Session, dest: Destruction, with_items: bool = True) -> DestructionView:
