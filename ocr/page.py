@@ -1,9 +1,10 @@
 """One rasterised page through clean-up and the engine, to a :class:`PageResult`.
 
 The order keeps the common case to a single engine run: a blank check, a
-small-angle deskew and a cheap sideways check on a probe image first; the
-engine's orientation detection (OSD) only when the page looks sideways, or
-when recognition comes back doubtful (an upside-down page reads as garbage).
+small-angle deskew, a cheap sideways check and a cheap upside-down check
+(ascenders against descenders) first; the engine's orientation detection (OSD)
+only when the page looks turned, or when recognition comes back doubtful on a
+page that was not clearly upright (an upside-down page reads as garbage).
 """
 
 from __future__ import annotations
@@ -62,11 +63,16 @@ def _recognize_page(page: _Page, raster: Raster, number: int, settings: Settings
     mask = cleanup.probe(page.image)
     if cleanup.is_blank(mask):
         return _blank_result(raster, number, page)
+    upright = 0.0
     if cleanup.looks_sideways(_level(page, mask)):
         _turn(page, engine, raster, deadline)
+    else:
+        upright = cleanup.upright_score(page.image)
+        if upright < cleanup.UPSIDE_DOWN:
+            _turn(page, engine, raster, deadline)
     _save(page, raster)
     rec = _recognize(engine, raster, settings, deadline)
-    if page.rotation == 0 and _doubtful(rec, settings):
+    if page.rotation == 0 and upright <= cleanup.CLEARLY_UPRIGHT and _doubtful(rec, settings):
         rec = _retry_upside_down(page, rec, engine, raster, settings, deadline)
     return _result(raster, number, page, rec)
 

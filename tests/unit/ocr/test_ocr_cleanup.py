@@ -58,3 +58,13 @@ def test_rotate_upright_undoes_a_turn(turn):
     upright = _page()
     back = cleanup.rotate_upright(_page(rotate=turn), turn)
     assert back.tobytes() == upright.tobytes()
+
+
+@pytest.mark.parametrize("noise", [False, True])
+def test_upright_score_tells_upright_from_upside_down(noise):
+    assert cleanup.upright_score(_page(noise=noise)) > cleanup.CLEARLY_UPRIGHT
+    assert cleanup.upright_score(_page(noise=noise, rotate=180)) < cleanup.UPSIDE_DOWN
+
+
+def test_upright_score_says_nothing_without_text():
+    assert cleanup.upright_score(Image.new("L", (850, 1100), 255)) == 0.0

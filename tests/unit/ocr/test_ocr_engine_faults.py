@@ -14,6 +14,7 @@ import pytest
 from PIL import Image
 
 from chartvault.types import WordBox
+from ocr import cleanup
 from ocr.interface import OcrEngine, OcrFailed, OcrTimeout, Orientation, Recognition
 from ocr.service import ocr_page
 
@@ -53,17 +54,23 @@ class FakeEngine:
 
 
 @pytest.fixture
-def page(chart) -> Path:
+def scan(chart) -> Path:
     return chart("png", dpi=100).path
+
+
+@pytest.fixture
+def orientation_unclear(monkeypatch):  # noqa: ANN201
+    """As for a page without enough Latin text lines to judge ascenders by."""
+    monkeypatch.setattr(cleanup, "upright_score", lambda image: 0.0)
 
 
 def test_fake_is_an_engine():
     assert isinstance(FakeEngine(), OcrEngine)
 
 
-def test_upright_page_costs_one_engine_run(page, ocr_settings, tmp_path):
+def test_upright_page_costs_one_engine_run(scan, ocr_settings, tmp_path):
     engine = FakeEngine()
-    result = ocr_page(page, 1, tmp_path, ocr_settings, engine)
+    result = ocr_page(scan, 1, tmp_path, ocr_settings, engine)
     assert engine.names() == ["recognize"]
     assert result.text == "text at 95.0" and result.pdf_path.read_bytes() == PDF
 
@@ -82,45 +89,62 @@ def test_sideways_page_asks_for_orientation_first(chart, ocr_settings, tmp_path)
     assert engine.names() == ["orientation", "recognize"] and result.rotation == 90
 
 
-def test_doubtful_reading_is_retried_upside_down_and_the_better_kept(page, ocr_settings,
+def test_upside_down_page_asks_for_orientation_first(chart, ocr_settings, tmp_path):
+    engine = FakeEngine(rotate=180)
+    result = ocr_page(chart("png", dpi=100, rotate=180).path, 1, tmp_path, ocr_settings, engine)
+    assert engine.names() == ["orientation", "recognize"] and result.rotation == 180
+
+
+def test_poor_reading_of_a_clearly_upright_page_is_not_blamed_on_orientation(
+        scan, ocr_settings, tmp_path):
+    engine = FakeEngine(confidences=[30.0])
+    assert ocr_page(scan, 1, tmp_path, ocr_settings, engine).confidence == 30.0
+    assert engine.names() == ["recognize"]
+
+
+@pytest.mark.usefixtures("orientation_unclear")
+def test_doubtful_reading_is_retried_upside_down_and_the_better_kept(scan, ocr_settings,
                                                                      tmp_path):
     engine = FakeEngine(confidences=[30.0, 90.0], rotate=180)
-    result = ocr_page(page, 1, tmp_path, ocr_settings, engine)
+    result = ocr_page(scan, 1, tmp_path, ocr_settings, engine)
     assert engine.names() == ["recognize", "orientation", "recognize"]
     assert result.rotation == 180 and result.confidence == 90.0
 
 
-def test_worse_second_reading_is_discarded(page, ocr_settings, tmp_path):
+@pytest.mark.usefixtures("orientation_unclear")
+def test_worse_second_reading_is_discarded(scan, ocr_settings, tmp_path):
     engine = FakeEngine(confidences=[50.0, 20.0], rotate=180)
-    result = ocr_page(page, 1, tmp_path, ocr_settings, engine)
+    result = ocr_page(scan, 1, tmp_path, ocr_settings, engine)
     assert result.rotation == 0 and result.confidence == 50.0
-    with Image.open(result.image_path) as image, Image.open(page) as original:
+    with Image.open(result.image_path) as image, Image.open(scan) as original:
         assert image.size == original.size
 
 
-def test_unsure_orientation_is_not_acted_on(page, ocr_settings, tmp_path):
+@pytest.mark.usefixtures("orientation_unclear")
+def test_unsure_orientation_is_not_acted_on(scan, ocr_settings, tmp_path):
     engine = FakeEngine(confidences=[30.0], rotate=180, osd_confidence=0.4)
-    result = ocr_page(page, 1, tmp_path, ocr_settings, engine)
+    result = ocr_page(scan, 1, tmp_path, ocr_settings, engine)
     assert engine.names() == ["recognize", "orientation"] and result.rotation == 0
 
 
 @pytest.mark.parametrize("error", [OcrFailed("engine crashed: exit 134"),
                                    OcrTimeout("engine took too long")])
-def test_engine_errors_come_through_unchanged(page, ocr_settings, tmp_path, error):
+def test_engine_errors_come_through_unchanged(scan, ocr_settings, tmp_path, error):
     with pytest.raises(OcrFailed) as caught:
-        ocr_page(page, 1, tmp_path, ocr_settings, FakeEngine(fail_with=error))
+        ocr_page(scan, 1, tmp_path, ocr_settings, FakeEngine(fail_with=error))
     assert caught.value is error and caught.value.code == error.code
 
 
-def test_engine_gets_the_page_budget_as_its_timeout(page, ocr_settings, tmp_path):
+def test_engine_gets_the_page_budget_as_its_timeout(scan, ocr_settings, tmp_path):
     engine = FakeEngine()
-    ocr_page(page, 1, tmp_path, ocr_settings.replace(ocr_page_timeout=7), engine)
+    ocr_page(scan, 1, tmp_path, ocr_settings.replace(ocr_page_timeout=7), engine)
     assert 1 <= engine.calls[0][1] <= 7
 
 
-def test_page_budget_is_shared_by_every_step(page, ocr_settings, tmp_path):
+@pytest.mark.usefixtures("orientation_unclear")
+def test_page_budget_is_shared_by_every_step(scan, ocr_settings, tmp_path):
     engine = FakeEngine(confidences=[10.0], sleep=1.2)  # doubtful: would ask OSD next
     with pytest.raises(OcrTimeout) as caught:
-        ocr_page(page, 1, tmp_path, ocr_settings.replace(ocr_page_timeout=1), engine)
+        ocr_page(scan, 1, tmp_path, ocr_settings.replace(ocr_page_timeout=1), engine)
     assert "CHARTVAULT_OCR_PAGE_TIMEOUT" in caught.value.message
     assert engine.names() == ["recognize"]
