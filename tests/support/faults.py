@@ -101,3 +101,88 @@ def run_sweep(env: dict[str, str], minutes: int = 0) -> int:
         env={**os.environ, **env}, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     return int(done.stdout.strip().splitlines()[-1])
+
+
+class TcpGate:
+    """A TCP forwarder on 127.0.0.1 in front of a real server, which a test can close
+    (connections refused, open ones cut) and open again on the same port: the server
+    "going away" for the application without losing its data."""
+
+    def __init__(self, upstream_port: int, upstream_host: str = "127.0.0.1") -> None:
+        import socket
+        import threading
+
+        self._socket, self._threading = socket, threading
+        self.upstream = (upstream_host, upstream_port)
+        probe = socket.socket()
+        probe.bind(("127.0.0.1", 0))
+        self.port = probe.getsockname()[1]
+        probe.close()
+        self._listener = None
+        self._open: set = set()
+        self._lock = threading.Lock()
+        self.up()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def up(self) -> None:
+        sock = self._socket.socket()
+        sock.setsockopt(self._socket.SOL_SOCKET, self._socket.SO_REUSEADDR, 1)
+        sock.bind(("127.0.0.1", self.port))
+        sock.listen(64)
+        self._listener = sock
+        self._threading.Thread(target=self._accept, args=(sock,), daemon=True).start()
+
+    def down(self) -> None:
+        listener, self._listener = self._listener, None
+        if listener is not None:
+            try:  # wakes the thread blocked in accept() (close alone does not)
+                listener.shutdown(self._socket.SHUT_RDWR)
+            except OSError:
+                pass
+            listener.close()
+        with self._lock:
+            for conn in list(self._open):
+                self._close(conn)
+            self._open.clear()
+
+    close = down
+
+    def _close(self, conn) -> None:  # noqa: ANN001
+        try:
+            conn.shutdown(self._socket.SHUT_RDWR)
+        except OSError:
+            pass
+        conn.close()
+
+    def _accept(self, listener) -> None:  # noqa: ANN001
+        while True:
+            try:
+                client, _ = listener.accept()
+            except OSError:
+                return
+            try:
+                server = self._socket.create_connection(self.upstream, timeout=10)
+            except OSError:
+                client.close()
+                continue
+            server.settimeout(None)
+            with self._lock:
+                self._open.update((client, server))
+            for src, dst in ((client, server), (server, client)):
+                self._threading.Thread(target=self._pump, args=(src, dst), daemon=True).start()
+
+    def _pump(self, src, dst) -> None:  # noqa: ANN001
+        try:
+            while data := src.recv(65536):
+                dst.sendall(data)
+        except OSError:
+            pass
+        finally:
+            with self._lock:
+                for conn in (src, dst):
+                    if conn in self._open:
+                        self._open.discard(conn)
+                        self._close(conn)
