@@ -25,9 +25,11 @@ from __future__ import annotations
 
 import hashlib
 import io
+import os
 import random
 import re
 import socket
+import stat
 import tempfile
 import time
 from collections.abc import Callable, Iterator
@@ -137,6 +139,17 @@ def _transient(exc: Exception) -> bool:
 
 
 _VENDOR = (MinioException, urllib3.exceptions.HTTPError, OSError)
+
+
+def _remaining_length(stream: BinaryIO) -> int:
+    """Bytes left in a regular file (so S3 gets exact part sizes), else -1."""
+    try:
+        info = os.fstat(stream.fileno())
+        if not stat.S_ISREG(info.st_mode):
+            return -1
+        return max(0, info.st_size - stream.tell())
+    except (AttributeError, OSError, ValueError, io.UnsupportedOperation):
+        return -1
 
 
 class _S3Reader(io.RawIOBase):
@@ -341,22 +354,30 @@ class S3Store:
         retain_until = normalize_retain_until(retain_until)
         expected = normalize_sha256(expected_sha256)
         self._ready()
+        length = _remaining_length(stream)
+        if expected is None and length >= 0:  # a file: hash it first, then send it
+            start = stream.tell()
+            expected, length = self._spool(stream, None)
+            stream.seek(start)
         if expected is None:
             with tempfile.SpooledTemporaryFile(SPOOL_IN_MEMORY) as spool:
                 expected, size = self._spool(stream, spool)
                 return self._put(key, spool, content_type, retain_until, legal_hold,
                                  expected, size)
-        return self._put(key, stream, content_type, retain_until, legal_hold, expected, -1)
+        return self._put(key, stream, content_type, retain_until, legal_hold, expected, length)
 
     @staticmethod
-    def _spool(stream: BinaryIO, spool: BinaryIO) -> tuple[str, int]:
+    def _spool(stream: BinaryIO, spool: BinaryIO | None) -> tuple[str, int]:
+        """Hash ``stream`` to its end, copying it into ``spool`` (rewound) if given."""
         reader = HashingReader(stream)
         try:
             while chunk := reader.read(1024 * 1024):
-                spool.write(chunk)
+                if spool is not None:
+                    spool.write(chunk)
         except SourceError as exc:
             raise exc.original from None
-        spool.seek(0)
+        if spool is not None:
+            spool.seek(0)
         return reader.hexdigest(), reader.size
 
     def _put(self, key: str, stream: BinaryIO, content_type: str, retain_until: datetime | None,

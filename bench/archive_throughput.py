@@ -63,9 +63,10 @@ def _make_source(folder: Path, size_mb: int) -> tuple[Path, str]:
     return path, digest.hexdigest()
 
 
-def bench_filesystem(work: Path, sources, repeat: int) -> list[tuple]:
-    store = FilesystemStore(work / "store", os.urandom(32))
-    plain = work / "plain"
+def bench_filesystem(work: Path, sources, repeat: int, *, encrypted: bool) -> list[tuple]:
+    label = "filesystem, AES-256-GCM" if encrypted else "filesystem, no encryption"
+    store = FilesystemStore(work / f"store-{encrypted}", os.urandom(32) if encrypted else None)
+    plain = work / f"plain-{encrypted}"
     plain.mkdir()
     rows = []
     for size_mb, (path, sha) in sources.items():
@@ -96,8 +97,7 @@ def bench_filesystem(work: Path, sources, repeat: int) -> list[tuple]:
         copy(-1)  # warm the page cache of the source
         rates = _rates(size_mb * 1_000_000, repeat,
                        {"copy": copy, "atomic": atomic, "put": put})
-        rows.append(("filesystem, AES-256-GCM", size_mb, rates["copy"], rates["atomic"],
-                     rates["put"]))
+        rows.append((label, size_mb, rates["copy"], rates["atomic"], rates["put"]))
     return rows
 
 
@@ -164,7 +164,8 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="chartvault-bench-", dir=args.dir) as tmp:
         work = Path(tmp)
         sources = {mb: _make_source(work, mb) for mb in SIZES_MB}
-        rows = bench_filesystem(work, sources, args.repeat)
+        rows = bench_filesystem(work, sources, args.repeat, encrypted=True)
+        rows += bench_filesystem(work, sources, args.repeat, encrypted=False)
         if not args.no_s3:
             rows += _s3_rows(args, sources)
     _print(rows)

@@ -376,3 +376,15 @@ def test_sse_c_object_with_the_wrong_key_is_refused(s3_sse_c_store, rgw, ns):
                             s3_sse_c_store.bucket, encryption="sse-c", storage_key=bytes(32))
     with pytest.raises(StorageRejected, match="CHARTVAULT_STORAGE_KEY"):
         read_all(wrong, ns + "k", info.version_id)
+
+
+def test_put_from_a_file_with_and_without_expected_hash(store, ns, tmp_path):
+    path = tmp_path / "scan.pdf"
+    path.write_bytes(b"%PDF-1.7 " + bytes(range(256)) * 30000)
+    with path.open("rb") as source:
+        source.seek(9)  # from the current position on
+        info = store.put(ns + "a", source)
+    assert (info.size, info.sha256) == (256 * 30000, sha(bytes(range(256)) * 30000))
+    with path.open("rb") as source:
+        again = store.put(ns + "b", source, expected_sha256=sha(path.read_bytes()))
+    assert read_all(store, ns + "b", again.version_id) == path.read_bytes()
