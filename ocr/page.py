@@ -46,6 +46,7 @@ class _Page:
     image: Image.Image
     rotation: int = 0
     skew: float = 0.0
+    asked: bool = False  # the engine's orientation detection has had its say
 
 
 def recognize_raster(raster: Raster, number: int, settings: Settings, engine: OcrEngine,
@@ -72,7 +73,7 @@ def _recognize_page(page: _Page, raster: Raster, number: int, settings: Settings
             _turn(page, engine, raster, deadline)
     _save(page, raster)
     rec = _recognize(engine, raster, settings, deadline)
-    if page.rotation == 0 and upright <= cleanup.CLEARLY_UPRIGHT and _doubtful(rec, settings):
+    if not page.asked and upright <= cleanup.CLEARLY_UPRIGHT and _doubtful(rec, settings):
         rec = _retry_upside_down(page, rec, engine, raster, settings, deadline)
     return _result(raster, number, page, rec)
 
@@ -90,6 +91,7 @@ def _level(page: _Page, mask: np.ndarray) -> np.ndarray:
 def _turn(page: _Page, engine: OcrEngine, raster: Raster, deadline: Deadline) -> bool:
     """Ask the engine which way is up; turn the page if it is sure. True if turned."""
     probe = raster.path.with_suffix(".osd.pgm")
+    page.asked = True
     try:
         _half_size(page.image).save(probe, "PPM")
         found = engine.orientation(probe, timeout=deadline.left("orientation"))

@@ -148,3 +148,9 @@ def test_page_budget_is_shared_by_every_step(scan, ocr_settings, tmp_path):
         ocr_page(scan, 1, tmp_path, ocr_settings.replace(ocr_page_timeout=1), engine)
     assert "CHARTVAULT_OCR_PAGE_TIMEOUT" in caught.value.message
     assert engine.names() == ["recognize"]
+
+
+def test_orientation_is_asked_at_most_once(chart, ocr_settings, tmp_path):
+    engine = FakeEngine(confidences=[20.0], rotate=0)  # looks upside down, engine says no
+    ocr_page(chart("png", dpi=100, rotate=180).path, 1, tmp_path, ocr_settings, engine)
+    assert engine.names() == ["orientation", "recognize"]
