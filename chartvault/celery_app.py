@@ -15,6 +15,7 @@ from celery import Celery
 from celery.schedules import crontab
 from celery.signals import setup_logging, task_postrun, task_prerun, worker_process_init
 
+from chartvault import queue_transport  # noqa: F401  (registers the embedded queue's scheme)
 from chartvault.settings import Settings, get_settings
 
 # Tesseract must run single-threaded: parallelism comes from worker processes.
@@ -53,10 +54,10 @@ def make_celery(settings: Settings) -> Celery:
                                      "schedule": crontab(hour=2, minute=30)},
             "requeue-stuck-documents": {"task": "chartvault.requeue_stuck",
                                         "schedule": crontab(minute="*/15")},
-            "nightly-retention-sweep": {"task": "retention.sweep", "schedule": crontab(
-                hour=settings.retention_sweep_time[:2], minute=settings.retention_sweep_time[3:])},
             "daily-audit-anchor": {"task": "chartvault.audit_anchor",
                                    "schedule": crontab(hour=0, minute=5)},
+            "nightly-retention-sweep": {"task": "retention.sweep", "schedule": crontab(
+                hour=settings.retention_sweep_time[:2], minute=settings.retention_sweep_time[3:])},
         },
         timezone="UTC",
     )

@@ -267,7 +267,7 @@ def _derive(s: Settings) -> Settings:
     if not s.database_url:
         changes["database_url"] = f"sqlite:///{home / 'catalog.sqlite3'}"
     if not s.broker_url:
-        changes["broker_url"] = f"sqla+sqlite:///{home / 'queue.sqlite3'}"
+        changes["broker_url"] = f"sqlite-queue+sqlite:///{home / 'queue.sqlite3'}"
     if s.store_path == Path():
         changes["store_path"] = home / "objects"
     if s.index_path == Path():

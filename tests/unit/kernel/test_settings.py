@@ -9,7 +9,7 @@ from chartvault.settings import load_settings
 def test_embedded_defaults_live_under_home(tmp_path: Path) -> None:
     s = load_settings({"CHARTVAULT_HOME": str(tmp_path)})
     assert s.database_url == f"sqlite:///{tmp_path / 'catalog.sqlite3'}"
-    assert s.broker_url.startswith("sqla+sqlite:///") and s.embedded_queue
+    assert s.broker_url.startswith("sqlite-queue+sqlite:///") and s.embedded_queue
     assert s.store_path == tmp_path / "objects" and s.index_path == tmp_path / "index"
     assert s.object_store == "filesystem" and s.search_backend == "tantivy"
     assert s.storage_key and s.secret_key  # made once, kept in the home folder
