@@ -195,6 +195,14 @@ def ocrmypdf(args: argparse.Namespace, root: Path) -> None:
           f"chartvault {sum(map(cer, texts, chart.page_texts)) / n:.4f}")
 
 
+def _sample_rss(inst: Installation, peak: dict[str, float], done: threading.Event) -> None:
+    while not done.is_set():
+        sizes = [rss_mb(pid) for pid in inst.worker_pids()]
+        peak["total"] = max(peak["total"], sum(sizes))
+        peak["largest"] = max(peak["largest"], max(sizes, default=0.0))
+        time.sleep(0.2)
+
+
 def memory(args: argparse.Namespace, root: Path) -> None:
     for pages in args.sizes:
         chart = make_pdf(root, pages, seed=pages)
@@ -202,15 +210,7 @@ def memory(args: argparse.Namespace, root: Path) -> None:
         inst.start()
         peak = {"total": 0.0, "largest": 0.0}
         done = threading.Event()
-
-        def sample(inst: Installation = inst) -> None:
-            while not done.is_set():
-                sizes = [rss_mb(pid) for pid in inst.worker_pids()]
-                peak["total"] = max(peak["total"], sum(sizes))
-                peak["largest"] = max(peak["largest"], max(sizes, default=0.0))
-                time.sleep(0.2)
-
-        sampler = threading.Thread(target=sample)
+        sampler = threading.Thread(target=_sample_rss, args=(inst, peak, done))
         sampler.start()
         try:
             elapsed, texts = inst.ingest_and_wait(chart.path)
