@@ -128,10 +128,16 @@ class TcpGate:
         return f"http://127.0.0.1:{self.port}"
 
     def up(self) -> None:
+        if self._listener is not None:
+            return
         sock = self._socket.socket()
-        sock.setsockopt(self._socket.SOL_SOCKET, self._socket.SO_REUSEADDR, 1)
-        sock.bind(("127.0.0.1", self.port))
-        sock.listen(64)
+        try:
+            sock.setsockopt(self._socket.SOL_SOCKET, self._socket.SO_REUSEADDR, 1)
+            sock.bind(("127.0.0.1", self.port))
+            sock.listen(64)
+        except OSError:
+            sock.close()
+            raise
         self._listener = sock
         self._threading.Thread(target=self._accept, args=(sock,), daemon=True).start()
 
