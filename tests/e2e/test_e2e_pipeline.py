@@ -135,3 +135,30 @@ def test_postgres_and_redis_end_to_end(cv_env: dict[str, str], tmp_path: Path,
         except subprocess.TimeoutExpired:
             os.killpg(worker.pid, signal.SIGKILL)
         log.close()
+
+
+def test_every_input_format_end_to_end(cv_env: dict[str, str], tmp_path: Path) -> None:
+    """Multi-page TIFF, PNG and JPEG go the same way as PDF."""
+    base = dict(patient_name="TESTPATIENT, Dora", date_of_birth=date(1990, 9, 9),
+                doc_type="consent", service_date=date(2022, 2, 2), paragraphs=1)
+    charts = [make_chart(ChartSpec(mrn="TST000456", pages=pages, seed=seed, **base),
+                         tmp_path / f"chart.{fmt}", fmt=fmt, dpi=200)
+              for fmt, pages, seed in (("tiff", 2, 21), ("png", 1, 22), ("jpeg", 1, 23))]
+    done = run_cli("ingest", *(str(c.path) for c in charts), "--mrn", "TST000456", "--wait",
+                   "--json", env=cv_env)
+    assert done.returncode == 0, done.stdout + done.stderr
+    documents = {d["filename"]: d for d in json.loads(done.stdout)["documents"]}
+    assert {name: (d["status"], d["pages"]) for name, d in documents.items()} == {
+        "chart.tiff": ("indexed", 2), "chart.png": ("indexed", 1), "chart.jpeg": ("indexed", 1)}
+    word = unique_word(charts[0].page_texts, 1)
+    hits = json.loads(run_cli("search", word, "--json", env=cv_env).stdout)["hits"]
+    assert (hits[0]["document_id"], hits[0]["page"]) == (documents["chart.tiff"]["id"], 2)
+
+
+def test_demo_ingests_synthetic_charts_and_finds_a_word(cv_env: dict[str, str]) -> None:
+    """The README's first command, without the web server at the end."""
+    done = run_cli("demo", "--no-serve", "--json", env=cv_env)
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    assert len(report["documents"]) == 3
+    assert report["total"] >= 1 and "[metformin]" in report["hits"][0]["snippet"].lower()
