@@ -13,7 +13,7 @@ import logging
 from dataclasses import dataclass
 from datetime import date, datetime
 
-from sqlalchemy import and_, delete, exists, insert, literal, or_, select
+from sqlalchemy import delete, insert, literal, select
 from sqlalchemy.orm import Session
 
 from archive import ObjectLocked, ObjectNotFound, ObjectStore, keys, open_store
@@ -51,29 +51,31 @@ class DueDocument:
 
 
 def _due_query(today: date):  # noqa: ANN202
+    """Past retain-until, no hold, in no open list. NOT IN lists are built once per
+    query (SQLite and PostgreSQL hash them), cheaper than a probe per document."""
     d = Document.__table__.c
-    held = exists().where(HoldScope.active.is_(True), or_(
-        and_(HoldScope.kind == "mrn", HoldScope.value == d.mrn),
-        and_(HoldScope.kind == "document", HoldScope.value == d.id)))
-    proposed = exists().where(
-        DestructionItem.document_id == d.id,
-        DestructionItem.status.in_(("pending", "deleting")),
-        DestructionItem.destruction_id == Destruction.id, Destruction.status.in_(OPEN))
+    held_mrns = select(HoldScope.value).where(HoldScope.active.is_(True),
+                                              HoldScope.kind == "mrn")
+    held_docs = select(HoldScope.value).where(HoldScope.active.is_(True),
+                                              HoldScope.kind == "document")
+    listed = select(DestructionItem.document_id).join(
+        Destruction, DestructionItem.destruction_id == Destruction.id).where(
+        DestructionItem.status.in_(("pending", "deleting")), Destruction.status.in_(OPEN))
     return (select(d.id, d.mrn, d.doc_type, d.service_date, d.page_count, d.retain_until,
                    d.policy_version)
             .where(d.hold.is_(False), d.retain_until < today, d.destroyed_at.is_(None),
-                   d.status.not_in((*IN_FLIGHT, "destroyed")), ~held, ~proposed)
-            .order_by(d.retain_until, d.id))
+                   d.status.not_in((*IN_FLIGHT, "destroyed")), d.mrn.not_in(held_mrns),
+                   d.id.not_in(held_docs), d.id.not_in(listed)))
 
 
 def due_documents(settings: Settings, *, today: date | None = None,
                   session: Session | None = None) -> list[DueDocument]:
     """Documents past their retain-until, under no hold and in no open proposal (dry run)."""
-    today = today or today_utc()
+    ordered = _due_query(today or today_utc()).order_by(Document.retain_until)
     if session is not None:
-        return [DueDocument(*row) for row in session.execute(_due_query(today)).all()]
+        return [DueDocument(*row) for row in session.execute(ordered).all()]
     with session_scope(settings) as own:
-        return [DueDocument(*row) for row in own.execute(_due_query(today)).all()]
+        return [DueDocument(*row) for row in own.execute(ordered).all()]
 
 
 @dataclass(frozen=True)

@@ -38,7 +38,8 @@ class DestructionItem(Base):
     __tablename__ = "retention_destruction_item"
     __table_args__ = (UniqueConstraint("destruction_id", "document_id"),)
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    destruction_id: Mapped[str] = mapped_column(ForeignKey("destruction.id"), index=True)
+    # (destruction_id, document_id) is unique: that index also serves lookups by list
+    destruction_id: Mapped[str] = mapped_column(ForeignKey("destruction.id"))
     document_id: Mapped[str] = mapped_column(String(32), index=True)
     mrn: Mapped[str] = mapped_column(String(32))
     doc_type: Mapped[str] = mapped_column(String(50))
