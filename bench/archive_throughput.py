@@ -8,16 +8,20 @@ For 1, 10 and 50 MB files, in the same run:
   (COMPLIANCE retention, SHA-256, streamed multipart) against a plain
   ``minio.put_object`` of the same file with its length known.
 
-Each case is repeated and the median MB/s is reported (MB = 10^6 bytes).
+Each case is repeated, interleaved with the others, and the median MB/s is
+reported (MB = 10^6 bytes). ``--get-latency`` instead measures small GETs
+from RGW with and without ``tcp_nodelay`` (keep-alive vs new connections).
 Usage::
 
-    .venv/bin/python bench/archive_throughput.py [--repeat 5] [--no-s3]
+    .venv/bin/python bench/archive_throughput.py [--repeat 9] [--no-s3]
+    .venv/bin/python bench/archive_throughput.py --get-latency
 """
 
 from __future__ import annotations
 
 import argparse
 import hashlib
+import io
 import os
 import shutil
 import statistics
@@ -141,6 +145,54 @@ def bench_s3(endpoint: str, access: str, secret: str, sources, repeat: int) -> l
     return rows
 
 
+def bench_get_latency(repeat: int) -> None:
+    """Median GET time of small objects from RGW with and without beast tcp_nodelay,
+    through S3Store (keep-alive pool, TCP_QUICKACK) and plain minio clients."""
+    from tests.support.rgw import RgwCluster
+
+    print("| RGW beast | object | S3Store.get ms | minio keep-alive ms | minio new connection ms |")
+    print("|---|---:|---:|---:|---:|")
+    for nodelay in (False, True):
+        with RgwCluster(tcp_nodelay=nodelay) as rgw:
+            _latency_rows(rgw, "tcp_nodelay=1" if nodelay else "default", repeat)
+
+
+def _latency_rows(rgw, label: str, repeat: int) -> None:
+    import urllib3
+    from minio import Minio
+
+    from archive.s3 import S3Store
+
+    bucket = "chartvault-latency"
+    store = S3Store.connect(f"http://{rgw.endpoint}", rgw.access_key, rgw.secret_key, bucket)
+    kept = Minio(rgw.endpoint, access_key=rgw.access_key, secret_key=rgw.secret_key,
+                 secure=False)
+    fresh = Minio(rgw.endpoint, access_key=rgw.access_key, secret_key=rgw.secret_key,
+                  secure=False, http_client=urllib3.PoolManager(
+                      headers={"Connection": "close"}, maxsize=1, retries=False))
+
+    def ours(info) -> None:
+        with store.get(info.key, info.version_id) as stream:
+            stream.read()
+
+    def raw(client, info) -> None:
+        response = client.get_object(bucket, info.key)
+        response.read()
+        response.close()
+        response.release_conn()
+
+    for size in (100, 100_000, 1_000_000):
+        info = store.put(f"o{size}", io.BytesIO(os.urandom(size)))
+        rates = _rates(size, repeat, {
+            "ours": lambda n, info=info: ours(info),
+            "kept": lambda n, info=info: raw(kept, info),
+            "fresh": lambda n, info=info: raw(fresh, info),
+        })
+        ms = {name: size / rate / 1e3 for name, rate in rates.items()}
+        print(f"| {label} | {size:,} B | {ms['ours']:.1f} | {ms['kept']:.1f} "
+              f"| {ms['fresh']:.1f} |")
+
+
 def _print(rows) -> None:
     print("| backend | file | plain write MB/s | crash-safe plain write MB/s "
           "| Chartvault put MB/s | put / plain | put / crash-safe |")
@@ -160,7 +212,12 @@ def main() -> int:
     parser.add_argument("--s3-access-key", default="")
     parser.add_argument("--s3-secret-key", default="")
     parser.add_argument("--dir", type=Path, default=None, help="work folder (default: /tmp)")
+    parser.add_argument("--get-latency", action="store_true",
+                        help="instead: small-GET latency against RGW, keep-alive or not")
     args = parser.parse_args()
+    if args.get_latency:
+        bench_get_latency(args.repeat * 3)
+        return 0
     with tempfile.TemporaryDirectory(prefix="chartvault-bench-", dir=args.dir) as tmp:
         work = Path(tmp)
         sources = {mb: _make_source(work, mb) for mb in SIZES_MB}
