@@ -184,3 +184,14 @@ def test_sixteen_bit_grayscale_scan_is_not_washed_out(chart, ocr_settings, tmp_p
     Image.fromarray(wide).save(path, dpi=(150, 150))
     result = ocr_page(path, 1, tmp_path / "work", ocr_settings)
     assert not result.blank and made.spec.mrn in result.text
+
+
+def test_image_without_dpi_gives_a_letter_sized_pdf_page(chart, ocr_settings, tmp_path):
+    made = chart("png")
+    untagged = tmp_path / "untagged.png"
+    with Image.open(made.path) as page:
+        page.save(untagged)  # no pHYs chunk
+    result = ocr_page(untagged, 1, tmp_path / "work", ocr_settings)
+    assert result.dpi == 150
+    width_in = float(PdfReader(result.pdf_path).pages[0].mediabox.width) / 72
+    assert width_in == pytest.approx(8.5, abs=0.1)
