@@ -16,11 +16,12 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from PIL import Image
@@ -54,17 +55,42 @@ class Case:
     truth: str
 
 
+STEPS = ("ours", "render", "txt", "full")
+
+
 @dataclass
 class Row:
     kind: str
     pages: int = 0
-    ours_s: float = 0.0
-    raw_txt_s: float = 0.0
-    raw_full_s: float = 0.0
-    render_s: float = 0.0
+    wall: dict[str, float] = field(default_factory=lambda: dict.fromkeys(STEPS, 0.0))
+    cpu: dict[str, float] = field(default_factory=lambda: dict.fromkeys(STEPS, 0.0))
     ours_text: str = ""
     raw_text: str = ""
     truth: str = ""
+
+
+class Measure:
+    """Wall seconds and CPU seconds (this process and its finished children) of a block.
+
+    CPU time is the steadier figure on a shared machine: other people's load stretches
+    wall time but not the work done."""
+
+    def __init__(self, row: Row, step: str, times: int = 1) -> None:
+        self.row, self.step, self.times = row, step, times
+
+    def __enter__(self) -> Measure:
+        self.wall, self.cpu = time.perf_counter(), _cpu()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.row.wall[self.step] += (time.perf_counter() - self.wall) * self.times
+        self.row.cpu[self.step] += (_cpu() - self.cpu) * self.times
+
+
+def _cpu() -> float:
+    own, kids = (resource.getrusage(who) for who in
+                 (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN))
+    return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
 
 
 def cer(text: str, truth: str) -> float:
@@ -104,16 +130,14 @@ def rasterise(source: Path, number: int, dpi: int, out: Path) -> tuple[Path, int
     return out, round(tag) if tag >= 70 else 0
 
 
-def raw_tesseract(image: Path, dpi: int, outputs: list[str]) -> tuple[float, str]:
+def raw_tesseract(image: Path, dpi: int, outputs: list[str]) -> str:
     env = {**os.environ, "OMP_THREAD_LIMIT": "1"}
     base = image.with_name(image.stem + "-raw")
     args = ["tesseract", str(image), str(base), "-l", "eng", "--psm", "3"]
     if dpi:
         args += ["--dpi", str(dpi)]
-    started = time.perf_counter()
     subprocess.run(args + outputs, env=env, check=True, capture_output=True)
-    elapsed = time.perf_counter() - started
-    return elapsed, base.with_suffix(".txt").read_text(encoding="utf-8")
+    return base.with_suffix(".txt").read_text(encoding="utf-8")
 
 
 def run_case(case: Case, settings: Settings, work: Path, repeat: int) -> Row:
@@ -121,16 +145,16 @@ def run_case(case: Case, settings: Settings, work: Path, repeat: int) -> Row:
     ours_texts, raw_texts = [], []
     for number in case.pages:
         work.mkdir(parents=True, exist_ok=True)
-        started = time.perf_counter()
-        pgm, dpi = rasterise(case.source, number, settings.ocr_dpi, work / f"raw-{number}.pgm")
-        row.render_s += (time.perf_counter() - started) * repeat
+        with Measure(row, "render", times=repeat):
+            pgm, dpi = rasterise(case.source, number, settings.ocr_dpi,
+                                 work / f"raw-{number}.pgm")
         for attempt in range(repeat):  # interleaved, so load from others hits both alike
-            started = time.perf_counter()
-            result = ocr_page(case.source, number, work / f"ours-{attempt}", settings)
-            row.ours_s += time.perf_counter() - started
-            seconds, raw_text = raw_tesseract(pgm, dpi, ["txt"])
-            row.raw_txt_s += seconds
-            row.raw_full_s += raw_tesseract(pgm, dpi, ["pdf", "tsv", "txt"])[0]
+            with Measure(row, "ours"):
+                result = ocr_page(case.source, number, work / f"ours-{attempt}", settings)
+            with Measure(row, "txt"):
+                raw_text = raw_tesseract(pgm, dpi, ["txt"])
+            with Measure(row, "full"):
+                raw_tesseract(pgm, dpi, ["pdf", "tsv", "txt"])
         ours_texts.append(result.text)
         raw_texts.append(raw_text)
         row.pages += repeat
@@ -147,31 +171,33 @@ def merge_rows(rows: list[Row]) -> dict[str, list[Row]]:
 
 def report(rows: list[Row], command: str) -> str:
     lines = [
-        "| pages | n | Chartvault s/page | raw render s/page | raw tesseract s/page: txt "
-        "| same outputs (pdf tsv txt) | Chartvault / raw txt | Chartvault / (render + same "
-        "outputs) | CER Chartvault | CER raw |",
+        "Seconds per page as wall / CPU (CPU includes child processes). Ratios are CPU.",
+        "",
+        "| pages | n | Chartvault | raw render | raw tesseract, txt | raw tesseract, same "
+        "outputs (pdf tsv txt) | Chartvault / (render + same outputs) | Chartvault / raw txt "
+        "| CER Chartvault | CER raw |",
         "|---|---|---|---|---|---|---|---|---|---|",
     ]
-    fields = ("ours_s", "render_s", "raw_txt_s", "raw_full_s")
-    upright = dict.fromkeys(fields, 0.0)
+    upright = dict.fromkeys(STEPS, 0.0)
     for kind, group in merge_rows(rows).items():
         n = sum(r.pages for r in group)
-        ours, render, txt, full = (sum(getattr(r, f) for r in group) for f in fields)
+        wall = {k: sum(r.wall[k] for r in group) / n for k in STEPS}
+        cpu = {k: sum(r.cpu[k] for r in group) / n for k in STEPS}
         c_ours = sum(cer(r.ours_text, r.truth) for r in group) / len(group)
         c_raw = sum(cer(r.raw_text, r.truth) for r in group) / len(group)
         if not kind.startswith("turned"):
-            for f in fields:
-                upright[f] += sum(getattr(r, f) for r in group)
-        lines.append(f"| {kind} | {n} | {ours / n:.2f} | {render / n:.2f} | {txt / n:.2f} "
-                     f"| {full / n:.2f} | {ours / txt:.2f} | {ours / (render + full):.2f} "
-                     f"| {c_ours:.4f} | {c_raw:.4f} |")
+            for k in STEPS:
+                upright[k] += cpu[k] * n
+        cells = " | ".join(f"{wall[k]:.2f} / {cpu[k]:.2f}" for k in STEPS)
+        lines.append(f"| {kind} | {n} | {cells} | {cpu['ours'] / (cpu['render'] + cpu['full']):.2f}"
+                     f" | {cpu['ours'] / cpu['txt']:.2f} | {c_ours:.4f} | {c_raw:.4f} |")
     u = upright
     lines += [
-        "", "Upright pages overall (turned pages excluded: they need orientation detection "
-        "and a second read by design): Chartvault / raw tesseract txt = "
-        f"{u['ours_s'] / u['raw_txt_s']:.2f}; Chartvault / raw tesseract same outputs = "
-        f"{u['ours_s'] / u['raw_full_s']:.2f}; Chartvault / (raw render + raw tesseract same "
-        f"outputs) = {u['ours_s'] / (u['render_s'] + u['raw_full_s']):.2f}.",
+        "", "Upright pages overall, CPU (turned pages excluded: they need orientation "
+        "detection and a second read by design): Chartvault / (raw render + raw tesseract "
+        f"same outputs) = {u['ours'] / (u['render'] + u['full']):.2f}; Chartvault / raw "
+        f"tesseract same outputs = {u['ours'] / u['full']:.2f}; Chartvault / raw tesseract "
+        f"txt only = {u['ours'] / u['txt']:.2f}.",
         "", f"Command: `{command}`"]
     return "\n".join(lines)
 
