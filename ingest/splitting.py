@@ -143,15 +143,19 @@ def write_pages(path: Path, kind: str, pages: list[int], out: Path) -> Path:
             with out.open("wb") as f:
                 writer.write(f)
         return out
+    from PIL import TiffImagePlugin
+
     from ocr.sniff import open_image
 
-    frames = []
-    with open_image(path) as im:
+    # Frame by frame through Pillow's appending writer: a long segment of a
+    # 300-dpi stack is never all in memory at once.
+    with open_image(path) as im, TiffImagePlugin.AppendingTiffWriter(str(out), new=True) as tf:
         for number in pages:
             im.seek(number - 1)
-            frames.append(im.copy())
-    compression = "group4" if all(f.mode == "1" for f in frames) else "tiff_lzw"
-    extra = {"dpi": frames[0].info["dpi"]} if frames[0].info.get("dpi") else {}
-    frames[0].save(out, "TIFF", save_all=True, append_images=frames[1:],
-                   compression=compression, **extra)
+            frame = im.copy()
+            options = {"compression": "group4" if frame.mode == "1" else "tiff_lzw"}
+            if frame.info.get("dpi"):
+                options["dpi"] = frame.info["dpi"]
+            frame.save(tf, "TIFF", **options)
+            tf.newFrame()
     return out

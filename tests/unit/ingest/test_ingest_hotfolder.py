@@ -89,3 +89,24 @@ def _store(settings):  # noqa: ANN001, ANN202
     from archive import open_store
 
     return open_store(settings)
+
+
+def test_background_watcher_as_serve_runs_it(settings, tmp_path: Path) -> None:  # noqa: ANN001
+    import time
+
+    from ingest.hotfolder import start_in_background
+
+    folder = tmp_path / "hot"
+    folder.mkdir()
+    (folder / "junk.pdf").write_bytes(b"not a scan")
+    thread, stop = start_in_background(settings.replace(hot_folder_interval=0.1),
+                                       _store(settings), folder, lambda _id: None)
+    try:
+        deadline = time.monotonic() + 20
+        while not (folder / "failed" / "junk.pdf.reason.txt").exists():
+            assert time.monotonic() < deadline, "the watcher thread did not take the file"
+            time.sleep(0.1)
+    finally:
+        stop.set()
+        thread.join(10)
+    assert not thread.is_alive()
