@@ -126,6 +126,12 @@ def _take_file(ctx: _Intake, incoming: IncomingFile) -> list[FileOutcome]:
         log.warning("file not taken in", extra={"batch_id": ctx.batch_id, "code": exc.code})
         outcomes = [FileOutcome(name, "failed", code=exc.code, reason=exc.message,
                                 intake_file_id=record)]
+    except Exception as exc:  # noqa: BLE001 - a bug must not stop the batch (DESIGN rule 5)
+        log.error("intake error", extra={"batch_id": ctx.batch_id, "error": type(exc).__name__})
+        error = BadInput(f"internal error while taking the file in ({type(exc).__name__}); "
+                         "it is kept here: release it to try again", code="intake_error")
+        outcomes = [records.quarantine(ctx, incoming.path, name, error, intake_file=record,
+                                       keep_bytes=True)]
     records.finish_file(ctx.settings, record, outcomes)
     ctx.emit("file_done", name=name)
     return outcomes
@@ -225,9 +231,19 @@ def _take_parts(ctx: _Intake, path: Path, name: str, info: SourceInfo,
                     reason=f"the separator sheet on page {segment.separator_page} has no pages "
                            "after it", page_range=""))
                 continue
-            part_name = f"{stem}-part{index}-p{format_pages(segment.pages)}{suffix}"
-            part = write_pages(path, info.kind, segment.pages, Path(tmp) / f"part{index}{suffix}")
-            sha256, size = sha256_of(part)
+            pages = format_pages(segment.pages)
+            part_name = f"{stem}-part{index}-p{pages}{suffix}"
+            try:
+                part = write_pages(path, info.kind, segment.pages,
+                                   Path(tmp) / f"part{index}{suffix}")
+                sha256, size = sha256_of(part)
+            except Exception as exc:  # noqa: BLE001 - damaged pages: this part only
+                error = BadInput(f"pages {pages} could not be copied out of the stack "
+                                 f"({type(exc).__name__}); the stack is archived as scanned",
+                                 code="split_failed")
+                outcomes.append(records.quarantine(ctx, None, part_name, error,
+                                                   intake_file=record, page_range=pages))
+                continue
             part_info = replace(info, page_count=len(segment.pages))
             outcomes.append(_take_part(ctx, part, part_name, part_info, sha256, size, segment,
                                        row, record, page_range=format_pages(segment.pages)))

@@ -174,3 +174,35 @@ def test_cover_sheet_and_batch_views(intake, tmp_path: Path) -> None:
                                                              ("empty", "empty_part")]
     [entry] = batch_files(intake.settings, result.batch_id)
     assert entry["status"] == "split" and entry["pages"] == 3
+
+
+def test_a_bug_in_one_file_does_not_stop_the_batch(intake, small_chart, tmp_path: Path,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    import ingest.service as service
+
+    covers = three_patients()
+    stack = tmp_path / "stack.pdf"
+    write_stack([("cover", covers[0], 1), ("cover", covers[1], 1)], stack)
+    real_write = service.write_pages
+
+    def flaky_write(path, kind, pages, out):  # noqa: ANN001, ANN202
+        if pages == [4]:
+            raise ValueError("damaged page")
+        return real_write(path, kind, pages, out)
+
+    monkeypatch.setattr(service, "write_pages", flaky_write)
+    split = intake([stack])
+    assert [(o.status, o.code) for o in split.outcomes] == [("queued", None),
+                                                            ("quarantined", "split_failed")]
+
+    def broken(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+        raise RuntimeError("bug")
+
+    monkeypatch.setattr(service, "find_segments", broken)
+    result = intake([(small_chart("a.pdf", seed=1), "a.pdf"), small_chart("b.pdf", seed=2)],
+                    mrn="TST000123", split=True)
+    assert [(o.status, o.code) for o in result.outcomes] == [
+        ("quarantined", "intake_error"), ("quarantined", "intake_error")]
+    assert "RuntimeError" in result.outcomes[0].reason
+    fine = intake([small_chart("c.pdf", seed=3)], mrn="TST000123", split=False)
+    assert fine.outcomes[0].status == "queued"
