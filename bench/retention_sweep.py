@@ -1,6 +1,7 @@
 """Retention sweep benchmark: the nightly due query over a big embedded catalog.
 
     .venv/bin/python bench/retention_sweep.py --documents 1000000
+    .venv/bin/python bench/retention_sweep.py --home /tmp/cv-bench   # again, same rows
 
 Builds a fresh SQLite catalog (migrated by Chartvault itself, so it has the
 real schema and the ``(hold, retain_until)`` index), bulk-loads synthetic
@@ -31,6 +32,9 @@ BATCH = 50_000
 
 
 def load(settings, documents: int, patients: int, held_fraction: float, seed: int) -> dict:  # noqa: ANN001
+    from retention.policy import load_policy
+
+    version = load_policy(settings).version  # rows as the policy in force left them
     rng = random.Random(seed)
     now = datetime.now(UTC).isoformat(sep=" ")
     raw = engine_for(settings).raw_connection()
@@ -62,7 +66,7 @@ def load(settings, documents: int, patients: int, held_fraction: float, seed: in
             rows.append((f"{n:032x}", "bench", mrn, rng.choice(TYPES), service.isoformat(), "",
                          "chart.pdf", "application/pdf", f"documents/{n:032x}/original.pdf",
                          "v1", "0" * 64, 1000, 3, "destroyed" if destroyed else "indexed", 0,
-                         "health_record", until.isoformat(), "bench", int(mrn in held_set), 0,
+                         "health_record", until.isoformat(), version, int(mrn in held_set), 0,
                          1, now, now, destroyed))
         cursor.executemany(sql, rows)
     raw.commit()
@@ -84,11 +88,19 @@ def main() -> None:
     settings = load_settings({"CHARTVAULT_HOME": str(home)})
     from retention.destruction import due_documents, get_destruction, propose
 
-    t0 = time.perf_counter()
-    facts = load(settings, args.documents, args.patients, args.held, args.seed)
-    loaded = time.perf_counter() - t0
-    print(f"loaded {args.documents:,} documents, {facts['patients']:,} patients "
-          f"({facts['held_patients']:,} held) in {loaded:.1f} s  [{home}]")
+    with session_scope(settings) as session:
+        existing = session.connection().exec_driver_sql("SELECT count(*) FROM document").scalar()
+    if existing:  # --home of an earlier run: measure again on the same rows
+        with session_scope(settings) as session:
+            session.connection().exec_driver_sql("DELETE FROM retention_destruction_item")
+            session.connection().exec_driver_sql("DELETE FROM destruction")
+        print(f"reusing {existing:,} documents in {home}")
+    else:
+        t0 = time.perf_counter()
+        facts = load(settings, args.documents, args.patients, args.held, args.seed)
+        loaded = time.perf_counter() - t0
+        print(f"loaded {args.documents:,} documents, {facts['patients']:,} patients "
+              f"({facts['held_patients']:,} held) in {loaded:.1f} s  [{home}]")
     t0 = time.perf_counter()
     due = due_documents(settings)
     dry = time.perf_counter() - t0
@@ -96,8 +108,8 @@ def main() -> None:
     t0 = time.perf_counter()
     proposal = propose(settings, actor="bench", with_items=False)  # as the nightly task does
     proposed = time.perf_counter() - t0
-    print(f"retention propose (the nightly sweep): list {proposal.id if proposal else None} "
-          f"in {proposed:.2f} s")
+    print(f"retention propose (the nightly sweep: stale check + due query + list copied): "
+          f"list {proposal.id if proposal else None} in {proposed:.2f} s")
     t0 = time.perf_counter()
     listed = get_destruction(settings, proposal.id).items if proposal else ()
     print(f"reading the list back: {len(listed):,} items in {time.perf_counter() - t0:.2f} s")
@@ -110,8 +122,8 @@ def main() -> None:
             "EXPLAIN QUERY PLAN SELECT id FROM document WHERE hold = 0 AND retain_until < ?",
             (date.today().isoformat(),)).fetchall()
     print("plan:", "; ".join(row[-1] for row in plan))
-    target = max(dry, proposed)
-    print(f"target <= 10 s: {'met' if target <= 10 else 'MISSED'} ({target:.2f} s)")
+    print(f"target <= 10 s for the sweep: {'met' if proposed <= 10 else 'MISSED'} "
+          f"({proposed:.2f} s; dry run {dry:.2f} s)")
 
 
 if __name__ == "__main__":

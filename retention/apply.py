@@ -198,6 +198,29 @@ def reapply_stale(settings: Settings, *, limit: int = 10_000, store: ObjectStore
     return len(ids)
 
 
+def reapply_documents(settings: Settings, document_ids: Iterable[str], *,
+                      store: ObjectStore | None = None, actor: str = "system") -> int:
+    """Re-evaluate, under the current policy, those of ``document_ids`` it has not seen.
+
+    Returns how many were stale. Used before destroying: a policy change after
+    the proposal may have lengthened a period.
+    """
+    policy = load_policy(settings)
+    ids = sorted(set(document_ids))
+    mrns: set[str] = set()
+    for start in range(0, len(ids), 500):
+        with session_scope(settings) as session:
+            mrns.update(session.scalars(select(Document.mrn).where(
+                Document.id.in_(ids[start:start + 500]), Document.destroyed_at.is_(None),
+                or_(Document.policy_version.is_(None),
+                    Document.policy_version != policy.version))))
+    if mrns and store is None:
+        store = open_store(settings)
+    for mrn in sorted(mrns):
+        recompute_patient(settings, mrn, store=store, actor=actor, policy=policy)
+    return len(mrns)
+
+
 def record_encounter(settings: Settings, mrn: str, day: date, *, actor: str,
                      store: ObjectStore | None = None) -> int:
     """A new encounter for the patient: extends the dates that follow the last encounter."""

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import io
 import json
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 from xml.sax.saxutils import escape
 
@@ -43,6 +43,9 @@ def _method(store: ObjectStore) -> str:
 
 
 def _iso(value: date | datetime | None) -> str | None:
+    """ISO 8601; catalog times are UTC (SQLite hands them back without a zone)."""
+    if isinstance(value, datetime) and value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
     return value.isoformat() if value is not None else None
 
 

@@ -23,7 +23,7 @@ from chartvault.db import session_scope
 from chartvault.errors import NotFound, PermissionDenied, PolicyRefusal
 from chartvault.models import Destruction, Document, Page, StoredObject, User, new_id, utcnow
 from chartvault.settings import Settings
-from retention.apply import IN_FLIGHT, is_held, today_utc
+from retention.apply import IN_FLIGHT, is_held, reapply_documents, reapply_stale, today_utc
 from retention.models import DestructionItem, HoldScope
 from retention.policy import load_policy
 
@@ -129,6 +129,9 @@ def propose(settings: Settings, *, actor: str = "scheduler", today: date | None 
     query), so a night with hundreds of thousands of due documents costs one
     statement; ``with_items=False`` skips reading them back.
     """
+    # Every document is first evaluated under the policy in force (a missed
+    # apply, a policy change): a date is only proposed once that policy set it.
+    reapply_stale(settings, actor=actor)
     policy = load_policy(settings)
     destruction_id = new_id()
     due = _due_query(today or today_utc()).subquery()
@@ -234,6 +237,10 @@ def execute(settings: Settings, destruction_id: str, *, actor: str,
             DestructionItem.destruction_id == destruction_id,
             DestructionItem.status.in_(("pending", "deleting"))).order_by(DestructionItem.id)))
     if items:
+        with session_scope(settings) as session:
+            listed = list(session.scalars(select(DestructionItem.document_id).where(
+                DestructionItem.id.in_(items), DestructionItem.status == "pending")))
+        reapply_documents(settings, listed, store=store, actor=actor)  # dates may have grown
         index = index or _open_index(settings)
         try:
             for item_id in items:

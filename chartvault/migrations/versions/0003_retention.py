@@ -41,10 +41,9 @@ def upgrade() -> None:
         sa.Column("status", sa.String(12), nullable=False),
         sa.Column("reason", sa.Text()),
         sa.Column("done_at", sa.DateTime(timezone=True)),
-        sa.UniqueConstraint("destruction_id", "document_id"),
     )
-    op.create_index("ix_retention_destruction_item_document_id",
-                    "retention_destruction_item", ["document_id"])
+    op.create_index("ix_retention_destruction_item_destruction_id",
+                    "retention_destruction_item", ["destruction_id"])
 
 
 def downgrade() -> None:
