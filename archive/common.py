@@ -119,6 +119,27 @@ class BackgroundSha256:
         self.close()
 
 
+def read_into(stream: BinaryIO, buffer: bytearray) -> int:
+    """Fill ``buffer`` from ``stream``; fewer bytes only at end of stream.
+    Source errors become SourceError."""
+    view, got = memoryview(buffer), 0
+    readinto = getattr(stream, "readinto", None)
+    try:
+        while got < len(buffer):
+            if readinto is not None:
+                n = readinto(view[got:])
+            else:
+                data = stream.read(len(buffer) - got)
+                n = len(data or b"")
+                view[got:got + n] = data or b""
+            if not n:
+                break
+            got += n
+    except Exception as exc:  # noqa: BLE001 - re-raised unchanged by the backend
+        raise SourceError(exc) from exc
+    return got
+
+
 class HashingReader(io.RawIOBase):
     """Reads the caller's stream, counting bytes and hashing them with SHA-256
     (in a helper thread with ``background=True``). Close it when done."""

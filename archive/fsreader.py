@@ -67,6 +67,7 @@ class VerifyingReader(io.RawIOBase):
         self._buffer = memoryview(b"")
         self._done = False
         self._opener = None
+        self._plain = bytearray(SEGMENT)  # reused for every segment of this read
         if opener_args is not None:
             master, key, version_id = opener_args
             self._opener = Opener(master, key, version_id, _read_full(raw, HEADER_SIZE))
@@ -109,13 +110,13 @@ class VerifyingReader(io.RawIOBase):
         if last:
             self._finish()
 
-    def _next_segment(self) -> tuple[bytes, bool]:
+    def _next_segment(self) -> tuple[memoryview, bool]:
         assert self._opener is not None
         ciphertext = _read_full(self._raw, SEGMENT + TAG)
         if not ciphertext:
             raise IntegrityMismatch(f"{self._where}: sealed data truncated (no final segment)")
         last = len(ciphertext) < SEGMENT + TAG
-        plaintext = self._opener.open(ciphertext, last=last)
+        plaintext = self._opener.open_into(ciphertext, self._plain, last=last)
         if last and self._raw.read(1):
             raise IntegrityMismatch(f"{self._where}: data after the final segment")
         return plaintext, last

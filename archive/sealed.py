@@ -54,13 +54,25 @@ class Sealer:
         self._aead = _object_key(master, salt, key, version_id)
         self._counter = 0
 
-    def seal(self, plaintext: bytes, *, last: bool) -> bytes:
-        """The ciphertext of the next segment; ``last`` must be set on the final one."""
-        if len(plaintext) > SEGMENT or (not last and len(plaintext) != SEGMENT):
+    def _next_nonce(self, size: int, last: bool) -> bytes:
+        if size > SEGMENT or (not last and size != SEGMENT):
             raise ValueError("non-final segments must be exactly SEGMENT bytes")
         nonce = _nonce(self._prefix, self._counter, last)
         self._counter += 1
-        return self._aead.encrypt(nonce, plaintext, self.header)
+        return nonce
+
+    def seal(self, plaintext: bytes, *, last: bool) -> bytes:
+        """The ciphertext of the next segment; ``last`` must be set on the final one."""
+        return self._aead.encrypt(self._next_nonce(len(plaintext), last), plaintext,
+                                  self.header)
+
+    def seal_into(self, plaintext: memoryview, out: bytearray, *, last: bool) -> memoryview:
+        """Like :meth:`seal`, written into ``out`` (reused: no allocation per segment)."""
+        size = len(plaintext) + TAG
+        view = memoryview(out)[:size]
+        self._aead.encrypt_into(self._next_nonce(len(plaintext), last), plaintext,
+                                self.header, view)
+        return view
 
 
 class Opener:
@@ -77,15 +89,19 @@ class Opener:
         self._aead = _object_key(master, salt, key, version_id)
         self._counter = 0
 
-    def open(self, ciphertext: bytes, *, last: bool) -> bytes:
-        """The plaintext of the next segment, or :class:`IntegrityMismatch`."""
+    def open_into(self, ciphertext: bytes, out: bytearray, *, last: bool) -> memoryview:
+        """The plaintext of the next segment, written into ``out`` (reused), or
+        :class:`IntegrityMismatch`; nothing of a failed segment is usable."""
         nonce = _nonce(self._prefix, self._counter, last)
+        view = memoryview(out)[: max(0, len(ciphertext) - TAG)]
         try:
-            plaintext = self._aead.decrypt(nonce, ciphertext, self.header)
+            if len(ciphertext) < TAG:
+                raise InvalidTag
+            self._aead.decrypt_into(nonce, ciphertext, self.header, view)
         except InvalidTag as exc:
             raise IntegrityMismatch(
                 f"{self._where}: segment {self._counter} failed authentication "
                 "(altered, truncated or reordered on disk)"
             ) from exc
         self._counter += 1
-        return plaintext
+        return view

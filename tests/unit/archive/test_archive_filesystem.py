@@ -161,3 +161,17 @@ def test_reading_with_another_key_or_none_is_refused(tmp_path):
         _read(FilesystemStore(tmp_path, bytes(32)), "k")
     with pytest.raises(ConfigurationError, match="CHARTVAULT_STORAGE_KEY"):
         _read(FilesystemStore(tmp_path, None), "k")
+
+
+def test_several_threads_write_at_once(store):
+    from concurrent.futures import ThreadPoolExecutor
+
+    blobs = {f"t/{n}": os.urandom(SEGMENT * 2 + n * 1000) for n in range(12)}
+
+    def put(key):
+        return store.put(key, io.BytesIO(blobs[key]))
+
+    with ThreadPoolExecutor(4) as pool:
+        infos = list(pool.map(put, blobs))
+    for info in infos:
+        assert _read(store, info.key, info.version_id) == blobs[info.key]
