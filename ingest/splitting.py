@@ -6,7 +6,8 @@ in memory, and each page is searched for a separator barcode. A cover sheet
 starts a document with its own patient and type; a plain separator sheet
 starts a document for the same patient and type as the one before it.
 Separator pages themselves are not chart pages: they stay in the archived
-stack only.
+stack only. Neither is a blank page right after a separator sheet: the back of
+the sheet in a duplex scan.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from PIL import Image
 from chartvault.errors import BadInput
 from chartvault.settings import Settings
 from ingest.barcodes import CoverSheet, find_separator
+from ocr.cleanup import is_blank, probe
 
 log = logging.getLogger(__name__)
 _CHUNK = 8  # pages rendered per pdftoppm run
@@ -35,6 +37,7 @@ class Segment:
     cover: CoverSheet | None = None
     separator_page: int | None = None
     error: BadInput | None = None  # a cover sheet that could not be read
+    skipped: list[int] = field(default_factory=list)  # the blank back of the separator sheet
 
 
 def find_segments(path: Path, kind: str, page_count: int, settings: Settings,
@@ -44,18 +47,26 @@ def find_segments(path: Path, kind: str, page_count: int, settings: Settings,
     segments: list[Segment] = []
     current = Segment()
     for number, image in page_images(path, kind, page_count, settings.separator_dpi):
+        blank = False
         try:
-            found = find_separator(image, settings.separator_barcodes) if image else None
+            found = (find_separator(image, settings.separator_barcodes)
+                     if image is not None else None)
             error = None
+            after_sheet = current.separator_page == number - 1 and not current.pages
+            blank = (after_sheet and image is not None and not found
+                     and is_blank(probe(image)))
         except BadInput as exc:
             found, error = True, exc
         finally:
-            if image:
+            if image is not None:
                 image.close()
         if on_page:
             on_page(number)
         if not found:
-            current.pages.append(number)
+            if blank:
+                current.skipped.append(number)  # the sheet's blank back (duplex scan)
+            else:
+                current.pages.append(number)
             continue
         if current.pages or current.separator_page:
             segments.append(current)

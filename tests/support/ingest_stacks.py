@@ -49,7 +49,8 @@ def spec_for_cover(cover: CoverSheet, pages: int, seed: int) -> ChartSpec:
 
 def write_stack(layout: list[tuple[str, CoverSheet | None, int]], out: Path, dpi: int = 150,
                 fmt: str = "pdf") -> list[tuple[str, ...]]:
-    """``layout``: (sheet, cover, chart pages) with sheet "cover", "patch" or "none".
+    """``layout``: (sheet, cover, chart pages) with sheet "cover", "duplex" (a cover
+    sheet and its blank back), "patch" or "none".
     Returns the ground-truth texts of each part's chart pages."""
     images, texts = [], []
     for index, (sheet, cover, pages) in enumerate(layout):
@@ -57,6 +58,12 @@ def write_stack(layout: list[tuple[str, CoverSheet | None, int]], out: Path, dpi
             images.append(cover_sheet_image(cover, dpi))
         elif sheet == "patch":
             images.append(patch_t_image(dpi))
+        elif sheet == "duplex":  # a cover sheet and its blank back, with scanner dust
+            images.append(cover_sheet_image(cover, dpi))
+            back = Image.new("L", (round(8.5 * dpi), 11 * dpi), 255)
+            for n in range(0, back.width * back.height, 997):
+                back.putpixel((n % back.width, n // back.width), 0)
+            images.append(back)
         spec = spec_for_cover(cover or CoverSheet(mrn="TST999999"), pages, seed=700 + index)
         rendered = [render_page(spec, n, dpi) for n in range(1, pages + 1)]
         images += [image for image, _ in rendered]

@@ -56,3 +56,13 @@ def test_small_qr_sample_is_found_when_its_value_is_configured(dpi: int) -> None
                              dpi=dpi, grayscale=True)[0]
     assert find_separator(page, ("PATCHT",)) is None  # other barcodes are chart content
     assert find_separator(page, ("ASN000123",)) is not None
+
+
+def test_cover_sheet_fed_upside_down_and_crooked(tmp_path: Path) -> None:
+    from PIL import Image
+
+    pdf = write_cover_sheet(SHEET, tmp_path / "cover.pdf")
+    page = convert_from_path(pdf, dpi=200, grayscale=True)[0]
+    crooked = page.rotate(183, resample=Image.Resampling.BICUBIC, fillcolor=255)
+    found = find_separator(crooked, ())
+    assert found is not None and found.cover == SHEET

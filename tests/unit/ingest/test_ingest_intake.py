@@ -206,3 +206,12 @@ def test_a_bug_in_one_file_does_not_stop_the_batch(intake, small_chart, tmp_path
     assert "RuntimeError" in result.outcomes[0].reason
     fine = intake([small_chart("c.pdf", seed=3)], mrn="TST000123", split=False)
     assert fine.outcomes[0].status == "queued"
+
+
+def test_duplex_backs_of_cover_sheets_are_not_chart_pages(intake, tmp_path: Path) -> None:
+    covers = three_patients()
+    stack = tmp_path / "duplex.pdf"
+    write_stack([("duplex", covers[0], 2), ("duplex", covers[1], 1)], stack, dpi=150)
+    result = intake([stack])
+    assert [(o.mrn, o.page_range, o.pages) for o in result.outcomes] == [
+        (covers[0].mrn, "3-4", 2), (covers[1].mrn, "7", 1)]
