@@ -107,8 +107,11 @@ def certificate_pdf(data: dict[str, Any]) -> bytes:
     pdf = SimpleDocTemplate(buffer, pagesize=A4, invariant=1, title=data["title"],
                             author=data["facility"], leftMargin=18 * mm, rightMargin=18 * mm)
 
+    small = styles["BodyText"].clone("Small", fontSize=7.5, leading=9)
+
     def para(text: object, style: str = "BodyText") -> Paragraph:
-        return Paragraph(escape("" if text is None else str(text)), styles[style])
+        chosen = small if style == "Small" else styles[style]
+        return Paragraph(escape("" if text is None else str(text)), chosen)
 
     facts = [
         ["Facility", data["facility"]], ["Certificate", data["certificate_id"]],
@@ -125,10 +128,11 @@ def certificate_pdf(data: dict[str, Any]) -> bytes:
         ["Executed by", f"{data['executed_by']} at {data['executed_at']}"],
     ]
     story = [para(data["title"], "Title"), para(data["statement"]), Spacer(1, 4 * mm),
-             Table([[para(k), para(v)] for k, v in facts], colWidths=[45 * mm, 125 * mm]),
+             Table([[para(k), para(v)] for k, v in facts], colWidths=[45 * mm, 125 * mm],
+                   style=[("VALIGN", (0, 0), (-1, -1), "TOP")]),
              Spacer(1, 4 * mm), para("Records destroyed", "Heading2")]
     rows = [[para(h) for h in ("Document id", "MRN", "Type", "Date of service", "Pages")]]
-    rows += [[para(r["document_id"]), para(r["mrn"]), para(r["document_type"]),
+    rows += [[para(r["document_id"], "Small"), para(r["mrn"]), para(r["document_type"]),
               para(r["service_date"]), para(r["page_count"])] for r in data["records"]]
     table = Table(rows, repeatRows=1, colWidths=[62 * mm, 30 * mm, 38 * mm, 28 * mm, 16 * mm])
     table.setStyle(TableStyle([("GRID", (0, 0), (-1, -1), 0.25, colors.grey),
@@ -137,6 +141,10 @@ def certificate_pdf(data: dict[str, Any]) -> bytes:
     if data["not_destroyed"]:
         story += [Spacer(1, 4 * mm), para("Listed but not destroyed", "Heading2")]
         story += [para(f"{r['document_id']}: {r['reason']}") for r in data["not_destroyed"]]
+    story += [Spacer(1, 6 * mm), para(
+        f"This certificate is kept permanently with its machine-readable twin "
+        f"certificates/{data['certificate_id']}.json; the approvals and the destruction of "
+        "each record are also events in the audit trail.", "Small")]
     pdf.build(story)
     return buffer.getvalue()
 
