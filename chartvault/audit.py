@@ -219,7 +219,10 @@ def verify(session: Session, anchors: Iterable[Anchor] = ()) -> ChainReport:
     head_row = head(session)
     rows = session.scalars(select(AuditEvent).where(AuditEvent.seq <= head_row[0])
                            .order_by(AuditEvent.seq).execution_options(yield_per=1000))
-    return verify_chain(rows, anchors, head_row)
+    try:
+        return verify_chain(rows, anchors, head_row)
+    finally:
+        rows.close()  # stopping at a broken link leaves PostgreSQL's server cursor open
 
 
 # reading ------------------------------------------------------------------------------

@@ -160,3 +160,19 @@ def test_cli_verify_export_and_exit_code(cv_env, settings, tmp_path) -> None:  #
     bad = _cli("audit", "verify", env=cv_env)
     assert bad.returncode == 65
     assert "audit_chain_broken" in bad.stderr and "first broken event: 1" in bad.stderr
+
+
+@pytest.mark.integration
+def test_anchors_catch_a_rehashed_chain_on_postgres(cv_env, postgres_url, monkeypatch) -> None:  # noqa: ANN001
+    from chartvault.settings import get_settings, reset_settings_cache
+
+    monkeypatch.setenv("CHARTVAULT_DATABASE_URL", postgres_url)
+    reset_settings_cache()
+    settings = get_settings()
+    _append(settings, 3)
+    write_anchor(settings)
+    _append(settings, 2, start=3)
+    assert verify_all(settings).ok
+    _rehash_from(settings, 1, detail={"n": 42})
+    report = verify_all(settings)
+    assert not report.ok and report.first_broken_seq == 1 and "re-hashed" in report.problem
