@@ -39,6 +39,25 @@ def policy_command(as_json: bool) -> None:
                f"({minors['source']}); default class {view['default_class']}")
 
 
+@retention.command("apply")
+@click.argument("document_ids", nargs=-1)
+@click.option("--limit", default=10_000, show_default=True, type=click.IntRange(1),
+              help="Without ids: at most this many stale documents.")
+def apply_command(document_ids: tuple[str, ...], limit: int) -> None:
+    """Apply the policy now: to the given documents, or else to every document the
+    policy in force has not evaluated yet (after a policy change). Dates only extend."""
+    from retention.service import apply_retention, reapply_stale
+
+    settings = get_settings()
+    if not document_ids:
+        click.echo(f"{reapply_stale(settings, limit=limit, actor=_actor(None))} stale "
+                   "document(s) evaluated")
+        return
+    for document_id in document_ids:
+        until = apply_retention(settings, document_id, actor=_actor(None))
+        click.echo(f"{document_id}: retained until {until or 'unknown (no date yet)'}")
+
+
 def _proposal_rows(items) -> list[list]:  # noqa: ANN001
     return [[i.document_id, i.mrn, i.doc_type, i.service_date, i.page_count, i.retain_until,
              getattr(i, "status", "")] for i in items]

@@ -60,3 +60,12 @@ def test_nothing_due_and_bad_input(settings, seeder) -> None:  # noqa: ANN001
     assert code == 65 and "hold_empty" in out
     code, out = _run("retention", "approve", "nosuchid", "--user", "alice")
     assert code == 66
+
+
+def test_apply_command(settings, seeder) -> None:  # noqa: ANN001
+    document_id = seeder.document("TST000310", date(2024, 3, 3))
+    code, out = _run("retention", "apply", document_id)
+    assert code == 0 and "2034-03-03" in out
+    seeder.document("TST000311", date(2001, 1, 1), retain_until=date(2011, 1, 1))
+    code, out = _run("retention", "apply")
+    assert code == 0 and out.startswith("1 stale")
