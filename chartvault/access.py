@@ -7,6 +7,7 @@ trail and the catalog only, never to a log.
 
 - :func:`open_document`: every read of a document (view, download, print); a
   restricted document needs a reason ("break the glass").
+- :func:`set_restricted`: mark a document restricted (or lift it), audited.
 - :func:`record_search`: a search, with the MRNs its results touched.
 - :func:`record_disclosure`: a release of information (recipient, purpose).
 - :func:`access_report`: every access to one patient's documents, with the
@@ -96,6 +97,24 @@ def open_document(session: Session, actor: str, document_id: str, *, action: str
         detail["break_glass"] = True
     audit.record(session, actor, action, object_type="document", object_id=doc.id,
                  mrn=doc.mrn, client=client, detail=detail)
+    return doc
+
+
+def set_restricted(session: Session, actor: str, document_id: str, restricted: bool, *,
+                   reason: str, client: str | None = None) -> Document:
+    """Mark a document restricted (e.g. behavioral health) or lift it; audited.
+
+    Raises :class:`NotFound` for an unknown document, :class:`BadInput` without a reason.
+    """
+    doc = session.get(Document, document_id)
+    if doc is None or doc.destroyed_at is not None:
+        raise NotFound(f"document {document_id} does not exist")
+    reason = _text(reason, "the reason", required=True)
+    if doc.restricted != restricted:
+        doc.restricted = restricted
+        audit.record(session, actor, "restrict" if restricted else "unrestrict",
+                     object_type="document", object_id=doc.id, mrn=doc.mrn, client=client,
+                     detail={"reason": reason})
     return doc
 
 

@@ -163,6 +163,20 @@ def review(seq: int, note: str) -> None:
 
 
 @audit.command()
+@click.argument("document_id")
+@click.option("--reason", required=True, help="Why (kept in the audit trail).")
+@click.option("--lift", is_flag=True, help="Lift the restriction instead.")
+def restrict(document_id: str, reason: str, lift: bool) -> None:
+    """Mark DOCUMENT_ID restricted: opening it then needs a reason (break the glass)."""
+    from chartvault.access import set_restricted
+    from chartvault.db import session_scope
+
+    with session_scope(get_settings()) as session:
+        doc = set_restricted(session, _actor(), document_id, not lift, reason=reason)
+    click.echo(f"document {doc.id} is {'restricted' if doc.restricted else 'not restricted'}")
+
+
+@audit.command()
 @click.option("--json", "as_json", is_flag=True)
 def anchor(as_json: bool) -> None:
     """Write today's anchor (the chain head) to the object store, under retention."""

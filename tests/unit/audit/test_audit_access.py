@@ -121,3 +121,20 @@ def test_access_report_on_postgres(cv_env, postgres_url, monkeypatch) -> None:  
         assert [e.action for e in report.entries] == ["search", "disclose", "break_glass",
                                                        "view"]
         assert len(report.disclosures) == 1 and audit.verify(session).ok
+
+
+def test_marking_restricted_is_audited(settings) -> None:  # noqa: ANN001
+    _catalog(settings)
+    with session_scope(settings) as session:
+        with pytest.raises(BadInput):
+            access.set_restricted(session, "privacy", "d1", True, reason="")
+        access.set_restricted(session, "privacy", "d1", True, reason="behavioral health")
+        access.set_restricted(session, "privacy", "d1", True, reason="again: no new event")
+    with session_scope(settings) as session:
+        assert session.get(Document, "d1").restricted
+        with pytest.raises(access.ReasonRequired):
+            access.open_document(session, "web:nurse", "d1")
+    with session_scope(settings) as session:
+        access.set_restricted(session, "privacy", "d1", False, reason="reviewed")
+        actions = [e.action for e in session.scalars(select(AuditEvent).order_by(AuditEvent.seq))]
+        assert actions == ["restrict", "break_glass_refused", "unrestrict"]
