@@ -26,6 +26,16 @@ def test_white_and_dusty_pages_are_blank():
     assert cleanup.is_blank(cleanup.probe(page))
 
 
+@pytest.mark.parametrize("paper", [255, 225])
+def test_noisy_scan_of_empty_paper_is_blank(paper):
+    import random
+
+    from chartvault.synthetic import _noisy
+
+    page = _noisy(Image.new("L", (1275, 1650), paper), random.Random(3))
+    assert cleanup.is_blank(cleanup.probe(page))
+
+
 def test_text_and_noisy_text_are_not_blank():
     assert not cleanup.is_blank(cleanup.probe(_page()))
     assert not cleanup.is_blank(cleanup.probe(_page(noise=True)))
