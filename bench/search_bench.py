@@ -180,7 +180,9 @@ def open_backend(name: str, workdir: Path, stack: ExitStack) -> tuple[SearchInde
     from search.elastic_index import ElasticIndex
 
     url = stack.enter_context(elasticsearch_stand_in())
-    return stack.enter_context(closing(ElasticIndex(url, "bench-pages"))), None
+    # osmem bulk-loads slowly (~80 pages/s): long timeouts so no request is retried
+    index = ElasticIndex(url, "bench-pages", request_timeout=900)
+    return stack.enter_context(closing(index)), None
 
 
 def measure_generation(seed: int, pages: int) -> float:
