@@ -202,6 +202,18 @@ class JsonFormatter(logging.Formatter):
 _HANDLER_NAME = "chartvault-json"
 
 
+class _StderrHandler(logging.StreamHandler):
+    """Writes to whatever ``sys.stderr`` is at the time (test runners swap it)."""
+
+    @property
+    def stream(self) -> TextIO:  # type: ignore[override]
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _value: TextIO) -> None:
+        pass
+
+
 def configure(level: str | int = "INFO", stream: TextIO | None = None,
               mrn_pattern: str | None = None) -> logging.Handler:
     """Send every log record (root logger) as JSON lines to ``stream`` (stderr).
@@ -214,7 +226,7 @@ def configure(level: str | int = "INFO", stream: TextIO | None = None,
     for handler in list(root.handlers):
         if handler.get_name() == _HANDLER_NAME:
             root.removeHandler(handler)
-    handler = logging.StreamHandler(stream or sys.stderr)
+    handler = logging.StreamHandler(stream) if stream is not None else _StderrHandler()
     handler.set_name(_HANDLER_NAME)
     handler.setFormatter(JsonFormatter())
     handler.addFilter(PhiFilter())

@@ -142,3 +142,18 @@ def test_flask_requests_get_an_id_and_an_access_line() -> None:
     line = json.loads(stream.getvalue())
     assert line["endpoint"] == "patient" and line["http_status"] == 200
     assert MRN not in stream.getvalue() and "TESTPATIENT" not in stream.getvalue()
+
+
+def test_default_handler_follows_sys_stderr(monkeypatch) -> None:  # noqa: ANN001
+    root = logging.getLogger()
+    level = root.level
+    handler = logs.configure("INFO")
+    try:
+        for _ in range(2):  # a test runner swapping stderr must not leave a closed stream
+            swapped = io.StringIO()
+            monkeypatch.setattr("sys.stderr", swapped)
+            logging.getLogger("chartvault.test").info("hello")
+            assert json.loads(swapped.getvalue())["msg"] == "hello"
+    finally:
+        root.removeHandler(handler)
+        root.setLevel(level)
