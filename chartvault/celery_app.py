@@ -24,6 +24,7 @@ os.environ.setdefault("OMP_THREAD_LIMIT", "1")
 TASK_MODULES = ["ocr.tasks", "archive.tasks", "search.tasks", "chartvault.maintenance",
                 "retention.tasks"]
 TASK_MODULES += ["chartvault.audit_tasks"]  # the daily audit anchor
+TASK_MODULES += ["ingest.tasks"]  # staged uploads taken in by a worker
 
 
 def make_celery(settings: Settings) -> Celery:

@@ -138,7 +138,7 @@ class HotFolder:
             for file in files:
                 rows = session.scalars(select(IntakeFile).where(
                     IntakeFile.origin == origin_of[file],
-                    IntakeFile.status.not_in(("received", "splitting")))).all()
+                    IntakeFile.status.not_in(("received", "staged", "splitting")))).all()
                 if not rows:
                     continue
                 sha256, _ = sha256_of(file)

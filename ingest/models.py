@@ -29,12 +29,15 @@ class IntakeFile(Base):
     size: Mapped[int | None] = mapped_column(BigInteger)
     kind: Mapped[str | None] = mapped_column(String(10))
     pages: Mapped[int] = mapped_column(Integer, default=0)
-    # received -> archived | split | duplicate | quarantined | failed
+    # [staged ->] received -> archived | split | duplicate | quarantined | failed
     status: Mapped[str] = mapped_column(String(20), default="received")
     code: Mapped[str | None] = mapped_column(String(50))
     reason: Mapped[str | None] = mapped_column(Text)
     object_key: Mapped[str | None] = mapped_column(String(400))
     object_version: Mapped[str | None] = mapped_column(String(200))
     parts: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    # A staged file (taken in by a worker): its intake options, manifest rows and
+    # staging object. PHI (name, date of birth): never log it.
+    staged: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)

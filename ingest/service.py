@@ -24,7 +24,7 @@ from sqlalchemy import select
 
 from archive import ObjectStore, StorageUnavailable
 from chartvault.db import session_scope
-from chartvault.errors import BadInput, ChartvaultError
+from chartvault.errors import BadInput, ChartvaultError, Unavailable
 from chartvault.models import Batch
 from chartvault.settings import Settings
 from ingest import records
@@ -117,9 +117,18 @@ def _unmatched_row(ctx: _Intake, row: ManifestRow) -> FileOutcome:
 def _take_file(ctx: _Intake, incoming: IncomingFile) -> list[FileOutcome]:
     name = display_name(incoming.name)
     record = records.start_file(ctx, name, incoming.origin)
+    return run_file(ctx, incoming, name, record)
+
+
+def run_file(ctx: _Intake, incoming: IncomingFile, name: str, record: str, *,
+             raise_outages: bool = False) -> list[FileOutcome]:
+    """Every step for one received file, its outcomes recorded on its intake_file row.
+    Only an outage (with ``raise_outages``, for a retrying task) escapes."""
     try:
         outcomes = _take_checked(ctx, incoming, name, record)
-    except StorageUnavailable as exc:
+    except Unavailable as exc:
+        if raise_outages:
+            raise
         outcomes = [FileOutcome(name, "failed", code=exc.code, reason=exc.message,
                                 intake_file_id=record)]
     except ChartvaultError as exc:

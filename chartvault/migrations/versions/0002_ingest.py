@@ -30,6 +30,7 @@ def upgrade() -> None:
         sa.Column("object_key", sa.String(400)),
         sa.Column("object_version", sa.String(200)),
         sa.Column("parts", sa.JSON(), nullable=False),
+        sa.Column("staged", sa.JSON()),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
     )

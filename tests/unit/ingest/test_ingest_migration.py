@@ -25,7 +25,8 @@ def test_0002_up_and_down(tmp_path: Path) -> None:
         _run(engine, command.upgrade, "0002")
         assert "intake_file" in inspect(engine).get_table_names()
         columns = {c["name"] for c in inspect(engine).get_columns("intake_file")}
-        assert {"batch_id", "origin", "sha256", "status", "parts", "object_key"} <= columns
+        wanted = {"batch_id", "origin", "sha256", "status", "parts", "object_key", "staged"}
+        assert wanted <= columns
         _run(engine, command.downgrade, "0001")
         assert "intake_file" not in inspect(engine).get_table_names()
         _run(engine, command.upgrade, "0002")
