@@ -32,6 +32,7 @@ from sqlalchemy import select
 
 from archive import ObjectStore
 from chartvault.db import session_scope
+from chartvault.errors import Unavailable
 from chartvault.settings import Settings
 from ingest.files import sha256_of
 from ingest.interface import FileOutcome, IncomingFile, IntakeOptions
@@ -59,16 +60,15 @@ class HotFolder:
         for sub in (PROCESSING, DONE, FAILED):
             (self.folder / sub).mkdir(parents=True, exist_ok=True)
         self._seen: dict[str, tuple] = {}
-        self._recovered = False
 
     def poll(self) -> list[Handled]:
-        """One pass: recover after a restart (first pass only), then take in every
-        entry that has not changed since the previous pass."""
+        """One pass: retry what a crash or an outage left in ``.processing``, then take
+        in every entry that has not changed since the previous pass."""
         handled = []
-        if not self._recovered:
-            self._recovered = True
-            for entry in sorted((self.folder / PROCESSING).iterdir()):
-                handled.append(self._take(entry))
+        # Anything already in .processing was cut off by a crash or an outage
+        # (the catalog or the store down): take it in again, every pass until it goes.
+        for entry in sorted((self.folder / PROCESSING).iterdir()):
+            handled += self._try(entry)
         current = {}
         for entry in sorted(self.folder.iterdir()):
             if entry.name in (PROCESSING, DONE, FAILED) or _being_written(entry.name):
@@ -80,7 +80,7 @@ class HotFolder:
             if self._seen.get(entry.name) == signature:
                 claimed = self._claim(entry)
                 if claimed:
-                    handled.append(self._take(claimed))
+                    handled += self._try(claimed)
                 current.pop(entry.name, None)
         self._seen = current
         return handled
@@ -96,6 +96,13 @@ class HotFolder:
             except Exception:  # noqa: BLE001 - the watcher outlives one bad pass
                 log.exception("hot folder pass failed")
             stop.wait(interval)
+
+    def _try(self, claimed: Path) -> list[Handled]:
+        try:
+            return [self._take(claimed)]
+        except Unavailable as exc:  # left in .processing; the next pass retries it
+            log.warning("hot folder entry waits for an outage to end", extra={"code": exc.code})
+            return []
 
     def _claim(self, entry: Path) -> Path | None:
         target = _free(self.folder / PROCESSING / entry.name)

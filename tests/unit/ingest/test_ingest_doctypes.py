@@ -46,3 +46,12 @@ def test_every_shipped_class_is_a_class_of_the_default_retention_policy(settings
     policy = yaml.safe_load((Path(policy_module).parent / "default_policy.yaml").read_text())
     classes = {t.retention_class for t in document_types(settings).types.values()}
     assert classes <= set(policy["classes"])
+
+
+def test_the_synthetic_and_demo_types_resolve(settings) -> None:  # noqa: ANN001
+    from chartvault.synthetic import DOC_TYPES
+
+    types = document_types(settings)
+    assert {types.resolve(t).name for t in DOC_TYPES} == {
+        "progress_notes", "discharge_summary", "operative_report", "consultation",
+        "history_and_physical", "imaging_report", "lab_results"}

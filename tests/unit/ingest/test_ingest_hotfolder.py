@@ -110,3 +110,25 @@ def test_background_watcher_as_serve_runs_it(settings, tmp_path: Path) -> None: 
         stop.set()
         thread.join(10)
     assert not thread.is_alive()
+
+
+def test_an_outage_leaves_the_entry_for_the_next_pass(settings, tmp_path: Path,  # noqa: ANN001
+                                                      monkeypatch) -> None:  # noqa: ANN001
+    import ingest.service as service
+    from chartvault.errors import Unavailable
+
+    folder = tmp_path / "hot"
+    watcher = HotFolder(settings, _store(settings), folder, lambda _id: None)
+    (folder / "bad.pdf").write_bytes(b"not a scan")
+    real = service.ingest_files
+
+    def down(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+        raise Unavailable("catalog down")
+
+    monkeypatch.setattr(service, "ingest_files", down)
+    watcher.poll()
+    assert watcher.poll() == []
+    assert (folder / ".processing" / "bad.pdf").exists()
+    monkeypatch.setattr(service, "ingest_files", real)
+    [handled] = watcher.poll()
+    assert handled.moved_to == "failed" and not (folder / ".processing" / "bad.pdf").exists()
