@@ -79,6 +79,7 @@ _NOT_FOUND = {"NoSuchKey", "NoSuchVersion", "NoSuchObject", "NotFound", "Resourc
 _TRANSIENT = {"InternalError", "ServiceUnavailable", "SlowDown", "RequestTimeout",
               "OperationAborted", "ServerBusy"}
 _BAD_CREDENTIALS = {"InvalidAccessKeyId", "SignatureDoesNotMatch", "InvalidToken"}
+_BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 _TIME = re.compile(r"^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.(\d+))?(Z|[+-]\d\d:?\d\d)$")
 
 
@@ -203,18 +204,28 @@ class _S3Reader(io.RawIOBase):
     def readable(self) -> bool:
         return True
 
-    def readinto(self, buffer) -> int:  # type: ignore[override]
+    def _chunk(self, size: int) -> bytes:
         try:
-            data = self._response.read(len(buffer))
+            data = self._response.read(size)
         except _VENDOR as exc:
             raise StorageUnavailable(f"{self._where}: read interrupted ({exc})") from exc
         if not data:
             self._check()
-            return 0
+            return b""
         self._hash.update(data)
         self._count += len(data)
+        return data
+
+    def readinto(self, buffer) -> int:  # type: ignore[override]
+        data = self._chunk(len(buffer))
         buffer[: len(data)] = data
         return len(data)
+
+    def readall(self) -> bytes:
+        parts = []
+        while chunk := self._chunk(1024 * 1024):
+            parts.append(chunk)
+        return b"".join(parts)
 
     def _check(self) -> None:
         if self._checked:
@@ -243,6 +254,11 @@ class S3Store:
     def __init__(self, client: Minio, bucket: str, *, region: str = "us-east-1",
                  encryption: str = "none", storage_key: bytes | None = None,
                  part_size: int = PART_SIZE, attempts: int = 4) -> None:
+        if not isinstance(bucket, str) or not _BUCKET.match(bucket) or ".." in bucket:
+            raise ConfigurationError(
+                f"CHARTVAULT_S3_BUCKET={bucket!r} is not a valid S3 bucket name "
+                "(3-63 lower-case letters, digits, '.' or '-')"
+            )
         self._client, self.bucket, self._region = client, bucket, region
         self._part_size, self._attempts = part_size, attempts
         self._sse, self._ssec = self._encryption(encryption, storage_key)
@@ -343,12 +359,18 @@ class S3Store:
         return self._info(key, obj)
 
     def get(self, key: str, version_id: str | None = None) -> BinaryIO:
-        """Open a version for streaming; the reader checks size and SHA-256 at the end."""
-        info = self.stat(key, version_id)
-        where = f"{key} ({info.version_id})"
+        """Open a version for streaming (one GET); the reader checks size and the
+        SHA-256 recorded at put time when it reaches the end."""
+        validate_key(key)
+        self._ready()
+        where = f"{key} ({version_id or 'latest'})"
         response = self._call(f"get {where}", self._client.get_object, self.bucket, key,
-                              version_id=info.version_id, ssec=self._ssec)
-        reader = _S3Reader(response, where, info.sha256 or None, info.size)
+                              version_id=version_id, ssec=self._ssec)
+        headers = response.headers
+        where = f"{key} ({headers.get('x-amz-version-id') or version_id})"
+        length = headers.get("content-length")
+        reader = _S3Reader(response, where, (headers.get("x-amz-meta-sha256") or "").lower()
+                           or None, int(length) if length else None)
         return io.BufferedReader(reader, buffer_size=1024 * 1024)
 
     def _listing(self, prefix: str, versions: bool) -> Iterator:

@@ -113,3 +113,9 @@ def test_bad_s3_settings_are_configuration_errors(tmp_path, changes):
                         s3_access_key="a", s3_secret_key="b").replace(**changes)
     with pytest.raises(ConfigurationError):
         open_store(settings)
+
+
+@pytest.mark.parametrize("bucket", ["ka", "Upper", "under_score", "a" * 64, "dots..dots"])
+def test_bad_bucket_name_names_the_variable(bucket):
+    with pytest.raises(ConfigurationError, match="CHARTVAULT_S3_BUCKET"):
+        S3Store.connect("http://127.0.0.1:9", "a", "b", bucket)
