@@ -143,9 +143,9 @@ def test_engine_gets_the_page_budget_as_its_timeout(scan, ocr_settings, tmp_path
 
 @pytest.mark.usefixtures("orientation_unclear")
 def test_page_budget_is_shared_by_every_step(scan, ocr_settings, tmp_path):
-    engine = FakeEngine(confidences=[10.0], sleep=1.2)  # doubtful: would ask OSD next
+    engine = FakeEngine(confidences=[10.0], sleep=2.1)  # doubtful: would ask OSD next
     with pytest.raises(OcrTimeout) as caught:
-        ocr_page(scan, 1, tmp_path, ocr_settings.replace(ocr_page_timeout=1), engine)
+        ocr_page(scan, 1, tmp_path, ocr_settings.replace(ocr_page_timeout=2), engine)
     assert "CHARTVAULT_OCR_PAGE_TIMEOUT" in caught.value.message
     assert engine.names() == ["recognize"]
 
