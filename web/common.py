@@ -20,7 +20,7 @@ def actor() -> str:
     user = g.get("user")
     if user is None:
         return "web:-"
-    return f"{g.get('via', 'web')}:{user.name}"
+    return f"{'api' if g.get('via') == 'api' else 'web'}:{user.name}"
 
 
 def client() -> str | None:

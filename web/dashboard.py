@@ -54,13 +54,18 @@ def figures(db) -> dict:  # noqa: ANN001
 def bars(series: list[tuple[str, int]], width: int = 600, height: int = 180) -> dict:
     """Geometry of a bar chart for the SVG template (no client-side drawing)."""
     peak = max((v for _, v in series), default=0) or 1
-    slot = width / max(1, len(series))
-    return {"width": width, "height": height, "label_every": max(1, len(series) // 10),
-            "bars": [{"label": label, "value": value, "x": round(i * slot + slot * 0.1, 1),
-                      "w": round(slot * 0.8, 1), "h": round(value / peak * (height - 20), 1),
-                      "y": round(height - value / peak * (height - 20), 1),
-                      "cx": round(i * slot + slot / 2, 1)}
-                     for i, (label, value) in enumerate(series)]}
+    pad = 24  # room for the first and last labels
+    slot = (width - 2 * pad) / max(1, len(series))
+    bar = min(slot * 0.8, 90)
+    out = []
+    for i, (label, value) in enumerate(series):
+        centre = pad + i * slot + slot / 2
+        tall = value / peak * (height - 20)
+        out.append({"label": label, "value": value, "x": round(centre - bar / 2, 1),
+                    "w": round(bar, 1), "h": round(tall, 1), "y": round(height - tall, 1),
+                    "cx": round(centre, 1)})
+    return {"width": width, "height": height, "label_every": max(1, len(series) // 8),
+            "bars": out}
 
 
 @bp.get("/")

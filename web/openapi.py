@@ -72,7 +72,7 @@ def openapi_document() -> dict[str, Any]:
                     {"name": "limit", "in": "query",
                      "schema": {"type": "integer", "minimum": 1, "maximum": 100}},
                     {"name": "offset", "in": "query",
-                     "schema": {"type": "integer", "minimum": 0}}],
+                     "schema": {"type": "integer", "minimum": 0, "maximum": 10000}}],
                 "responses": {"200": {"description": "documents, best first",
                                       "content": {"application/json": {"schema": {
                                           "$ref": "#/components/schemas/SearchResult"}}}},

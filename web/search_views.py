@@ -16,6 +16,7 @@ from web.permissions import requires
 bp = Blueprint("search", __name__)
 
 PAGE_SIZE = 20
+MAX_OFFSET = 10_000  # deep paging costs the index offset+limit documents of memory
 
 
 def highlight(snippet: str) -> Markup:
@@ -31,6 +32,9 @@ def query_from_args(args) -> SearchQuery:  # noqa: ANN001
         limit = min(100, max(1, int(args.get("limit", PAGE_SIZE) or PAGE_SIZE)))
     except ValueError as exc:
         raise BadInput("offset and limit must be whole numbers", code="bad_paging") from exc
+    if offset > MAX_OFFSET:
+        raise BadInput(f"offset at most {MAX_OFFSET}: narrow the search instead",
+                       code="bad_paging")
     sort = args.get("sort", "relevance")
     if sort not in ("relevance", "date"):
         raise BadInput("sort must be relevance or date", code="bad_sort")

@@ -11,6 +11,28 @@ from web.permissions import ROLES
 PASSWORD = "correct horse battery staple"
 
 
+@pytest.fixture(autouse=True)
+def fast_hashes(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Cheap argon2 parameters in tests (the real ones cost ~0.5 s a hash by design)."""
+    from argon2 import PasswordHasher
+
+    from web import accounts
+
+    monkeypatch.setattr(accounts, "_HASHER",
+                        PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
+
+
+@pytest.fixture(autouse=True)
+def queued(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Documents the web layer queued for OCR (no broker in unit tests; the browser
+    tests run the real worker)."""
+    import ocr.tasks
+
+    ids: list[str] = []
+    monkeypatch.setattr(ocr.tasks, "enqueue_document", ids.append)
+    return ids
+
+
 @pytest.fixture
 def app(settings):  # noqa: ANN001, ANN201
     from web import create_app

@@ -1,0 +1,157 @@
+"""Pages and API over a real catalog, store and index: upload, views, audit, XSS."""
+
+from __future__ import annotations
+
+import io
+from datetime import date
+
+import pytest
+from sqlalchemy import select
+
+from chartvault.db import session_scope
+from chartvault.models import AuditEvent
+
+PAYLOAD = '<script>alert(1)</script> "><img src=x onerror=alert(2)> xsscanary'
+RAW = ("<script>alert(1)", "<img src=x onerror")
+
+
+def _audit(settings, action: str) -> list[AuditEvent]:  # noqa: ANN001
+    with session_scope(settings) as session:
+        return list(session.scalars(select(AuditEvent).where(AuditEvent.action == action)
+                                    .order_by(AuditEvent.seq)))
+
+
+@pytest.fixture
+def hostile(settings) -> str:  # noqa: ANN001
+    """An indexed document whose OCR text, file name, error and patient name carry markup."""
+    from chartvault.models import Batch, Document, Page, Patient, new_id
+    from search import DocumentEntry, PageEntry, open_index
+
+    doc_id, batch_id = new_id(), new_id()
+    with session_scope(settings) as session:
+        session.add(Patient(mrn="TSTXSS001", name=PAYLOAD[:150]))
+        session.add(Batch(id=batch_id, created_by="test", source="cli"))
+        session.flush()
+        session.add(Document(id=doc_id, batch_id=batch_id, mrn="TSTXSS001",
+                             doc_type="progress_notes", filename=PAYLOAD,
+                             mime="application/pdf", original_key=f"documents/{doc_id}/x.pdf",
+                             original_version="1", sha256="0" * 64, size=1, page_count=1,
+                             status="indexed", needs_review=True, error=PAYLOAD,
+                             facility=PAYLOAD[:100]))
+        session.add(Page(document_id=doc_id, number=1, status="done", text=PAYLOAD,
+                         confidence=40.0, flag="low_confidence"))
+    open_index(settings).upsert(DocumentEntry(
+        document_id=doc_id, mrn="TSTXSS001", doc_type="progress_notes",
+        pages=(PageEntry(1, PAYLOAD),), batch_id=batch_id, facility="x"))
+    return doc_id
+
+
+def test_ocr_text_renders_inert_everywhere(as_role, hostile: str) -> None:
+    client = as_role("admin")
+    with client.get(f"/documents/{hostile}") as r:
+        assert r.status_code == 200
+        assert b"&lt;script&gt;alert(1)&lt;/script&gt;" in r.data
+    paths = ["/search?q=xsscanary", f"/documents/{hostile}", "/patients/TSTXSS001", "/review",
+             f"/batches/{_batch_of(client, hostile)}", "/audit", "/dashboard"]
+    for path in paths:
+        with client.get(path) as r:
+            assert r.status_code == 200, path
+            body = r.get_data(as_text=True)
+            for raw in RAW:
+                assert raw not in body, (path, raw)
+    with client.get("/search?q=xsscanary") as r:
+        assert b"<mark>xsscanary</mark>" in r.data  # highlighting still works
+    with client.get("/api/search?q=xsscanary") as r:
+        assert r.mimetype == "application/json"
+
+
+def _batch_of(client, document_id: str) -> str:  # noqa: ANN001
+    with client.get(f"/api/documents/{document_id}") as r:
+        return r.get_json()["batch_id"]
+
+
+def test_upload_page_and_api(as_role, settings, tmp_path, queued) -> None:  # noqa: ANN001
+    from chartvault.synthetic import ChartSpec, make_chart
+
+    chart = make_chart(ChartSpec(mrn="TST000555", patient_name="TESTPATIENT, Unit U.",
+                                 date_of_birth=date(1980, 1, 1), doc_type="progress_notes",
+                                 service_date=date(2024, 1, 2), pages=1, paragraphs=1),
+                       tmp_path / "c.pdf", fmt="pdf", dpi=100)
+    client = as_role("clerk")
+    data = {"files": [(io.BytesIO(chart.path.read_bytes()), "chart.pdf"),
+                      (io.BytesIO(b""), "empty.pdf")],
+            "mrn": "TST000555", "type": "progress_notes", "service_date": "2024-01-02"}
+    with client.post("/upload", data=data, content_type="multipart/form-data",
+                     headers={"Accept": "application/json"}) as r:
+        assert r.status_code == 201, r.data
+        batch_id = r.get_json()["batch_id"]
+    with client.get(f"/api/batches/{batch_id}") as r:
+        batch = r.get_json()
+    assert batch["documents"], batch
+    assert batch["documents"][0]["status"] == "received"
+    assert [q["filename"] for q in batch["quarantine"]] == ["empty.pdf"], batch["quarantine"]
+    with client.get(f"/batches/{batch_id}") as r:
+        assert r.status_code == 200 and b"empty.pdf" in r.data
+    document_id = batch["documents"][0]["id"]
+    assert queued == [document_id]  # OCR queued after the catalog commit
+    with client.get(f"/documents/{document_id}/original") as r:
+        assert r.status_code == 200 and r.data == chart.path.read_bytes()
+        assert "attachment" in r.headers["Content-Disposition"]
+    with client.get(f"/documents/{document_id}/pdf") as r:
+        assert r.status_code == 404  # not OCR'd yet (no worker here)
+    with client.get(f"/documents/{document_id}") as r:
+        assert r.status_code == 200
+    assert _audit(settings, "upload_received")[-1].client == "127.0.0.1"
+    assert _audit(settings, "upload_received")[-1].actor == "web:clerk"
+    downloads = _audit(settings, "download")
+    assert [(e.actor, e.object_id, e.detail["kind"]) for e in downloads] == [
+        ("web:clerk", document_id, "original")]
+    views = [e for e in _audit(settings, "view") if e.object_type == "document"]
+    assert views[-1].mrn == "TST000555" and views[-1].client == "127.0.0.1"
+    # The page's quarantine queue offers the empty file; discarding it is audited.
+    entry_id = batch["quarantine"][0]["id"]
+    with client.get("/quarantine") as r:
+        assert entry_id.encode() in r.data
+    with client.post(f"/quarantine/{entry_id}/discard") as r:
+        assert r.status_code == 303
+    assert _audit(settings, "quarantine_discard")[-1].object_id == entry_id
+
+
+def test_quarantine_release_with_corrected_mrn(as_role, settings, tmp_path) -> None:  # noqa: ANN001
+    from chartvault.synthetic import ChartSpec, make_chart
+
+    chart = make_chart(ChartSpec(mrn="TST000556", patient_name="TESTPATIENT, Unit V.",
+                                 date_of_birth=date(1980, 1, 1), doc_type="progress_notes",
+                                 service_date=date(2024, 1, 2), pages=1, paragraphs=1),
+                       tmp_path / "c.pdf", fmt="pdf", dpi=100)
+    client = as_role("clerk")
+    with client.post("/upload", data={"files": [(chart.path.open("rb"), "c.pdf")],
+                                      "mrn": "bad mrn!"},
+                     headers={"Accept": "application/json"}) as r:
+        batch_id = r.get_json()["batch_id"]
+    with client.get(f"/api/batches/{batch_id}") as r:
+        entry = r.get_json()["quarantine"][0]
+    with client.post(f"/quarantine/{entry['id']}/release", data={"mrn": "TST000556"}) as r:
+        assert r.status_code == 303 and "/batches/" in r.location
+        new_batch = r.location.rsplit("/", 1)[-1]
+    with client.get(f"/api/batches/{new_batch}") as r:
+        assert r.get_json()["documents"][0]["mrn"] == "TST000556"
+
+
+def test_dashboard_figures(as_role, hostile: str) -> None:
+    with as_role("auditor").get("/dashboard") as r:
+        assert r.status_code == 200
+        body = r.get_data(as_text=True)
+    assert 'id="chart-pages-per-day"' in body and "progress_notes" in body
+    assert "TSTXSS001" not in body  # aggregates only: no patient data
+
+
+def test_openapi_document(app) -> None:  # noqa: ANN001
+    with app.test_client().get("/api/openapi.json") as r:
+        doc = r.get_json()
+    assert doc["openapi"].startswith("3.")
+    for path in ("/api/batches", "/api/batches/{batch_id}", "/api/search",
+                 "/api/documents/{document_id}",
+                 "/api/documents/{document_id}/pages/{number}/image",
+                 "/api/documents/{document_id}/original", "/api/documents/{document_id}/pdf"):
+        assert path in doc["paths"], path
