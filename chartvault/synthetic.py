@@ -7,11 +7,14 @@ resolution on US letter paper with DejaVu fonts (Debian package
 text layer), a multi-page TIFF, or a single PNG/JPEG. ``fmt="pdf-text"``
 writes a born-digital PDF (real text layer) of the same pages instead.
 
-Output is deterministic for a given spec (seed included).
+Output is deterministic for a given spec (seed included). For a demo batch:
+``python -m chartvault.synthetic FOLDER --charts 10 --pages 2``.
 """
 
 from __future__ import annotations
 
+import argparse
+import json
 import random
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -270,3 +273,45 @@ def _born_digital(spec: ChartSpec, out: Path, dpi: int) -> tuple[str, ...]:
         texts.append(truth(lines))
     pdf.save()
     return tuple(texts)
+
+
+def write_batch(folder: Path, charts: int, seed: int, fmt: str = "pdf", dpi: int = 300,
+                **options: object) -> list[SyntheticChart]:
+    """``charts`` charts for fake patients into ``folder``, with ``truth.json`` beside them
+    (file name, MRN, patient, document type, dates, and each page's text)."""
+    folder = Path(folder)
+    patients = fake_patients(max(1, charts // 2), seed)
+    made = []
+    for index in range(charts):
+        spec = spec_for(patients[index % len(patients)], seed * 1000 + index, **options)
+        name = f"{spec.mrn}-{spec.doc_type.lower().replace(' ', '-')}-{index:03d}"
+        made.append(make_chart(spec, folder / f"{name}.{fmt.split('-')[0]}", fmt, dpi))
+    truth = [{"file": c.path.name, "mrn": c.spec.mrn, "patient": c.spec.patient_name,
+              "date_of_birth": c.spec.date_of_birth.isoformat(), "doc_type": c.spec.doc_type,
+              "service_date": c.spec.service_date.isoformat(), "pages": list(c.page_texts)}
+             for c in made]
+    (folder / "truth.json").write_text(json.dumps(truth, indent=1), encoding="utf-8")
+    return made
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """``python -m chartvault.synthetic FOLDER``: a batch of fake charts for a demo."""
+    parser = argparse.ArgumentParser(description=main.__doc__)
+    parser.add_argument("folder", type=Path)
+    parser.add_argument("--charts", type=int, default=10)
+    parser.add_argument("--pages", type=int, default=2)
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--fmt", choices=FORMATS, default="pdf")
+    parser.add_argument("--dpi", type=int, default=300)
+    parser.add_argument("--noise", action="store_true")
+    parser.add_argument("--skew", type=float, default=0.0)
+    parser.add_argument("--rotate", type=int, default=0, choices=(0, 90, 180, 270))
+    args = parser.parse_args(argv)
+    pages = 1 if args.fmt in ("png", "jpeg") else args.pages
+    made = write_batch(args.folder, args.charts, args.seed, args.fmt, args.dpi, pages=pages,
+                       noise=args.noise, skew=args.skew, rotate=args.rotate)
+    print(f"{len(made)} charts in {args.folder} (ground truth in truth.json)")
+
+
+if __name__ == "__main__":
+    main()

@@ -97,3 +97,16 @@ def test_bad_options_are_refused(tmp_path):
         make_chart(_spec(rotate=45), tmp_path / "x.pdf", "pdf")
     with pytest.raises(ValueError, match="overflows"):
         render_page(_spec(paragraphs=40), 1, dpi=72)
+
+
+def test_demo_batch_from_the_command_line(tmp_path, capsys):
+    import json
+
+    from chartvault.synthetic import main
+
+    main([str(tmp_path), "--charts", "3", "--pages", "2", "--dpi", "72", "--seed", "4"])
+    truth = json.loads((tmp_path / "truth.json").read_text())
+    assert len(truth) == 3 and all(len(entry["pages"]) == 2 for entry in truth)
+    assert all((tmp_path / entry["file"]).is_file() for entry in truth)
+    assert truth[0]["mrn"] in truth[0]["pages"][0]
+    assert "3 charts" in capsys.readouterr().out
