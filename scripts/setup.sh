@@ -32,4 +32,13 @@ if [[ ! -x .venv/bin/python ]]; then
 fi
 .venv/bin/python -m pip install -q --disable-pip-version-check --upgrade pip
 .venv/bin/python -m pip install -q --disable-pip-version-check -e ".${extras}"
+# The first admin of the web page (CHARTVAULT_ADMIN_PASSWORD, or a random one printed once).
+if ! .venv/bin/chartvault users list 2>/dev/null | grep -q $'\tadmin$'; then
+  password=${CHARTVAULT_ADMIN_PASSWORD:-$(.venv/bin/python -c 'import secrets; print(secrets.token_urlsafe(12))')}
+  if printf '%s\n' "$password" | .venv/bin/chartvault users add admin --role admin --password-stdin >/dev/null; then
+    [[ -n ${CHARTVAULT_ADMIN_PASSWORD:-} ]] || echo "setup: web admin 'admin', one-time password: $password"
+  else
+    echo "setup: could not create the first admin; later run: chartvault users add admin --role admin"
+  fi
+fi
 echo "setup: ready (.venv/bin/chartvault)"

@@ -94,6 +94,16 @@ def set_password(session: Session, name: str, password: str, actor: str) -> None
     audit.record(session, actor, "user_password", object_type="user", object_id=name)
 
 
+def add_or_reset(session: Session, name: str, role: str, password: str, actor: str) -> None:
+    """Create the user, or give an existing one this password and role (demo, setup)."""
+    if session.scalar(select(User.id).where(User.name == name)) is None:
+        add_user(session, name, role, password, actor)
+        return
+    _check_name_role(name, role)
+    set_password(session, name, password, actor)
+    _get(session, name).role = role
+
+
 def new_token(session: Session, name: str, actor: str) -> str:
     """A fresh API token for ``name`` (the previous one stops working). Shown once."""
     user = _get(session, name)

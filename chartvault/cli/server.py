@@ -125,8 +125,23 @@ def demo(host: str, port: int, then_serve: bool, as_json: bool) -> None:
         table("metformin", ["document", "mrn", "page", "snippet"],
               [[h["document_id"], h["mrn"], h["page"], h["snippet"]] for h in hits])
     if then_serve:
+        _demo_admin(settings, host, port)
         with _background_processes(settings):
             _serve_http(settings, host, port)
+
+
+def _demo_admin(settings: Settings, host: str, port: int) -> None:
+    """A demo admin whose fresh random password is printed once (the page needs a login)."""
+    import secrets
+
+    from chartvault.db import session_scope
+    from web import accounts
+
+    password = secrets.token_urlsafe(12)
+    with session_scope(settings) as session:
+        accounts.add_or_reset(session, "demo-admin", "admin", password, "demo")
+    click.echo(f"Sign in at http://{host}:{port}/ as demo-admin with the one-time "
+               f"password {password}")
 
 
 def _demo_charts(folder: Path):  # noqa: ANN202
