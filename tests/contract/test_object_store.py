@@ -388,3 +388,17 @@ def test_put_from_a_file_with_and_without_expected_hash(store, ns, tmp_path):
     with path.open("rb") as source:
         again = store.put(ns + "b", source, expected_sha256=sha(path.read_bytes()))
     assert read_all(store, ns + "b", again.version_id) == path.read_bytes()
+
+
+def test_fixity_reads_back_every_backend(store, ns):
+    from archive.fixity import ExpectedObject, verify
+
+    infos = [store.put(ns + f"f{n}", io.BytesIO(bytes([n]) * (n * 70_000))) for n in range(3)]
+    expected = [ExpectedObject(i.key, i.version_id, i.sha256, i.size) for i in infos]
+    report = verify(store, expected)
+    assert report.ok and report.checked == 3 and report.bytes_read == sum(i.size for i in infos)
+    gone = ExpectedObject(ns + "never-stored", infos[0].version_id, infos[0].sha256, 1)
+    wrong = ExpectedObject(infos[1].key, infos[1].version_id, "0" * 64, infos[1].size)
+    report = verify(store, [gone, wrong])
+    assert [p.key for p in report.missing] == [gone.key]
+    assert [p.key for p in report.altered] == [wrong.key]
