@@ -66,9 +66,6 @@ def create_batch():  # noqa: ANN201
         source="api", mrn=request.form.get("mrn"), doc_type=request.form.get("type"),
         service_date=parse_date(request.form.get("service_date")),
         facility=request.form.get("facility", ""))
-    with session_scope(settings()) as db:
-        record(db, "upload_received", object_type="batch", object_id=result.batch_id,
-               detail={"files": len(result.outcomes), "via": "api"})
     body = {"id": result.batch_id, "url": url_for("api.get_batch", batch_id=result.batch_id),
             "documents": [{"filename": o.filename, "status": o.status,
                            "document_id": o.document_id, "code": o.code, "reason": o.reason,

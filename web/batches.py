@@ -29,9 +29,6 @@ def upload():  # noqa: ANN201
         source="web", mrn=request.form.get("mrn"), doc_type=request.form.get("type"),
         service_date=parse_date(request.form.get("service_date")),
         facility=request.form.get("facility", ""))
-    with session_scope(settings()) as db:
-        record(db, "upload_received", object_type="batch", object_id=result.batch_id,
-               detail={"files": len(result.outcomes), "via": "web"})
     target = url_for("batches.show", batch_id=result.batch_id)
     if request.accept_mimetypes.best == "application/json":
         return jsonify(batch_id=result.batch_id, url=target), 201

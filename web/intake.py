@@ -7,7 +7,6 @@ originals are durable in the store before ``ingest_files`` returns).
 
 from __future__ import annotations
 
-import dataclasses
 import tempfile
 from collections.abc import Sequence
 from datetime import date
@@ -33,10 +32,14 @@ def parse_date(value: str | None) -> date | None:
 def ingest_uploads(files: Sequence[FileStorage], manifest: FileStorage | None, *,
                    actor: str, source: str, mrn: str | None, doc_type: str | None,
                    service_date: date | None, facility: str = ""):  # noqa: ANN201
-    """Save, then ingest. Returns the :class:`ingest.service.IntakeResult`."""
-    from ingest.service import IncomingFile, IntakeOptions, ingest_files
+    """Save, then ingest. Returns the :class:`ingest.IntakeResult`.
+
+    The manifest goes to intake as one more file whose name ends in ``.csv``
+    (that is how ``ingest_files`` recognises manifests).
+    """
+    from ingest import IncomingFile, IntakeOptions, ingest_files
     from ocr.tasks import enqueue_document
-    from web.common import settings, store
+    from web.common import client, settings, store
 
     files = [f for f in files if f and f.filename]
     if not files:
@@ -50,23 +53,13 @@ def ingest_uploads(files: Sequence[FileStorage], manifest: FileStorage | None, *
             path = folder / f"{number:05d}.upload"
             upload.save(path)
             incoming.append(IncomingFile(path, upload.filename or f"file-{number}"))
-        options = {"actor": actor, "source": source, "mrn": (mrn or "").strip() or None,
-                   "doc_type": (doc_type or "").strip() or None, "service_date": service_date,
-                   "facility": facility}
         if manifest is not None and manifest.filename:
-            options.update(_manifest_option(manifest, folder))
-        return ingest_files(settings(), store(), incoming, IntakeOptions(**options),
-                            enqueue_document)
-
-
-def _manifest_option(manifest: FileStorage, folder: Path) -> dict:
-    """Hand the manifest to ingest if it takes one (the ingest issue adds manifests)."""
-    from ingest.service import IntakeOptions
-
-    names = {f.name for f in dataclasses.fields(IntakeOptions)}
-    if "manifest" not in names:
-        raise BadInput("manifests are not supported by this installation yet",
-                       code="manifest_unsupported")
-    path = folder / "manifest.upload"
-    manifest.save(path)
-    return {"manifest": path}
+            path = folder / "manifest.upload"
+            manifest.save(path)
+            name = manifest.filename if manifest.filename.lower().endswith(".csv") \
+                else "manifest.csv"
+            incoming.insert(0, IncomingFile(path, name))
+        options = IntakeOptions(actor=actor, source=source, mrn=(mrn or "").strip() or None,
+                                doc_type=(doc_type or "").strip() or None,
+                                service_date=service_date, facility=facility, client=client())
+        return ingest_files(settings(), store(), incoming, options, enqueue_document)

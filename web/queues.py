@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-import tempfile
-from pathlib import Path
-
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 from sqlalchemy import or_, select
 
 from chartvault.db import session_scope
-from chartvault.errors import NotFound, PolicyRefusal
-from chartvault.models import Document, Page, QuarantineEntry, utcnow
-from web.common import actor, record, settings, store
+from chartvault.errors import BadInput, NotFound
+from chartvault.models import Document, Page, QuarantineEntry
+from web.common import actor, client, record, settings, store
 from web.intake import parse_date
 from web.permissions import requires
 
@@ -31,23 +28,16 @@ def quarantine():  # noqa: ANN201
     return render_template("quarantine.html", entries=open_entries, resolved=resolved)
 
 
-def _open_entry(db, entry_id: str) -> QuarantineEntry:  # noqa: ANN001
-    entry = db.get(QuarantineEntry, entry_id)
-    if entry is None:
-        raise NotFound(f"quarantine entry {entry_id} does not exist")
-    if entry.resolved_at is not None:
-        raise PolicyRefusal("this entry was already resolved", code="already_resolved")
-    return entry
-
-
 @bp.post("/quarantine/<entry_id>/discard")
 @requires("quarantine")
 def discard(entry_id: str):  # noqa: ANN201
+    from ingest.quarantine import discard as discard_entry
+
+    discard_entry(settings(), store(), entry_id, actor(),
+                  request.form.get("reason", "").strip())
     with session_scope(settings()) as db:
-        entry = _open_entry(db, entry_id)
-        entry.resolved_at, entry.resolved_by, entry.resolution = utcnow(), actor(), "discarded"
         record(db, "quarantine_discard", object_type="quarantine", object_id=entry_id)
-    flash("Entry discarded (its bytes stay in the store under retention).")
+    flash("Entry discarded.")
     return redirect(url_for("queues.quarantine"), 303)
 
 
@@ -55,39 +45,25 @@ def discard(entry_id: str):  # noqa: ANN201
 @requires("quarantine")
 def release(entry_id: str):  # noqa: ANN201
     """Take the kept bytes in again with corrected details (e.g. the right MRN)."""
-    from ingest.service import IncomingFile, IntakeOptions, ingest_files
+    from ingest import IntakeOptions
+    from ingest.quarantine import release as release_entry
     from ocr.tasks import enqueue_document
 
-    with session_scope(settings()) as db:
-        entry = _open_entry(db, entry_id)
-        key, version, name = entry.object_key, entry.object_version, entry.filename
-    if not key:
-        raise NotFound("the bytes of this file were not kept: upload it again",
-                       code="quarantine_no_bytes")
-    options = IntakeOptions(actor=actor(), source="web",
+    options = IntakeOptions(actor=actor(), source="web", client=client(),
                             mrn=request.form.get("mrn", "").strip() or None,
                             doc_type=request.form.get("type", "").strip() or None,
                             service_date=parse_date(request.form.get("service_date")))
-    with tempfile.TemporaryDirectory(prefix="chartvault-release-") as tmp:
-        path = Path(tmp) / "released.upload"
-        with store().get(key, version) as src, path.open("wb") as dst:
-            while chunk := src.read(256 * 1024):
-                dst.write(chunk)
-        result = ingest_files(settings(), store(), [IncomingFile(path, name)], options,
-                              enqueue_document)
-    outcome = result.outcomes[0]
+    try:
+        outcome = release_entry(settings(), store(), entry_id, options, enqueue_document)
+    except BadInput as exc:
+        flash(f"Still refused: {exc.message}")
+        return redirect(url_for("queues.quarantine"), 303)
     with session_scope(settings()) as db:
-        entry = _open_entry(db, entry_id)
-        if outcome.status in ("queued", "duplicate"):
-            entry.resolved_at, entry.resolved_by = utcnow(), actor()
-            entry.resolution = "released"
         record(db, "quarantine_release", object_type="quarantine", object_id=entry_id,
-               detail={"batch": result.batch_id, "outcome": outcome.status})
-    if outcome.status in ("queued", "duplicate"):
-        flash(f"Released into batch {result.batch_id}.")
-        return redirect(url_for("batches.show", batch_id=result.batch_id), 303)
-    flash(f"Still refused: {outcome.reason}")
-    return redirect(url_for("queues.quarantine"), 303)
+               detail={"outcome": outcome.status})
+        batch_id = db.get(QuarantineEntry, entry_id).batch_id
+    flash(f"Released: {outcome.status}.")
+    return redirect(url_for("batches.show", batch_id=batch_id), 303)
 
 
 @bp.get("/review")

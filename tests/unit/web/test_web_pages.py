@@ -101,8 +101,8 @@ def test_upload_page_and_api(as_role, settings, tmp_path, queued) -> None:  # no
         assert r.status_code == 404  # not OCR'd yet (no worker here)
     with client.get(f"/documents/{document_id}") as r:
         assert r.status_code == 200
-    assert _audit(settings, "upload_received")[-1].client == "127.0.0.1"
-    assert _audit(settings, "upload_received")[-1].actor == "web:clerk"
+    upload = _audit(settings, "upload")[-1]
+    assert (upload.actor, upload.client, upload.object_id) == ("web:clerk", "127.0.0.1", batch_id)
     downloads = _audit(settings, "download")
     assert [(e.actor, e.object_id, e.detail["kind"]) for e in downloads] == [
         ("web:clerk", document_id, "original")]
@@ -112,7 +112,7 @@ def test_upload_page_and_api(as_role, settings, tmp_path, queued) -> None:  # no
     entry_id = batch["quarantine"][0]["id"]
     with client.get("/quarantine") as r:
         assert entry_id.encode() in r.data
-    with client.post(f"/quarantine/{entry_id}/discard") as r:
+    with client.post(f"/quarantine/{entry_id}/discard", data={"reason": "blank upload"}) as r:
         assert r.status_code == 303
     assert _audit(settings, "quarantine_discard")[-1].object_id == entry_id
 
@@ -125,7 +125,7 @@ def test_quarantine_release_with_corrected_mrn(as_role, settings, tmp_path) -> N
                                  service_date=date(2024, 1, 2), pages=1, paragraphs=1),
                        tmp_path / "c.pdf", fmt="pdf", dpi=100)
     client = as_role("clerk")
-    with client.post("/upload", data={"files": [(chart.path.open("rb"), "c.pdf")],
+    with client.post("/upload", data={"files": [(io.BytesIO(chart.path.read_bytes()), "c.pdf")],
                                       "mrn": "bad mrn!"},
                      headers={"Accept": "application/json"}) as r:
         batch_id = r.get_json()["batch_id"]
@@ -155,3 +155,34 @@ def test_openapi_document(app) -> None:  # noqa: ANN001
                  "/api/documents/{document_id}/pages/{number}/image",
                  "/api/documents/{document_id}/original", "/api/documents/{document_id}/pdf"):
         assert path in doc["paths"], path
+
+
+def test_api_upload_with_manifest(app, users, settings, tmp_path, queued) -> None:  # noqa: ANN001
+    from chartvault.synthetic import ChartSpec, make_chart
+    from web import accounts
+
+    with session_scope(settings) as session:
+        token = accounts.new_token(session, "clerk", "test")
+    charts = [make_chart(ChartSpec(mrn=mrn, patient_name="TESTPATIENT, M.",
+                                   date_of_birth=date(1990, 1, 1), doc_type="progress_notes",
+                                   service_date=date(2024, 1, 2), pages=1, paragraphs=1,
+                                   seed=n), tmp_path / f"scan{n}.pdf", fmt="pdf", dpi=100)
+              for n, mrn in enumerate(("TST000601", "TST000602"))]
+    manifest = (b"filename,mrn,document_type\nscan0.pdf,TST000601,progress_notes\n"
+                b"scan1.pdf,TST000602,discharge_summary\n")
+    data = {"files": [(io.BytesIO(c.path.read_bytes()), c.path.name) for c in charts],
+            "manifest": (io.BytesIO(manifest), "list.csv")}
+    with app.test_client().post("/api/batches", data=data,
+                                headers={"Authorization": f"Bearer {token}"}) as r:
+        assert r.status_code == 202, r.data
+        body = r.get_json()
+    by_name = {d["filename"]: d for d in body["documents"]}
+    assert by_name["scan0.pdf"]["status"] == "queued"
+    with app.test_client().get(f"/api/batches/{body['id']}",
+                               headers={"Authorization": f"Bearer {token}"}) as r:
+        docs = {d["filename"]: d for d in r.get_json()["documents"]}
+    assert (docs["scan0.pdf"]["mrn"], docs["scan1.pdf"]["mrn"]) == ("TST000601", "TST000602")
+    assert docs["scan1.pdf"]["type"] == "discharge_summary"
+    assert len(queued) == 2
+    upload = _audit(settings, "upload")[-1]
+    assert upload.actor == "api:clerk" and upload.client == "127.0.0.1"
