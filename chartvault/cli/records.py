@@ -58,6 +58,28 @@ def apply_command(document_ids: tuple[str, ...], limit: int) -> None:
         click.echo(f"{document_id}: retained until {until or 'unknown (no date yet)'}")
 
 
+@retention.command("patient")
+@click.argument("mrn")
+@click.option("--encounter", type=click.DateTime(formats=["%Y-%m-%d"]),
+              help="A new encounter on this date (extends dates that follow the last one).")
+@click.option("--date-of-birth", type=click.DateTime(formats=["%Y-%m-%d"]),
+              help="The corrected date of birth.")
+@click.option("--user", help="Who records the change (default: your login).")
+def patient(mrn: str, encounter, date_of_birth, user: str | None) -> None:  # noqa: ANN001
+    """Record a patient's new facts and recompute their documents' dates (extend only)."""
+    from retention.service import correct_date_of_birth, record_encounter
+
+    if not encounter and not date_of_birth:
+        raise click.UsageError("give --encounter and/or --date-of-birth")
+    settings, changed = get_settings(), 0
+    if date_of_birth:
+        changed += correct_date_of_birth(settings, mrn, date_of_birth.date(),
+                                         actor=_actor(user))
+    if encounter:
+        changed += record_encounter(settings, mrn, encounter.date(), actor=_actor(user))
+    click.echo(f"{changed} document date(s) extended")
+
+
 def _proposal_rows(items) -> list[list]:  # noqa: ANN001
     return [[i.document_id, i.mrn, i.doc_type, i.service_date, i.page_count, i.retain_until,
              getattr(i, "status", "")] for i in items]

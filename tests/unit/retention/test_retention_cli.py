@@ -69,3 +69,16 @@ def test_apply_command(settings, seeder) -> None:  # noqa: ANN001
     seeder.document("TST000311", date(2001, 1, 1), retain_until=date(2011, 1, 1))
     code, out = _run("retention", "apply")
     assert code == 0 and out.startswith("1 stale")
+
+
+def test_patient_facts_command(settings, seeder) -> None:  # noqa: ANN001
+    document_id = seeder.document("TST000312", date(2024, 3, 3))
+    assert _run("retention", "apply", document_id)[0] == 0
+    code, out = _run("retention", "patient", "TST000312", "--encounter", "2025-01-01")
+    assert code == 0 and out.startswith("1 document")
+    code, out = _run("retention", "patient", "TST000312", "--date-of-birth", "2020-05-05")
+    assert code == 0 and out.startswith("1 document")  # now a minor's chart: 2041-05-05
+    code, out = _run("retention", "apply", document_id)
+    assert "2041-05-05" in out
+    code, out = _run("retention", "patient", "NOSUCH01", "--encounter", "2025-01-01")
+    assert code == 66
