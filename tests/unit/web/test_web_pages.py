@@ -186,3 +186,21 @@ def test_api_upload_with_manifest(app, users, settings, tmp_path, queued) -> Non
     assert len(queued) == 2
     upload = _audit(settings, "upload")[-1]
     assert upload.actor == "api:clerk" and upload.client == "127.0.0.1"
+
+
+def test_hold_placed_on_the_retention_page_shows_in_the_viewer(as_role, hostile: str,
+                                                               settings) -> None:  # noqa: ANN001
+    manager = as_role("records_manager")
+    with manager.post("/retention/holds", data={"case_id": "CASE-42", "reason": "litigation",
+                                                 "mrns": "TSTXSS001"}) as r:
+        assert r.status_code == 303
+    with manager.get("/retention") as r:
+        assert b"CASE-42" in r.data and b"AHIMA" in r.data
+    with manager.get(f"/documents/{hostile}") as r:
+        assert b"legal hold" in r.data and b"CASE-42" in r.data
+    with manager.post("/retention/holds", data={"case_id": "", "reason": ""}) as r:
+        assert r.status_code == 422 and b"hold_incomplete" in r.data
+    assert _audit(settings, "hold_place")[-1].actor == "web:records-manager"
+    with as_role("clerk").post("/retention/holds", data={"case_id": "X", "reason": "y",
+                                                          "mrns": "TSTXSS001"}) as r:
+        assert r.status_code == 403

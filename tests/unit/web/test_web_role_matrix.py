@@ -13,7 +13,8 @@ import pytest
 from web.permissions import PERMISSIONS, PUBLIC, ROLES, permission_of
 
 DUMMY = {"document_id": "0" * 32, "batch_id": "0" * 32, "entry_id": "0" * 32,
-         "destruction_id": "0" * 32, "mrn": "TST000000", "number": 1, "filename": "app.css"}
+         "destruction_id": "0" * 32, "hold_id": "0" * 32, "fmt": "pdf", "mrn": "TST000000",
+         "number": 1, "filename": "app.css"}
 
 
 def _rules(app):  # noqa: ANN001, ANN202
