@@ -198,11 +198,14 @@ def approve(settings: Settings, destruction_id: str, *, user: str,
     return get_destruction(settings, destruction_id)
 
 
-def cancel(settings: Settings, destruction_id: str, *, user: str, reason: str
-           ) -> DestructionView:
-    """Withdraw a list before execution starts."""
+def cancel(settings: Settings, destruction_id: str, *, user: str, reason: str,
+           role: str | None = None) -> DestructionView:
+    """Withdraw a list before execution starts (a records manager or an admin)."""
     with session_scope(settings) as session:
         dest = _destruction(session, destruction_id, lock=True)
+        if (role or _role(session, user)) not in CONFIRMER_ROLES:
+            raise PermissionDenied("cancelling a destruction needs a records manager or an "
+                                   "admin", code="role_required")
         if dest.status not in ("proposed", "approved", "confirmed"):
             raise PolicyRefusal(f"destruction {destruction_id} is {dest.status}; only a list "
                                 "not yet executing can be cancelled", code="not_cancellable")
@@ -239,7 +242,8 @@ def execute(settings: Settings, destruction_id: str, *, actor: str,
     if items:
         with session_scope(settings) as session:
             listed = list(session.scalars(select(DestructionItem.document_id).where(
-                DestructionItem.id.in_(items), DestructionItem.status == "pending")))
+                DestructionItem.destruction_id == destruction_id,
+                DestructionItem.status == "pending")))
         reapply_documents(settings, listed, store=store, actor=actor)  # dates may have grown
         index = index or _open_index(settings)
         try:

@@ -101,6 +101,8 @@ def test_roles_and_the_two_person_rule(settings, seeder) -> None:  # noqa: ANN00
         approve(settings, proposal.id, user="bob")
     with pytest.raises(PermissionDenied):
         approve(settings, proposal.id, user="dave")
+    with pytest.raises(PermissionDenied):
+        cancel(settings, proposal.id, user="dave", reason="a clerk may not")
     cancelled = cancel(settings, proposal.id, user="alice", reason="review again")
     assert cancelled.status == "cancelled"
     assert len(due_documents(settings)) == 3  # free to be proposed again
