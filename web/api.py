@@ -18,7 +18,7 @@ from chartvault.catalog import batch_view, document_view
 from chartvault.db import session_scope
 from chartvault.errors import PermissionDenied
 from web import documents
-from web.common import actor, record, settings
+from web.common import actor, settings
 from web.intake import ingest_uploads, parse_date
 from web.openapi import openapi_document
 from web.permissions import PUBLIC, requires
@@ -102,7 +102,7 @@ def search():  # noqa: ANN201
 def get_document(document_id: str):  # noqa: ANN201
     with session_scope(settings()) as db:
         view = document_view(db, document_id)
-        record(db, "view", object_type="document", object_id=document_id, mrn=view["mrn"])
+        documents.open_doc(db, document_id, "view")
     return jsonify(jsonable(view))
 
 

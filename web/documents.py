@@ -2,6 +2,10 @@
 
 OCR text is untrusted: it reaches the page only through Jinja's autoescaping.
 Hit boxes are SVG rectangles over the page image (no inline style, no script).
+Every read goes through :func:`chartvault.access.open_document`, which records
+it and asks for a reason before a restricted document opens (break the glass):
+the page keeps the reason given for a document in the session, an API client
+sends it in ``X-Access-Reason``.
 """
 
 from __future__ import annotations
@@ -11,14 +15,24 @@ import re
 from collections.abc import Iterator
 from typing import Any
 
-from flask import Blueprint, Response, render_template, request
+from flask import (
+    Blueprint,
+    Response,
+    g,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
 from sqlalchemy import select
 
+from chartvault import access
 from chartvault.catalog import document_view
 from chartvault.db import session_scope
-from chartvault.errors import BadInput, NotFound
+from chartvault.errors import BadInput, NotFound, PermissionDenied
 from chartvault.models import Document, LegalHold, Page, Patient, StoredObject
-from web.common import record, settings, store
+from web.common import actor, client, settings, store
 from web.permissions import requires
 
 bp = Blueprint("documents", __name__)
@@ -50,14 +64,26 @@ def _suffix(key: str) -> str:
     return "." + key.rsplit(".", 1)[-1].lower() if "." in key.rsplit("/", 1)[-1] else ""
 
 
-def _document(db, document_id: str) -> Document:  # noqa: ANN001
-    doc = db.get(Document, document_id)
-    if doc is None:
-        raise NotFound(f"document {document_id} does not exist")
-    return doc
+MAX_PAGE = 99_999  # beyond any chart (and within every database's integer)
+MAX_GRANTS = 20  # reasons kept in one session (newest win)
+
+
+def _reason(document_id: str) -> str | None:
+    if g.get("via") == "api":
+        return request.headers.get("X-Access-Reason") or None
+    return (session.get("glass") or {}).get(document_id)
+
+
+def open_doc(db, document_id: str, action: str = "view",  # noqa: ANN001
+             page: int | None = None) -> Document:
+    """The document, its read recorded (ReasonRequired for a restricted one)."""
+    return access.open_document(db, actor(), document_id, action=action,
+                                reason=_reason(document_id), client=client(), page=page)
 
 
 def _page(db, document_id: str, number: int) -> Page:  # noqa: ANN001
+    if not 1 <= number <= MAX_PAGE:
+        raise NotFound(f"page {number} of document {document_id} does not exist")
     page = db.scalar(select(Page).where(Page.document_id == document_id,
                                         Page.number == number))
     if page is None:
@@ -67,13 +93,11 @@ def _page(db, document_id: str, number: int) -> Page:  # noqa: ANN001
 
 def page_image(document_id: str, number: int, *, audited: bool = True) -> Response:
     with session_scope(settings()) as db:
-        doc = _document(db, document_id)
         page = _page(db, document_id, number)
         if not page.image_key:
             raise NotFound(f"page {number} has no image yet", code="no_page_image")
         if audited:
-            record(db, "view", object_type="page", object_id=f"{document_id}/{number}",
-                   mrn=doc.mrn)
+            open_doc(db, document_id, "view", page=number)
         key = page.image_key
     return stream_object(key, _TYPES.get(_suffix(key), "application/octet-stream"))
 
@@ -81,14 +105,14 @@ def page_image(document_id: str, number: int, *, audited: bool = True) -> Respon
 def download(document_id: str, kind: str) -> Response:
     """``kind`` is ``original`` or ``pdf``; each download is an audit event."""
     with session_scope(settings()) as db:
-        doc = _document(db, document_id)
-        key = doc.original_key if kind == "original" else doc.pdf_key
+        doc = db.get(Document, document_id)
+        key = None if doc is None else (doc.original_key if kind == "original"
+                                        else doc.pdf_key)
         if not key or doc.destroyed_at:
             raise NotFound(f"document {document_id} has no {kind} to download",
                            code=f"no_{kind}")
         content_type = doc.mime if kind == "original" else "application/pdf"
-        record(db, "download", object_type="document", object_id=document_id, mrn=doc.mrn,
-               detail={"kind": kind})
+        open_doc(db, document_id, "download")
     name = f"{document_id}-{kind}{_suffix(key)}"
     return stream_object(key, content_type, download_name=name)
 
@@ -147,17 +171,21 @@ def view(document_id: str):  # noqa: ANN201
     except ValueError as exc:
         raise BadInput("page must be a number", code="bad_page") from exc
     query = request.args.get("q", "").strip()[:1000]
+    try:
+        with session_scope(settings()) as db:
+            doc_view = document_view(db, document_id)
+            number = min(max(1, number), max(1, doc_view["pages"]))
+            open_doc(db, document_id, "view", page=number)
+    except access.ReasonRequired as exc:
+        return render_template("restricted.html", document_id=document_id,
+                               message=exc.message), 403
     with session_scope(settings()) as db:
-        doc_view = document_view(db, document_id)
-        doc = _document(db, document_id)
-        number = min(max(1, number), max(1, doc_view["pages"]))
+        doc = db.get(Document, document_id)
         page = db.scalar(select(Page).where(Page.document_id == document_id,
                                             Page.number == number))
         patient = db.get(Patient, doc.mrn)
         holds = _holds(db, doc)
         thumbs = _thumbnails(db, document_id)
-        record(db, "view", object_type="document", object_id=document_id, mrn=doc.mrn,
-               detail={"page": number, **({"query": query} if query else {})})
         text = page.text if page else None
         words = _words(page) if page else {"width": 1000, "height": 1400, "words": []}
         has_image = bool(page and page.image_key)
@@ -176,14 +204,34 @@ def image(document_id: str, number: int):  # noqa: ANN201
 @bp.get("/documents/<document_id>/pages/<int:number>/thumb")
 @requires("read_charts")
 def thumb(document_id: str, number: int):  # noqa: ANN201
-    # Thumbnails are part of the document view already audited; not one event each.
+    if not 1 <= number <= MAX_PAGE:
+        raise NotFound(f"page {number} has no thumbnail", code="no_thumbnail")
+    # Thumbnails are part of the document view already recorded; not one event each,
+    # but a restricted document shows none before its glass is broken.
     with session_scope(settings()) as db:
+        doc = db.get(Document, document_id)
+        if doc is not None and doc.restricted and not _reason(document_id):
+            raise PermissionDenied("this document is restricted", code="restricted")
         key = db.scalar(select(StoredObject.key).where(
             StoredObject.document_id == document_id, StoredObject.kind == "page-image-small",
             StoredObject.key.like(f"%/pages/{number:04d}-small.%")).limit(1))
     if key is None:
         raise NotFound(f"page {number} has no thumbnail", code="no_thumbnail")
     return stream_object(key, _TYPES.get(_suffix(key), "application/octet-stream"))
+
+
+@bp.post("/documents/<document_id>/break-glass")
+@requires("read_charts")
+def break_glass(document_id: str):  # noqa: ANN201
+    """Keep the reason for this document in the session; the view records it."""
+    reason = request.form.get("reason", "").strip()
+    if len(reason) < access.MIN_REASON:
+        raise BadInput("say why you need this restricted document", code="reason_required")
+    grants = dict(session.get("glass") or {})
+    grants.pop(document_id, None)
+    grants[document_id] = reason[:500]
+    session["glass"] = dict(list(grants.items())[-MAX_GRANTS:])
+    return redirect(url_for("documents.view", document_id=document_id), 303)
 
 
 @bp.get("/documents/<document_id>/original")

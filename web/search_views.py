@@ -6,11 +6,12 @@ from flask import Blueprint, render_template, request
 from markupsafe import Markup, escape
 from sqlalchemy import select
 
+from chartvault import access
 from chartvault.db import session_scope
 from chartvault.errors import BadInput
 from chartvault.models import Patient
 from search import SearchQuery, open_index
-from web.common import record, settings
+from web.common import actor, client, settings
 from web.permissions import requires
 
 bp = Blueprint("search", __name__)
@@ -46,10 +47,10 @@ def query_from_args(args) -> SearchQuery:  # noqa: ANN001
 def run_search(query: SearchQuery):  # noqa: ANN201
     """Search and audit the query (who searched what, and how many documents matched)."""
     result = open_index(settings()).search(query)
+    filters = {k: v for k, v in (("mrn", query.mrn), ("type", query.doc_type)) if v}
     with session_scope(settings()) as db:
-        record(db, "search", object_type="query",
-               detail={"query": query.text, "mrn": query.mrn, "type": query.doc_type,
-                       "hits": result.total})
+        access.record_search(db, actor(), query.text, mrns=[h.mrn for h in result.hits],
+                             hits=result.total, filters=filters or None, client=client())
     return result
 
 

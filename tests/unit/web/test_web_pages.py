@@ -104,8 +104,8 @@ def test_upload_page_and_api(as_role, settings, tmp_path, queued) -> None:  # no
     upload = _audit(settings, "upload")[-1]
     assert (upload.actor, upload.client, upload.object_id) == ("web:clerk", "127.0.0.1", batch_id)
     downloads = _audit(settings, "download")
-    assert [(e.actor, e.object_id, e.detail["kind"]) for e in downloads] == [
-        ("web:clerk", document_id, "original")]
+    assert [(e.actor, e.object_id, e.client) for e in downloads] == [
+        ("web:clerk", document_id, "127.0.0.1")]
     views = [e for e in _audit(settings, "view") if e.object_type == "document"]
     assert views[-1].mrn == "TST000555" and views[-1].client == "127.0.0.1"
     # The page's quarantine queue offers the empty file; discarding it is audited.
@@ -204,3 +204,25 @@ def test_hold_placed_on_the_retention_page_shows_in_the_viewer(as_role, hostile:
     with as_role("clerk").post("/retention/holds", data={"case_id": "X", "reason": "y",
                                                           "mrns": "TSTXSS001"}) as r:
         assert r.status_code == 403
+
+
+def test_restricted_document_needs_a_reason(as_role, hostile: str, settings) -> None:  # noqa: ANN001
+    from chartvault import access
+
+    with session_scope(settings) as session:
+        access.set_restricted(session, "test", hostile, True, reason="behavioral health")
+    staff = as_role("staff")
+    with staff.get(f"/documents/{hostile}") as r:
+        assert r.status_code == 403 and b"Reason for access" in r.data
+        assert b"xsscanary" not in r.data  # nothing of the chart before the glass breaks
+    with staff.get(f"/documents/{hostile}/pages/1/thumb") as r:
+        assert r.status_code == 403
+    with staff.post(f"/documents/{hostile}/break-glass",
+                    data={"reason": "covering the patient's care today"}) as r:
+        assert r.status_code == 303
+    with staff.get(f"/documents/{hostile}") as r:
+        assert r.status_code == 200 and b"xsscanary" in r.data
+    glass = _audit(settings, "break_glass")
+    assert glass[-1].actor == "web:staff"
+    assert glass[-1].detail["reason"] == "covering the patient's care today"
+    assert _audit(settings, "break_glass_refused")
