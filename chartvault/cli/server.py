@@ -25,8 +25,10 @@ def _serve_http(settings: Settings, host: str, port: int) -> None:
         start_in_background(settings, open_store(settings), settings.hot_folder, enqueue_document)
         click.echo(f"Watching the hot folder {settings.hot_folder}")
     click.echo(f"Chartvault web page on http://{host}:{port}/  (Ctrl-C stops)")
-    waitress_serve(create_app(settings=settings), host=host, port=port, threads=8,
-                   ident="chartvault")
+    app = create_app(settings=settings)
+    # Uploads are limited by the app (413); waitress must not cut them off first.
+    waitress_serve(app, host=host, port=port, threads=8, ident="chartvault",
+                   max_request_body_size=app.config["MAX_CONTENT_LENGTH"] + (1 << 20))
 
 
 @contextlib.contextmanager
