@@ -20,7 +20,7 @@ from chartvault import audit
 from chartvault.db import session_scope
 from chartvault.models import Document, Patient, StoredObject
 from chartvault.settings import Settings
-from retention.models import HoldScope
+from retention.models import HoldScope, PolicyVersion
 from retention.policy import Facts, Policy, decide, extended, load_policy
 
 log = logging.getLogger(__name__)
@@ -88,6 +88,14 @@ def apply_retention(settings: Settings, document_id: str, *, store: ObjectStore 
         return doc.retain_until if doc else None
 
 
+def remember_policy(session: Session, policy: Policy) -> None:
+    """Keep the text of every policy version in use (idempotent)."""
+    if session.get(PolicyVersion, policy.version) is None:
+        session.add(PolicyVersion(version=policy.version, name=policy.name[:200],
+                                  text=policy.text))
+        session.flush()
+
+
 def recompute_patient(settings: Settings, mrn: str, *, store: ObjectStore | None = None,
                       actor: str = "system", policy: Policy | None = None) -> int:
     """Recompute every live document of one patient; returns how many dates changed."""
@@ -100,6 +108,7 @@ def recompute_patient(settings: Settings, mrn: str, *, store: ObjectStore | None
             Document.mrn == mrn, Document.destroyed_at.is_(None)).order_by(Document.id)))
         if patient is None or not docs:
             return 0
+        remember_policy(session, policy)
         seen = [d.service_date for d in docs if d.service_date]
         if patient.last_encounter:
             seen.append(patient.last_encounter)

@@ -22,7 +22,7 @@ from chartvault.errors import NotFound, PolicyRefusal
 from chartvault.models import Destruction, utcnow
 from chartvault.settings import Settings
 from retention.apply import store_datetime
-from retention.models import DestructionItem
+from retention.models import DestructionItem, PolicyVersion
 from retention.policy import PERMANENT
 
 STATEMENT = (
@@ -51,8 +51,6 @@ def _iso(value: date | datetime | None) -> str | None:
 
 def certificate_data(settings: Settings, destruction_id: str, method: str) -> dict[str, Any]:
     """The certificate's content, from the catalog (same input, same output)."""
-    from retention.policy import load_policy
-
     with session_scope(settings) as session:
         dest = session.get(Destruction, destruction_id)
         if dest is None:
@@ -60,9 +58,9 @@ def certificate_data(settings: Settings, destruction_id: str, method: str) -> di
         items = list(session.scalars(select(DestructionItem).where(
             DestructionItem.destruction_id == destruction_id).order_by(
             DestructionItem.service_date, DestructionItem.document_id)))
+        policy = session.get(PolicyVersion, dest.policy_version or "")
     done = [i for i in items if i.status == "destroyed"]
     dates = [i.service_date for i in done if i.service_date]
-    policy = load_policy(settings)
     return {
         "certificate_id": dest.id,
         "title": "Certificate of Destruction",
@@ -71,8 +69,7 @@ def certificate_data(settings: Settings, destruction_id: str, method: str) -> di
         "date_of_destruction": _iso(dest.executed_at.date() if dest.executed_at else None),
         "executed_at": _iso(dest.executed_at),
         "method": method,
-        "policy": {"version": dest.policy_version,
-                   "name": policy.name if policy.version == dest.policy_version else None},
+        "policy": {"version": dest.policy_version, "name": policy.name if policy else None},
         "proposed_by": dest.proposed_by, "proposed_at": _iso(dest.proposed_at),
         "approved_by": dest.approved_by, "approved_at": _iso(dest.approved_at),
         "confirmed_by": dest.confirmed_by, "confirmed_at": _iso(dest.confirmed_at),

@@ -23,7 +23,14 @@ from chartvault.db import session_scope
 from chartvault.errors import NotFound, PermissionDenied, PolicyRefusal
 from chartvault.models import Destruction, Document, Page, StoredObject, User, new_id, utcnow
 from chartvault.settings import Settings
-from retention.apply import IN_FLIGHT, is_held, reapply_documents, reapply_stale, today_utc
+from retention.apply import (
+    IN_FLIGHT,
+    is_held,
+    reapply_documents,
+    reapply_stale,
+    remember_policy,
+    today_utc,
+)
 from retention.models import DestructionItem, HoldScope
 from retention.policy import load_policy
 
@@ -142,6 +149,7 @@ def propose(settings: Settings, *, actor: str = "scheduler", today: date | None 
         select(literal(destruction_id), literal("pending"),
                *(due.c[name] for name in ("id", *columns[1:]))))
     with session_scope(settings) as session:
+        remember_policy(session, policy)
         session.add(Destruction(id=destruction_id, status="proposed", proposed_by=actor,
                                 policy_version=policy.version))
         session.flush()

@@ -12,7 +12,7 @@ from datetime import date, datetime
 from sqlalchemy import Date, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from chartvault.models import Base, Document
+from chartvault.models import Base, Document, utcnow
 
 # The due sweep: "not held and retained until before today", on a million rows.
 Index("ix_document_hold_retain_until", Document.__table__.c.hold,
@@ -51,3 +51,13 @@ class DestructionItem(Base):
     status: Mapped[str] = mapped_column(String(12), default="pending")
     reason: Mapped[str | None] = mapped_column(Text)
     done_at: Mapped[datetime | None] = mapped_column()
+
+
+class PolicyVersion(Base):
+    """Every policy version that set a date or a list, kept so its text stays known."""
+
+    __tablename__ = "retention_policy_version"
+    version: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    text: Mapped[str] = mapped_column(Text)
+    first_seen: Mapped[datetime] = mapped_column(default=utcnow)

@@ -7,6 +7,7 @@ two-person rule, hold, not confirmed), PermissionDenied (403: wrong role).
 
 Policy
     policy_view(settings) -> dict                       # read-only page
+    policy_history(settings) -> list[dict]              # every version used, with its text
 Holds
     list_holds(settings, include_released=True) -> list[HoldView]
     get_hold(settings, hold_id) -> HoldView
@@ -80,10 +81,23 @@ def policy_view(settings: Settings) -> dict[str, Any]:
     }
 
 
+def policy_history(settings: Settings) -> list[dict[str, Any]]:
+    """Every policy version that has set a date or a list, newest first, with its text."""
+    from sqlalchemy import select
+
+    from chartvault.db import session_scope
+    from retention.models import PolicyVersion
+
+    with session_scope(settings) as session:
+        rows = session.scalars(select(PolicyVersion).order_by(PolicyVersion.first_seen.desc()))
+        return [{"version": r.version, "name": r.name, "first_seen": r.first_seen,
+                 "text": r.text} for r in rows]
+
+
 __all__ = [
     "PERMANENT", "DestructionView", "DueDocument", "HoldView", "ItemView", "apply_retention",
     "approve", "cancel", "certificate_bytes", "correct_date_of_birth", "covered_ids",
     "due_documents", "execute", "get_destruction", "get_hold", "list_destructions",
-    "list_holds", "place_hold", "policy_view", "propose", "reapply_stale",
+    "list_holds", "place_hold", "policy_history", "policy_view", "propose", "reapply_stale",
     "recompute_patient", "record_encounter", "release_hold",
 ]

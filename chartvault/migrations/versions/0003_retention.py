@@ -1,4 +1,4 @@
-"""retention schema: hold scope rows, destruction items, the due-sweep index
+"""retention schema: hold scope rows, destruction items, policy versions, the due-sweep index
 
 Revision ID: 0003
 Revises: 0002
@@ -44,9 +44,17 @@ def upgrade() -> None:
     )
     op.create_index("ix_retention_destruction_item_destruction_id",
                     "retention_destruction_item", ["destruction_id"])
+    op.create_table(
+        "retention_policy_version",
+        sa.Column("version", sa.String(64), primary_key=True),
+        sa.Column("name", sa.String(200), nullable=False),
+        sa.Column("text", sa.Text(), nullable=False),
+        sa.Column("first_seen", sa.DateTime(timezone=True), nullable=False),
+    )
 
 
 def downgrade() -> None:
+    op.drop_table("retention_policy_version")
     op.drop_table("retention_destruction_item")
     op.drop_table("retention_hold_scope")
     op.drop_index("ix_document_hold_retain_until", table_name="document")

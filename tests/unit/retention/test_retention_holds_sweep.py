@@ -77,6 +77,12 @@ def test_nightly_sweep_reevaluates_then_proposes(settings, seeder, tmp_path, mon
     with session_scope(settings) as session:
         version = session.get(Document, due).policy_version
     assert version == load_policy(settings.replace(retention_policy_file=policy)).version
+    from retention.service import policy_history
+
+    history = policy_history(settings)
+    assert {h["version"] for h in history} == {version, load_policy(settings.replace(
+        retention_policy_file=DEFAULT_POLICY_FILE)).version}
+    assert history[0]["text"].endswith("# amended\n")
 
 
 def test_the_sweep_is_on_the_beat_schedule() -> None:
