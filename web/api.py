@@ -19,7 +19,7 @@ from chartvault.db import session_scope
 from chartvault.errors import PermissionDenied
 from web import documents
 from web.common import actor, settings
-from web.intake import ingest_uploads, parse_date
+from web.intake import ingest_uploads, upload_fields
 from web.openapi import openapi_document
 from web.permissions import PUBLIC, requires
 from web.search_views import query_from_args, run_search
@@ -63,9 +63,7 @@ def openapi():  # noqa: ANN201
 def create_batch():  # noqa: ANN201
     result = ingest_uploads(
         request.files.getlist("files"), request.files.get("manifest"), actor=actor(),
-        source="api", mrn=request.form.get("mrn"), doc_type=request.form.get("type"),
-        service_date=parse_date(request.form.get("service_date")),
-        facility=request.form.get("facility", ""))
+        source="api", **upload_fields(request.form))
     body = {"id": result.batch_id, "url": url_for("api.get_batch", batch_id=result.batch_id),
             "documents": [{"filename": o.filename, "status": o.status,
                            "document_id": o.document_id, "code": o.code, "reason": o.reason,

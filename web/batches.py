@@ -9,7 +9,7 @@ from chartvault.catalog import batch_view
 from chartvault.db import session_scope
 from chartvault.models import Batch
 from web.common import actor, record, settings
-from web.intake import ingest_uploads, parse_date
+from web.intake import ingest_uploads, upload_fields
 from web.permissions import requires
 
 bp = Blueprint("batches", __name__)
@@ -26,9 +26,7 @@ def upload_form():  # noqa: ANN201
 def upload():  # noqa: ANN201
     result = ingest_uploads(
         request.files.getlist("files"), request.files.get("manifest"), actor=actor(),
-        source="web", mrn=request.form.get("mrn"), doc_type=request.form.get("type"),
-        service_date=parse_date(request.form.get("service_date")),
-        facility=request.form.get("facility", ""))
+        source="web", **upload_fields(request.form))
     target = url_for("batches.show", batch_id=result.batch_id)
     if request.accept_mimetypes.best == "application/json":
         return jsonify(batch_id=result.batch_id, url=target), 201

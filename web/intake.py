@@ -19,6 +19,14 @@ from chartvault.errors import BadInput
 MAX_FILES = 500
 
 
+def upload_fields(form) -> dict:  # noqa: ANN001
+    """The metadata fields of an upload form (page and API take the same names)."""
+    return {"mrn": form.get("mrn"), "doc_type": form.get("type"),
+            "service_date": parse_date(form.get("service_date")),
+            "facility": form.get("facility", ""), "patient_name": form.get("patient_name", ""),
+            "date_of_birth": parse_date(form.get("date_of_birth"))}
+
+
 def parse_date(value: str | None) -> date | None:
     value = (value or "").strip()
     if not value:
@@ -31,7 +39,8 @@ def parse_date(value: str | None) -> date | None:
 
 def ingest_uploads(files: Sequence[FileStorage], manifest: FileStorage | None, *,
                    actor: str, source: str, mrn: str | None, doc_type: str | None,
-                   service_date: date | None, facility: str = ""):  # noqa: ANN201
+                   service_date: date | None, facility: str = "", patient_name: str = "",
+                   date_of_birth: date | None = None):  # noqa: ANN201
     """Save, then ingest. Returns the :class:`ingest.IntakeResult`.
 
     The manifest goes to intake as one more file whose name ends in ``.csv``
@@ -61,5 +70,7 @@ def ingest_uploads(files: Sequence[FileStorage], manifest: FileStorage | None, *
             incoming.insert(0, IncomingFile(path, name))
         options = IntakeOptions(actor=actor, source=source, mrn=(mrn or "").strip() or None,
                                 doc_type=(doc_type or "").strip() or None,
-                                service_date=service_date, facility=facility, client=client())
+                                service_date=service_date, facility=facility, client=client(),
+                                patient_name=(patient_name or "").strip()[:200],
+                                date_of_birth=date_of_birth)
         return ingest_files(settings(), store(), incoming, options, enqueue_document)

@@ -48,7 +48,9 @@ def openapi_document() -> dict[str, Any]:
                         "mrn": {"type": "string"},
                         "type": {"type": "string"},
                         "service_date": {"type": "string", "format": "date"},
-                        "facility": {"type": "string"}}}}}},
+                        "facility": {"type": "string"},
+                        "patient_name": {"type": "string"},
+                        "date_of_birth": {"type": "string", "format": "date"}}}}}},
                 "responses": {"202": {"description": "accepted; OCR runs in the background",
                                       "content": {"application/json": {"schema": {
                                           "$ref": "#/components/schemas/Accepted"}}}},

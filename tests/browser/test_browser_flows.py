@@ -54,6 +54,8 @@ def test_upload_search_and_view_highlight(live, page, tmp_path) -> None:  # noqa
     page.get_by_label("MRN").fill("TST000777")
     page.get_by_label("Document type").fill("discharge_summary")
     page.get_by_label("Service date").fill("2024-06-07")
+    page.get_by_label("Patient name (new patients)").fill("TESTPATIENT, Browser B.")
+    page.get_by_label("Date of birth (new patients)").fill("1961-03-04")
     live.shot(page, "02-upload")
     page.get_by_role("button", name="Upload").click()
     try:
