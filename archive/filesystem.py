@@ -84,6 +84,11 @@ def _buffers() -> tuple[list[bytearray], bytearray]:
     return _local.ring, _local.sealed
 
 
+def _private(path: str, flags: int) -> int:
+    """Files readable by the service's user only: they hold charts (PHI)."""
+    return os.open(path, flags, 0o600)
+
+
 def _fsync_dir(path: Path) -> None:
     fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
     try:
@@ -100,14 +105,14 @@ def _makedirs_durable(path: Path, top: Path) -> None:
         path = path.parent
     for directory in reversed(missing):
         try:
-            directory.mkdir()
+            directory.mkdir(mode=0o700)
         except FileExistsError:
             continue
         _fsync_dir(directory.parent)
 
 
 def _write_durably(path: Path, data: bytes, tmp: Path) -> None:
-    with open(tmp, "xb") as out:
+    with open(tmp, "xb", opener=_private) as out:
         out.write(data)
         out.flush()
         os.fsync(out.fileno())
@@ -169,7 +174,7 @@ class FilesystemStore:
         self._objects = self.root / "objects"
         self._key = key
         try:
-            self._objects.mkdir(parents=True, exist_ok=True)
+            self._objects.mkdir(mode=0o700, parents=True, exist_ok=True)
         except OSError as exc:
             raise StorageUnavailable(
                 f"cannot create the object store at {self.root}: {exc}"
@@ -339,7 +344,7 @@ class FilesystemStore:
         for _attempt in range(5):  # a concurrent delete may remove an empty folder
             _makedirs_durable(folder, self._objects)
             try:
-                return open(tmp, "xb")
+                return open(tmp, "xb", opener=_private)
             except FileNotFoundError:
                 continue
         raise StorageUnavailable(f"cannot create {tmp}: its folder keeps disappearing")

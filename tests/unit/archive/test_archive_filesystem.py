@@ -175,3 +175,11 @@ def test_several_threads_write_at_once(store):
         infos = list(pool.map(put, blobs))
     for info in infos:
         assert _read(store, info.key, info.version_id) == blobs[info.key]
+
+
+def test_files_and_folders_are_private(store):
+    info = store.put("documents/d1/original.pdf", io.BytesIO(b"chart"))
+    store.set_legal_hold(info.key, info.version_id, True)
+    folder = store.version_path(info.key, info.version_id).parent
+    for path in (folder, folder.parent, *folder.iterdir()):
+        assert path.stat().st_mode & 0o077 == 0, path
