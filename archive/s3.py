@@ -3,11 +3,12 @@
 Every version is written with COMPLIANCE retention and its legal hold in the
 same request, so the server enforces them from the first byte. The SHA-256 of
 the plaintext travels as user metadata (``x-amz-meta-sha256``); S3 needs it
-before the body, so a put without ``expected_sha256`` first spools the stream
-to a local temporary file to learn it. Vendor exceptions are translated here
-and never leave this module; idempotent calls are retried with backoff and
-jitter on transient failures (a put is not: its stream cannot be rewound, and
-:class:`StorageUnavailable` tells the caller to retry).
+before the body, so a put without ``expected_sha256`` hashes a regular file in
+a first pass, and spools any other stream to a local temporary file. Vendor
+exceptions are translated here and never leave this module; idempotent calls
+are retried with backoff and jitter on transient failures (a put is not: its
+stream cannot be rewound, and :class:`StorageUnavailable` tells the caller to
+retry).
 
 Ceph RGW quirks handled here:
 

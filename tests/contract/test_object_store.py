@@ -402,3 +402,18 @@ def test_fixity_reads_back_every_backend(store, ns):
     report = verify(store, [gone, wrong])
     assert [p.key for p in report.missing] == [gone.key]
     assert [p.key for p in report.altered] == [wrong.key]
+
+
+@pytest.mark.integration
+def test_bucket_without_object_lock_is_refused(rgw):
+    from minio import Minio
+
+    from archive.s3 import S3Store
+    from chartvault.errors import ConfigurationError
+
+    bucket = f"no-lock-{uuid.uuid4().hex[:12]}"
+    Minio(rgw.endpoint, access_key=rgw.access_key, secret_key=rgw.secret_key,
+          secure=False).make_bucket(bucket)
+    store = S3Store.connect(f"http://{rgw.endpoint}", rgw.access_key, rgw.secret_key, bucket)
+    with pytest.raises(ConfigurationError, match="Object Lock"):
+        store.put("k", io.BytesIO(b"x"))
