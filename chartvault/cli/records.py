@@ -154,6 +154,18 @@ def approve(destruction_id: str, user: str, as_json: bool) -> None:
         click.echo(f"destruction {view.id} is now {view.status}")
 
 
+@retention.command("cancel")
+@click.argument("destruction_id")
+@click.option("--user", required=True, help="The records manager (or admin) cancelling.")
+@click.option("--reason", required=True, help="Why the list is withdrawn.")
+def cancel(destruction_id: str, user: str, reason: str) -> None:
+    """Withdraw a list before it is executed; its documents can be proposed again."""
+    from retention.service import cancel as withdraw
+
+    view = withdraw(get_settings(), destruction_id, user=user, reason=reason)
+    click.echo(f"destruction {view.id} is now {view.status}")
+
+
 @retention.command("execute")
 @click.argument("destruction_id")
 @click.option("--user", help="Who executes (default: your login).")

@@ -60,6 +60,11 @@ def test_nothing_due_and_bad_input(settings, seeder) -> None:  # noqa: ANN001
     assert code == 65 and "hold_empty" in out
     code, out = _run("retention", "approve", "nosuchid", "--user", "alice")
     assert code == 66
+    seeder.document("TST000313", date(2001, 1, 1), retain_until=date(2011, 1, 1))
+    proposal = json.loads(_run("retention", "propose", "--json")[1])["id"]
+    assert _run("retention", "cancel", proposal, "--user", "dave", "--reason", "x")[0] == 77
+    code, out = _run("retention", "cancel", proposal, "--user", "bob", "--reason", "redo")
+    assert code == 0 and "cancelled" in out
 
 
 def test_apply_command(settings, seeder) -> None:  # noqa: ANN001
