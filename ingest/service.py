@@ -274,7 +274,8 @@ def _take_part(ctx: _Intake, path: Path, name: str, info: SourceInfo, sha256: st
                                 row, segment.cover)
     except BadInput as exc:
         if page_range is not None:  # a part of a stack: say which pages, and why
-            where = f"pages {page_range}"
+            several = "-" in page_range or "," in page_range
+            where = f"{'pages' if several else 'page'} {page_range}"
             if segment.separator_page:
                 where += f" (after the separator sheet on page {segment.separator_page})"
             elif row is None and segment.error is None:

@@ -9,13 +9,9 @@ from pathlib import Path
 import pytest
 
 from tests.support.ingest_corpus import GOOD_MRNS, make_corpus, uploads
+from tests.support.ingest_stacks import enqueue_elsewhere
 
-pytestmark = [
-    pytest.mark.slow,
-    # Enqueuing in process on the embedded queue goes through kombu's SQLAlchemy
-    # transport, whose models use the ``noload`` strategy SQLAlchemy 2.1 deprecates.
-    pytest.mark.filterwarnings("ignore:The ``noload`` loader strategy:DeprecationWarning"),
-]
+pytestmark = pytest.mark.slow
 
 
 def test_bad_corpus_and_good_files_in_one_batch(settings, tmp_path: Path) -> None:  # noqa: ANN001
@@ -24,14 +20,15 @@ def test_bad_corpus_and_good_files_in_one_batch(settings, tmp_path: Path) -> Non
     from ingest.interface import IncomingFile, IntakeOptions
     from ingest.quarantine import list_entries
     from ingest.service import ingest_files
-    from ocr.tasks import enqueue_document
     from search import SearchQuery, open_index
 
     items = make_corpus(tmp_path / "corpus")
     files = [IncomingFile(path, name) for path, name in uploads(items)]
+    queued: list[str] = []
+    result = ingest_files(settings, open_store(settings), files,
+                          IntakeOptions(actor="test", source="web"), queued.append)
     with worker_if_embedded(settings, True):
-        result = ingest_files(settings, open_store(settings), files,
-                              IntakeOptions(actor="test", source="web"), enqueue_document)
+        enqueue_elsewhere("ocr.tasks.enqueue_document", queued)
         final = wait_for(settings, result.queued_ids, 240, False)
     assert len(result.queued_ids) == 3
     assert set(final.values()) == {"indexed"}, final

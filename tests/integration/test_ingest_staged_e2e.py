@@ -8,14 +8,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from tests.support.ingest_stacks import three_patients, write_stack
+from tests.support.ingest_stacks import enqueue_elsewhere, three_patients, write_stack
 
-pytestmark = [
-    pytest.mark.slow,
-    # Enqueuing in process on the embedded queue goes through kombu's SQLAlchemy
-    # transport, whose models use the ``noload`` strategy SQLAlchemy 2.1 deprecates.
-    pytest.mark.filterwarnings("ignore:The ``noload`` loader strategy:DeprecationWarning"),
-]
+pytestmark = pytest.mark.slow
 
 
 def test_staged_stack_is_split_by_the_worker(settings, tmp_path: Path) -> None:  # noqa: ANN001
@@ -25,15 +20,16 @@ def test_staged_stack_is_split_by_the_worker(settings, tmp_path: Path) -> None: 
     from ingest.interface import IncomingFile, IntakeOptions
     from ingest.models import IntakeFile
     from ingest.staging import stage_files
-    from ingest.tasks import enqueue_file
 
     covers = three_patients()
     stack = tmp_path / "stack.pdf"
     write_stack([("cover", covers[0], 1), ("patch", None, 1)], stack)
+    staged_ids: list[str] = []
+    result = stage_files(settings, open_store(settings), [IncomingFile(stack, "stack.pdf")],
+                         IntakeOptions(actor="web:clerk", source="web"), staged_ids.append)
+    [staged] = result.outcomes
     with worker_if_embedded(settings, True):
-        result = stage_files(settings, open_store(settings), [IncomingFile(stack, "stack.pdf")],
-                             IntakeOptions(actor="web:clerk", source="web"), enqueue_file)
-        [staged] = result.outcomes
+        enqueue_elsewhere("ingest.tasks.enqueue_file", staged_ids)
         deadline = time.monotonic() + 120
         while True:
             with session_scope(settings) as session:

@@ -75,3 +75,18 @@ def write_stack(layout: list[tuple[str, CoverSheet | None, int]], out: Path, dpi
         first.save(out, "TIFF", save_all=True, append_images=rest, dpi=(dpi, dpi),
                    compression="tiff_lzw")
     return texts
+
+
+def enqueue_elsewhere(function: str, ids: list[str]) -> None:
+    """Call ``function`` ("ocr.tasks.enqueue_document") for each id in a fresh
+    interpreter: the in-process Celery app keeps the broker of the first test that
+    imported it, while the worker of this test reads this test's queue."""
+    import os
+    import subprocess
+    import sys
+
+    module, name = function.rsplit(".", 1)
+    code = (f"import sys\nfrom {module} import {name}\n"
+            f"for i in sys.argv[1:]:\n    {name}(i)\n")
+    subprocess.run([sys.executable, "-c", code, *ids], env=dict(os.environ), check=True,
+                   timeout=120)
