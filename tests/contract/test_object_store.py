@@ -417,3 +417,15 @@ def test_bucket_without_object_lock_is_refused(rgw):
     store = S3Store.connect(f"http://{rgw.endpoint}", rgw.access_key, rgw.secret_key, bucket)
     with pytest.raises(ConfigurationError, match="Object Lock"):
         store.put("k", io.BytesIO(b"x"))
+
+
+def test_a_key_and_keys_below_it_coexist(store, ns):
+    store.put(ns + "x", io.BytesIO(b"parent"))
+    store.put(ns + "x/y", io.BytesIO(b"child"))
+    store.put(ns + "x/y/z", io.BytesIO(b"grandchild"))
+    assert [i.key for i in store.list(ns)] == [ns + "x", ns + "x/y", ns + "x/y/z"]
+    assert read_all(store, ns + "x") == b"parent"
+    assert read_all(store, ns + "x/y") == b"child"
+    info = store.stat(ns + "x/y")
+    store.delete_version(info.key, info.version_id)
+    assert [i.key for i in store.list(ns)] == [ns + "x", ns + "x/y/z"]
