@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, time, timedelta
 
-from flask import Blueprint, render_template, request
+from flask import Blueprint, flash, redirect, render_template, request, url_for
 from sqlalchemy import func, select
 
 from chartvault import audit
 from chartvault.db import session_scope
 from chartvault.errors import BadInput
 from chartvault.models import AuditEvent
-from web.common import record, settings
+from web.common import actor, record, settings
 from web.intake import parse_date
 from web.permissions import requires
 
@@ -56,3 +56,41 @@ def index():  # noqa: ANN201
                        if request.args.get(k)})
     return render_template("audit.html", events=events, total=total, offset=offset,
                            page=PAGE, actions=actions, args=request.args, chain=chain)
+
+
+@bp.get("/audit/access")
+@requires("audit")
+def access_report():  # noqa: ANN201
+    """Who saw one patient's charts (views, downloads, searches that showed them)."""
+    from chartvault import access
+
+    mrn = request.args.get("mrn", "").strip().upper()
+    report = None
+    if mrn:
+        with session_scope(settings()) as db:
+            report = access.access_report(db, mrn)
+            record(db, "audit_view", object_type="access_report", mrn=mrn)
+    return render_template("audit_access.html", mrn=mrn, report=report)
+
+
+@bp.get("/audit/break-glass")
+@requires("audit")
+def break_glass():  # noqa: ANN201
+    from chartvault import access
+
+    unreviewed = bool(request.args.get("unreviewed"))
+    with session_scope(settings()) as db:
+        entries = access.break_glass_events(db, unreviewed_only=unreviewed)
+        record(db, "audit_view", object_type="break_glass")
+    return render_template("audit_break_glass.html", entries=entries, unreviewed=unreviewed)
+
+
+@bp.post("/audit/break-glass/<int:seq>/review")
+@requires("audit")
+def review_break_glass(seq: int):  # noqa: ANN201
+    from chartvault import access
+
+    with session_scope(settings()) as db:
+        access.review_break_glass(db, actor(), seq, request.form.get("note", ""))
+    flash("Marked as reviewed.")
+    return redirect(url_for("audit.break_glass"), 303)

@@ -226,3 +226,14 @@ def test_restricted_document_needs_a_reason(as_role, hostile: str, settings) -> 
     assert glass[-1].actor == "web:staff"
     assert glass[-1].detail["reason"] == "covering the patient's care today"
     assert _audit(settings, "break_glass_refused")
+    auditor = as_role("auditor")
+    with auditor.get("/audit/access?mrn=TSTXSS001") as r:
+        assert r.status_code == 200 and b"web:staff" in r.data
+        assert b"covering the patient" in r.data
+    with auditor.get("/audit/break-glass?unreviewed=1") as r:
+        assert b"covering the patient" in r.data
+    with auditor.post(f"/audit/break-glass/{glass[-1].seq}/review",
+                      data={"note": "on the ward rota"}) as r:
+        assert r.status_code == 303
+    with auditor.get("/audit/break-glass?unreviewed=1") as r:
+        assert b"covering the patient" not in r.data
