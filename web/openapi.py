@@ -30,6 +30,11 @@ def _binary(description: str, media: str) -> dict[str, Any]:
             "content": {media: {"schema": {"type": "string", "format": "binary"}}}}
 
 
+REASON = {"name": "X-Access-Reason", "in": "header", "required": False,
+          "description": "why a restricted document is opened (break the glass; recorded)",
+          "schema": {"type": "string", "maxLength": 500}}
+
+
 def openapi_document() -> dict[str, Any]:
     doc_id = _id("document_id", "document id")
     return {
@@ -81,25 +86,26 @@ def openapi_document() -> dict[str, Any]:
                               **_error_responses("401", "403", "422")}}},
             "/api/documents/{document_id}": {"get": {
                 "summary": "Metadata, status and pages of a document",
-                "parameters": [doc_id],
+                "parameters": [doc_id, REASON],
                 "responses": {"200": {"description": "the document",
                                       "content": {"application/json": {"schema": {
                                           "type": "object"}}}},
                               **_error_responses("401", "403", "404")}}},
             "/api/documents/{document_id}/pages/{number}/image": {"get": {
                 "summary": "The page image",
-                "parameters": [doc_id, {"name": "number", "in": "path", "required": True,
-                                        "schema": {"type": "integer", "minimum": 1}}],
+                "parameters": [doc_id, REASON,
+                               {"name": "number", "in": "path", "required": True,
+                                "schema": {"type": "integer", "minimum": 1}}],
                 "responses": {"200": _binary("the page image", "image/webp"),
                               **_error_responses("401", "403", "404")}}},
             "/api/documents/{document_id}/original": {"get": {
                 "summary": "Download the original file",
-                "parameters": [doc_id],
+                "parameters": [doc_id, REASON],
                 "responses": {"200": _binary("the original", "application/octet-stream"),
                               **_error_responses("401", "403", "404")}}},
             "/api/documents/{document_id}/pdf": {"get": {
                 "summary": "Download the searchable PDF",
-                "parameters": [doc_id],
+                "parameters": [doc_id, REASON],
                 "responses": {"200": _binary("the searchable PDF", "application/pdf"),
                               **_error_responses("401", "403", "404")}}},
         },

@@ -9,7 +9,7 @@ from sqlalchemy import select
 from chartvault import access
 from chartvault.db import session_scope
 from chartvault.errors import BadInput
-from chartvault.models import Patient
+from chartvault.models import Document, Patient
 from search import SearchQuery, open_index
 from web.common import actor, client, settings
 from web.permissions import requires
@@ -44,6 +44,16 @@ def query_from_args(args) -> SearchQuery:  # noqa: ANN001
                        limit=limit, offset=offset, sort=sort)
 
 
+def restricted_ids(document_ids: list[str]) -> set[str]:
+    """Which of these documents are restricted: their snippets are not shown in results
+    (the text of a restricted chart appears only after breaking the glass)."""
+    if not document_ids:
+        return set()
+    with session_scope(settings()) as db:
+        return set(db.scalars(select(Document.id).where(Document.id.in_(document_ids),
+                                                        Document.restricted.is_(True))))
+
+
 def run_search(query: SearchQuery):  # noqa: ANN201
     """Search and audit the query (who searched what, and how many documents matched)."""
     result = open_index(settings()).search(query)
@@ -57,7 +67,7 @@ def run_search(query: SearchQuery):  # noqa: ANN201
 @bp.get("/search")
 @requires("read_charts")
 def index():  # noqa: ANN201
-    query, result, error, names = None, None, None, {}
+    query, result, error, names, restricted = None, None, None, {}, set()
     try:
         query = query_from_args(request.args)
         if query.text:
@@ -69,5 +79,7 @@ def index():  # noqa: ANN201
             mrns = {h.mrn for h in result.hits}
             names = dict(db.execute(select(Patient.mrn, Patient.name)
                                     .where(Patient.mrn.in_(mrns))).all())
+        restricted = restricted_ids([h.document_id for h in result.hits])
     return render_template("search.html", query=query, args=request.args, result=result,
-                           error=error, names=names, highlight=highlight, page_size=PAGE_SIZE)
+                           error=error, names=names, highlight=highlight, page_size=PAGE_SIZE,
+                           restricted=restricted)
