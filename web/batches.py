@@ -45,7 +45,10 @@ def index():  # noqa: ANN201
 @bp.get("/batches/<batch_id>")
 @requires("view_batches")
 def show(batch_id: str):  # noqa: ANN201
+    from ingest.quarantine import list_entries
+
     with session_scope(settings()) as db:
         view = batch_view(db, batch_id)
         record(db, "view", object_type="batch", object_id=batch_id)
-    return render_template("batch.html", batch=view)
+    releasable = {e["id"] for e in list_entries(settings(), batch_id) if e["releasable"]}
+    return render_template("batch.html", batch=view, releasable=releasable)

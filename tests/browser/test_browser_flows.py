@@ -50,7 +50,9 @@ def test_upload_search_and_view_highlight(live, page, tmp_path) -> None:  # noqa
     sign_in(page, live.url, "clerk")
 
     page.goto(live.url + "/upload")
-    page.set_input_files("#files", str(chart.path))
+    empty = tmp_path / "empty-scan.pdf"
+    empty.write_bytes(b"")
+    page.set_input_files("#files", [str(chart.path), str(empty)])
     page.get_by_label("MRN").fill("TST000777")
     page.get_by_label("Document type").fill("discharge_summary")
     page.get_by_label("Service date").fill("2024-06-07")
@@ -68,6 +70,15 @@ def test_upload_search_and_view_highlight(live, page, tmp_path) -> None:  # noqa
     assert "indexed" in page.locator("#batch-docs").inner_text()
     live.shot(page, "04-batch-done")
     document_id = page.locator("#batch-docs tr[data-id]").first.get_attribute("data-id")
+    batch_url = page.url
+    # The bad file is in quarantine with its reason, and the clerk deals with it here.
+    assert "empty-scan.pdf" in page.locator("ul.quarantine").inner_text()
+    page.get_by_label("Reason").fill("blank upload, rescanned")
+    page.get_by_role("button", name="Discard").click()
+    page.wait_for_url(re.compile(r"/quarantine$"))
+    assert "Entry discarded" in page.locator(".flash").inner_text()
+    page.goto(batch_url)
+    assert "discarded" in page.locator("ul.quarantine").inner_text()
 
     word = _page2_word(live.settings, document_id, chart.page_texts)
     page.goto(live.url + "/search")
