@@ -30,8 +30,9 @@ MIN_PASSWORD = 12
 
 # Throttling: this many failures for one user name, or from one client address,
 # within the window lock further attempts until older failures leave the window.
+# The per-address limit is high: a whole hospital may sit behind one NAT address.
 MAX_FAILURES_PER_USER = 5
-MAX_FAILURES_PER_CLIENT = 20
+MAX_FAILURES_PER_CLIENT = 100
 THROTTLE_WINDOW = timedelta(minutes=15)
 
 

@@ -159,3 +159,15 @@ def test_weak_password_refused(settings, password: str) -> None:  # noqa: ANN001
 
     with session_scope(settings) as session, pytest.raises(BadInput):
         accounts.add_user(session, "newuser", "clerk", password, "test")
+
+
+def test_one_address_guessing_many_names_is_throttled(app, users, monkeypatch) -> None:  # noqa: ANN001
+    from web import accounts
+
+    monkeypatch.setattr(accounts, "MAX_FAILURES_PER_CLIENT", 3)
+    client = app.test_client()
+    for name in ("a1", "a2", "a3"):
+        with client.post("/login", data={"username": name, "password": "x"}) as r:
+            assert r.status_code == 401
+    with client.post("/login", data={"username": "staff", "password": PASSWORD}) as r:
+        assert r.status_code == 429
