@@ -15,12 +15,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from browser_support import PASSWORDS
 
 REPO = Path(__file__).resolve().parents[2]
 SCREENSHOTS = REPO / "test-artifacts" / "screenshots"
 CHROMIUM = "/usr/bin/chromium"
-PASSWORDS = {"clerk": "clerk password 1234", "admin": "admin password 1234",
-             "records-manager": "records password 1234", "auditor": "auditor password 1234"}
 
 
 @pytest.fixture(scope="session")
@@ -128,11 +127,3 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
             _stop(short_server)
             _stop(server)
             _reset_caches()
-
-
-def sign_in(page, base: str, name: str) -> None:  # noqa: ANN001
-    page.goto(f"{base}/login")
-    page.get_by_label("User name").fill(name)
-    page.get_by_label("Password").fill(PASSWORDS[name])
-    page.get_by_role("button", name="Sign in").click()
-    page.wait_for_url(lambda url: "/login" not in url)

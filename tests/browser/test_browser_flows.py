@@ -9,7 +9,7 @@ import time
 from datetime import date
 
 import pytest
-from conftest import sign_in
+from browser_support import sign_in
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 

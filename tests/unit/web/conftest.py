@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import time
-
 import pytest
+from web_support import PASSWORD, sign_in
 
 from web.permissions import ROLES
-
-PASSWORD = "correct horse battery staple"
 
 
 @pytest.fixture(autouse=True)
@@ -53,12 +50,6 @@ def users(settings) -> dict[str, int]:  # noqa: ANN001
             ids[role] = accounts.add_user(session, role.replace("_", "-"), role, PASSWORD,
                                           "test").id
     return ids
-
-
-def sign_in(client, user_id: int) -> None:  # noqa: ANN001
-    """Put a signed-in session in the client's cookie (skips argon2 on every test)."""
-    with client.session_transaction() as sess:
-        sess["uid"], sess["seen"] = user_id, time.time()
 
 
 @pytest.fixture

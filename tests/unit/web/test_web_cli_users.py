@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from click.testing import CliRunner
-from conftest import PASSWORD
+from web_support import PASSWORD
 
 from chartvault.cli import main
 

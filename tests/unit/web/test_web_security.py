@@ -5,8 +5,8 @@ from __future__ import annotations
 import time
 
 import pytest
-from conftest import PASSWORD
 from sqlalchemy import select
+from web_support import PASSWORD
 
 from chartvault.db import session_scope
 from chartvault.models import AuditEvent
@@ -83,7 +83,7 @@ def test_forms_need_the_csrf_token(settings, users) -> None:  # noqa: ANN001
 
 
 def test_session_ends_after_inactivity(settings, users) -> None:  # noqa: ANN001
-    from conftest import sign_in
+    from web_support import sign_in
 
     from web import create_app
 
