@@ -128,8 +128,9 @@ def _typo(word: str, rng: random.Random) -> str:
 
 
 def run_mix(index: SearchIndex, mix: list[tuple[str, SearchQuery]],
-            cpu: dict[str, list[float]] | None = None) -> tuple[dict[str, list[float]], str]:
-    """Wall-clock ms per kind (and this process's CPU ms in ``cpu``), and a digest of answers."""
+            cpu: dict[str, list[float]] | None = None,
+            totals: dict[str, list[int]] | None = None) -> tuple[dict[str, list[float]], str]:
+    """Wall-clock ms per kind (and CPU ms, totals if asked), and a digest of the answers."""
     latencies: dict[str, list[float]] = {}
     digest = hashlib.sha256()
     for kind, query in mix:
@@ -138,6 +139,8 @@ def run_mix(index: SearchIndex, mix: list[tuple[str, SearchQuery]],
         latencies.setdefault(kind, []).append((time.perf_counter() - start) * 1000)
         if cpu is not None:
             cpu.setdefault(kind, []).append((time.process_time() - start_cpu) * 1000)
+        if totals is not None:
+            totals.setdefault(kind, []).append(result.total)
         answer = [result.total] + [(h.document_id, [p.page for p in h.pages]) for h in result.hits]
         digest.update(json.dumps([query.text, answer]).encode())
     return latencies, digest.hexdigest()
@@ -222,19 +225,22 @@ def query_phase(index: SearchIndex, corpus: Corpus, args: argparse.Namespace) ->
     mix = query_mix(corpus.vocab, args.per_kind, args.seed)
     cold, first = run_mix(index, mix)
     cpu: dict[str, list[float]] = {}
-    warm, second = run_mix(index, mix, cpu)
+    totals: dict[str, list[int]] = {}
+    warm, second = run_mix(index, mix, cpu, totals)
     stress = query_mix(corpus.vocab, args.per_kind, args.seed, stress=True)
-    stress_ms, _ = run_mix(index, stress)
+    stress_totals: dict[str, list[int]] = {}
+    stress_ms, _ = run_mix(index, stress, totals=stress_totals)
     return {
         "identical_results_between_runs": first == second,
         "results_sha256": second,
         "latency_ms_cold": percentiles([v for vs in cold.values() for v in vs]),
         "latency_ms": percentiles([v for vs in warm.values() for v in vs]),
         "cpu_ms": percentiles([v for vs in cpu.values() for v in vs]),
+        "cpu_ms_by_kind": {k: percentiles(v) for k, v in cpu.items()},
         "latency_ms_by_kind": {k: percentiles(v) for k, v in warm.items()},
-        "hits_by_kind": hit_counts(index, mix),
+        "mean_total_by_kind": _means(totals),
         "stress_latency_ms": {k: percentiles(v) for k, v in stress_ms.items()},
-        "stress_hits": hit_counts(index, stress),
+        "stress_mean_total": _means(stress_totals),
     }
 
 
@@ -252,10 +258,8 @@ def measure_upserts(index: SearchIndex, corpus: Corpus, count: int) -> dict[str,
             "pages_per_s": round(pages / seconds, 1)}
 
 
-def hit_counts(index: SearchIndex, mix: list[tuple[str, SearchQuery]]) -> dict[str, float]:
-    totals: dict[str, list[int]] = {}
-    for kind, query in mix:
-        totals.setdefault(kind, []).append(index.search(query).total)
+def _means(totals: dict[str, list[int]]) -> dict[str, float]:
+    """Mean number of matching documents per query kind."""
     return {k: round(statistics.mean(v), 1) for k, v in totals.items()}
 
 

@@ -42,6 +42,9 @@ EXACT_TOTAL_LIMIT = 10_000  # above this many matching pages, total is a HyperLo
 # Above this many matching pages, facet counts are page counts scaled by documents/pages:
 # per-bucket distinct counting was 80% of the time of a query matching 700k pages (1M bench).
 EXACT_FACET_PAGES = 50_000
+# Pages fetched by the first ranking pass: results up to this size need no second pass
+# for their exact total (1M bench: mix p95 21.2 -> 18.3 ms CPU; phrases 39.5 -> 27.8 ms).
+FIRST_FETCH = 1000
 
 
 def build_schema() -> tantivy.Schema:
@@ -244,7 +247,7 @@ class TantivyIndex:
         """The first offset+limit documents, the matching page count, and the exact
         number of matching documents when every matching page was seen."""
         wanted = query.offset + query.limit
-        limit = max(100, wanted * 4)
+        limit = max(FIRST_FETCH, wanted * 4)
         by_date = query.sort != "relevance"
         while True:
             found = searcher.search(
