@@ -21,11 +21,13 @@ def emit_json(data: Any) -> None:
 
 def table(title: str, columns: list[str], rows: list[list[Any]]) -> None:
     from rich.console import Console
+    from rich.markup import escape
     from rich.table import Table
 
-    grid = Table(title=title)
+    grid = Table(title=escape(title))
     for column in columns:
-        grid.add_column(column)
+        grid.add_column(escape(column))
     for row in rows:
-        grid.add_row(*("" if v is None else str(v) for v in row))
+        # Cells hold file names and OCR text: untrusted, and "[word]" is rich markup.
+        grid.add_row(*("" if v is None else escape(str(v)) for v in row))
     Console().print(grid)

@@ -24,3 +24,11 @@ def test_search_syntax_error_is_a_clear_error(cv_env) -> None:  # noqa: ANN001
     result = CliRunner().invoke(main, ["search", '"unbalanced'])
     assert result.exit_code == 65, result.output
     assert "error [query_syntax]" in result.output
+
+
+def test_tables_print_untrusted_text_literally(capsys) -> None:  # noqa: ANN001
+    from chartvault.cli.output import table
+
+    table("hits", ["snippet"], [["Tolerating [metformin] without [bold]nausea[/bold]"]])
+    out = capsys.readouterr().out
+    assert "[metformin]" in out and "[bold]nausea[/bold]" in out
