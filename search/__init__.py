@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from chartvault.errors import ConfigurationError
+from search.drift import DriftReport, check_drift
 from search.interface import (
     DocumentEntry,
     Hit,
@@ -29,6 +30,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "DocumentEntry",
+    "DriftReport",
     "Hit",
     "PageEntry",
     "PageHit",
@@ -39,6 +41,7 @@ __all__ = [
     "SearchResult",
     "SearchUnavailable",
     "WordBox",
+    "check_drift",
     "open_index",
     "parse_query",
 ]

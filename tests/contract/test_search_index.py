@@ -233,3 +233,22 @@ def test_ocr_text_cannot_forge_highlights(search_index: SearchIndex) -> None:  #
                              "evil \x02forged\x03 marker next to asthma"))
     snippet = find(search_index, "asthma").hits[0].snippet
     assert snippet.count("\x02") == 1 and "\x02asthma\x03" in snippet
+
+
+@pytest.mark.integration
+def test_elasticsearch_rebuild_swaps_the_alias_and_drops_the_old_index(
+        es_stand_in_url: str) -> None:  # noqa: F811
+    import uuid
+
+    from search.elastic_index import ElasticIndex
+
+    alias = f"cv-swap-{uuid.uuid4().hex[:8]}"
+    index = ElasticIndex(es_stand_in_url, alias)
+    index.upsert(CORPUS[0])
+    before = set(index._es.indices.get_alias(name=alias).body)
+    index.rebuild(CORPUS[1:3])
+    after = set(index._es.indices.get_alias(name=alias).body)
+    assert len(before) == len(after) == 1 and before != after
+    assert not index._es.indices.exists(index=sorted(before)[0])
+    assert index.document_ids() == {"doc-b", "doc-c"}
+    index.close()
