@@ -18,7 +18,11 @@ def run_search_check(settings: Settings, sample: int, actor: str) -> DriftReport
     with session_scope(settings) as session:
         ids = set(session.scalars(select(Document.id).where(
             Document.status == "indexed", Document.destroyed_at.is_(None))))
-    report = check_drift(open_index(settings), ids, sample)
+    index = open_index(settings)
+    try:
+        report = check_drift(index, ids, sample)
+    finally:
+        index.close()
     with session_scope(settings) as session:
         audit.record(session, actor, "search_check", object_type="index",
                      detail={"catalog": report.catalog_count, "index": report.index_count,
