@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import signal
 from pathlib import Path
 
 import click
@@ -38,11 +39,19 @@ def _background_processes(settings: Settings, embedded_only: bool = True):  # no
     started = []
     if settings.embedded_queue or not embedded_only:
         started = [workers.start_worker(settings), workers.start_beat(settings)]
+    # A plain SIGTERM (systemd, a test, `kill`) would end Python without running
+    # the finally below and leave the worker and beat running: exit cleanly instead.
+    previous = signal.signal(signal.SIGTERM, _exit_on_sigterm)
     try:
         yield
     finally:
+        signal.signal(signal.SIGTERM, previous)
         for process in started:
             workers.stop(process)
+
+
+def _exit_on_sigterm(_signum: int, _frame: object) -> None:
+    raise SystemExit(0)
 
 
 @click.command()
