@@ -151,7 +151,8 @@ class ChainReport:
 
 
 def _aware(at: datetime) -> datetime:
-    return at if at.tzinfo else at.replace(tzinfo=UTC)
+    """UTC, as hashed: SQLite drops the zone, PostgreSQL answers in the session's zone."""
+    return at.astimezone(UTC) if at.tzinfo else at.replace(tzinfo=UTC)
 
 
 def verify_chain(events: Iterable[AuditEvent], anchors: Iterable[Anchor] = (),

@@ -176,3 +176,14 @@ def test_anchors_catch_a_rehashed_chain_on_postgres(cv_env, postgres_url, monkey
     _rehash_from(settings, 1, detail={"n": 42})
     report = verify_all(settings)
     assert not report.ok and report.first_broken_seq == 1 and "re-hashed" in report.problem
+
+
+def test_verify_is_independent_of_the_database_time_zone(settings) -> None:  # noqa: ANN001
+    from datetime import timezone
+
+    _append(settings, 2)
+    with session_scope(settings) as session:
+        events = list(session.scalars(select(AuditEvent).order_by(AuditEvent.seq)))
+    for event in events:  # as a PostgreSQL session with TimeZone=Europe/Berlin returns them
+        event.at = audit._aware(event.at).astimezone(timezone(timedelta(hours=2)))
+    assert audit.verify_chain(events).ok
