@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import signal
 import socket
 import statistics
@@ -226,6 +227,8 @@ def run(args: argparse.Namespace) -> dict:
                 server.wait(60)
             except subprocess.TimeoutExpired:
                 os.killpg(server.pid, signal.SIGKILL)
+        if not args.keep:
+            shutil.rmtree(work, ignore_errors=True)
         for kind, item in reversed(stack):
             if kind == "rgw":
                 item.stop()
@@ -292,6 +295,7 @@ def main() -> None:
     parser.add_argument("--probe-interval", type=float, default=0.2)
     parser.add_argument("--timeout", type=float, default=1800)
     parser.add_argument("--json", type=Path, help="also write the result here")
+    parser.add_argument("--keep", action="store_true", help="keep the work folder (logs)")
     args = parser.parse_args()
     if args.uploaders * args.charts > 2000:
         raise SystemExit("at most 2000 charts a run")
