@@ -138,3 +138,30 @@ def test_marking_restricted_is_audited(settings) -> None:  # noqa: ANN001
         access.set_restricted(session, "privacy", "d1", False, reason="reviewed")
         actions = [e.action for e in session.scalars(select(AuditEvent).order_by(AuditEvent.seq))]
         assert actions == ["restrict", "break_glass_refused", "unrestrict"]
+
+
+def test_cli_restrict_access_report_and_break_glass_list(settings) -> None:  # noqa: ANN001
+    import json
+
+    from click.testing import CliRunner
+
+    from chartvault.cli import main
+
+    _catalog(settings)
+    runner = CliRunner()
+    done = runner.invoke(main, ["audit", "restrict", "d1", "--reason", "behavioral health"])
+    assert done.exit_code == 0 and "restricted" in done.output
+    with session_scope(settings) as session:
+        access.open_document(session, "web:nurse", "d1", reason="on call, patient in ED")
+        access.record_disclosure(session, "roi", "d1", recipient="Insurer", purpose="payment")
+    report = json.loads(runner.invoke(main, ["audit", "access", "TST000001", "--json"]).output)
+    assert [e["action"] for e in report["entries"]] == ["break_glass", "view", "disclose"]
+    assert report["disclosures"][0]["recipient"] == "Insurer"
+    listed = json.loads(runner.invoke(main, ["audit", "break-glass", "--json"]).output)
+    assert listed[0]["reason"] == "on call, patient in ED" and listed[0]["reviewed_by"] is None
+    done = runner.invoke(main, ["audit", "review", str(listed[0]["seq"]), "--note", "ok"])
+    assert done.exit_code == 0
+    assert runner.invoke(main, ["audit", "break-glass", "--unreviewed", "--json"]).output \
+        .strip() == "[]"
+    refused = runner.invoke(main, ["audit", "review", "1"])
+    assert refused.exit_code == 66  # not a break-the-glass event
