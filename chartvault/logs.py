@@ -58,18 +58,18 @@ _REDACTIONS: list[tuple[re.Pattern[str], str]] = [
     (re.compile(r'"(?:[^"\\\n]|\\.){1,400}"'), '"<redacted>"'),
     (re.compile(r"\b\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?)?\b"), "<date>"),
     (re.compile(r"\b\d{1,2}[/.]\d{1,2}[/.]\d{2,4}\b"), "<date>"),
-    (re.compile(r"\b(?=[A-Z0-9]*\d)(?=[A-Z0-9]*[A-Z])[A-Z0-9]{5,16}\b"), "<mrn>"),
     (re.compile(r"\b[A-Z][A-Za-z'-]+,\s+[A-Z][a-z]+(?:\s+[A-Z]\.?)?"), "<name>"),
+    (re.compile(r"\b(?=[A-Z0-9]*\d)(?=[A-Z0-9]*[A-Z])[A-Z0-9]{5,16}\b"), "<mrn>"),
 ]
 _extra_patterns: list[re.Pattern[str]] = []
 
 
 def redact(text: str, limit: int = MAX_MESSAGE) -> str:
     """``text`` with anything that may be PHI replaced; cut to ``limit`` characters."""
+    for pattern, replacement in _REDACTIONS:  # names before a site pattern eats a surname
+        text = pattern.sub(replacement, text)
     for pattern in _extra_patterns:
         text = pattern.sub("<mrn>", text)
-    for pattern, replacement in _REDACTIONS:
-        text = pattern.sub(replacement, text)
     if len(text) > limit:
         text = text[:limit] + f"... <{len(text) - limit} characters cut>"
     return text

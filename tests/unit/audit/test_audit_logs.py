@@ -48,8 +48,12 @@ def test_context_ids_ride_along(capture) -> None:  # noqa: ANN001
         logs.bind(patient_name=NAME)
 
 
-def test_phi_never_reaches_a_line(capture) -> None:  # noqa: ANN001
+@pytest.mark.parametrize("site_pattern", [None, r"^[A-Z0-9]{6,12}$"])
+def test_phi_never_reaches_a_line(capture, site_pattern) -> None:  # noqa: ANN001
     logger, lines, stream = capture
+    logs._extra_patterns.clear()
+    if site_pattern:
+        logs.add_mrn_pattern(site_pattern)  # the default CHARTVAULT_MRN_PATTERN
     ocr = "Patient seen today for follow-up of essential hypertension"
     logger.info("ingest of %s for %s born %s", "chart.pdf", MRN, DOB)
     logger.warning("bad name %r", NAME)
@@ -73,6 +77,7 @@ def test_phi_never_reaches_a_line(capture) -> None:  # noqa: ANN001
     assert records[4]["code"] == "ok" and records[4]["count"] == 2
     assert records[5]["exc_type"] == "ValueError" and "Traceback" in records[5]["exc"]
     assert "[parameters: <redacted>]" in records[6]["msg"]
+    logs._extra_patterns.clear()
 
 
 def test_site_mrn_pattern_is_scrubbed_too(capture) -> None:  # noqa: ANN001
