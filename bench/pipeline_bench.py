@@ -43,12 +43,15 @@ def cer(text: str, truth: str) -> float:
     return Levenshtein.distance(a, b) / max(1, len(b))
 
 
+PARAGRAPHS = 4  # body paragraphs per synthetic page (--paragraphs): 4 is a half-full page
+
+
 def make_pdf(folder: Path, pages: int, seed: int = 1):  # noqa: ANN201
     from chartvault.synthetic import ChartSpec, make_chart
 
     spec = ChartSpec(mrn="TST424242", patient_name="BENCHMARK, Test", doc_type="progress_notes",
                      date_of_birth=date(1950, 1, 1), service_date=date(2024, 1, 1),
-                     pages=pages, seed=seed)
+                     pages=pages, seed=seed, paragraphs=PARAGRAPHS)
     return make_chart(spec, folder / f"chart-{pages}.pdf", fmt="pdf", dpi=300)
 
 
@@ -232,7 +235,11 @@ def main() -> None:
         p.add_argument("--jobs", type=int, default=2)
     p = sub.add_parser("memory")
     p.add_argument("--pages", dest="sizes", type=int, nargs="+", default=[50, 500])
+    parser.add_argument("--paragraphs", type=int, default=4,
+                        help="body paragraphs per page (8 fills a letter page)")
     args = parser.parse_args()
+    global PARAGRAPHS
+    PARAGRAPHS = args.paragraphs
     root = Path(tempfile.mkdtemp(prefix="chartvault-bench-"))
     try:
         {"overhead": overhead, "scaling": scaling, "ocrmypdf": ocrmypdf,
