@@ -26,6 +26,7 @@ from flask import (
 )
 from flask_wtf.csrf import CSRFError, CSRFProtect
 
+from chartvault import logs
 from chartvault.errors import ChartvaultError
 from chartvault.settings import Settings, get_settings
 from web.permissions import PUBLIC, allowed, permission_of
@@ -53,6 +54,7 @@ def create_app(test_config: dict[str, Any] | None = None,
     if test_config:
         app.config.update(test_config)
     csrf.init_app(app)
+    logs.init_flask(app)  # a request id in every log line, one access line per request
     _register_blueprints(app)
     _register_handlers(app)
 

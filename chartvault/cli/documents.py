@@ -226,7 +226,7 @@ def _actor() -> str:
 @click.option("--json", "as_json", is_flag=True)
 def search(query, mrn, doc_type, limit, as_json) -> None:  # noqa: ANN001
     """Full-text search; QUERY uses the query language (words, "phrases", prefix*, ...)."""
-    from chartvault import audit
+    from chartvault import access
     from chartvault.db import session_scope
     from search import SearchQuery, open_index
 
@@ -235,8 +235,8 @@ def search(query, mrn, doc_type, limit, as_json) -> None:  # noqa: ANN001
     result = open_index(settings).search(SearchQuery(text=text, mrn=mrn, doc_type=doc_type,
                                                      limit=limit))
     with session_scope(settings) as session:
-        audit.record(session, _actor(), "search", object_type="query",
-                     detail={"query": text, "mrn": mrn, "type": doc_type, "hits": result.total})
+        access.record_search(session, _actor(), text, mrns=[h.mrn for h in result.hits],
+                             hits=result.total, filters={"mrn": mrn, "type": doc_type})
     hits = [{"document_id": h.document_id, "mrn": h.mrn, "page": h.page,
              "score": round(h.score, 4), "snippet": _plain(h.snippet), "type": h.doc_type,
              "pages": [p.page for p in h.pages]} for h in result.hits]
@@ -254,18 +254,18 @@ def _plain(snippet: str) -> str:
 
 @click.command()
 @click.argument("document_id")
+@click.option("--reason", help="Why you open a restricted document (break the glass).")
 @click.option("--json", "as_json", is_flag=True)
-def show(document_id, as_json) -> None:  # noqa: ANN001
-    """Metadata, status and pages of one document."""
-    from chartvault import audit
+def show(document_id, reason, as_json) -> None:  # noqa: ANN001
+    """Metadata, status and pages of one document (audited; restricted ones need --reason)."""
+    from chartvault import access
     from chartvault.catalog import document_view
     from chartvault.db import session_scope
 
     settings = get_settings()
     with session_scope(settings) as session:
+        access.open_document(session, _actor(), document_id, action="view", reason=reason)
         view = document_view(session, document_id)
-        audit.record(session, _actor(), "view", object_type="document", object_id=document_id,
-                     mrn=view["mrn"])
     if as_json:
         emit_json(view)
         return
