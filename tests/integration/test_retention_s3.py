@@ -21,42 +21,19 @@ if str(_ROOT) not in sys.path:  # tests/ is not an installed package
     sys.path.insert(0, str(_ROOT))
 
 from tests.support.retention_seed import Seeder, add_users  # noqa: E402
-from tests.support.rgw import (  # noqa: E402
-    APT_PACKAGES,
-    RgwCluster,
-    RgwStartError,
-    missing_binaries,
-)
 
 pytestmark = pytest.mark.integration
 
 
-@pytest.fixture(scope="module")
-def rgw_endpoint():  # noqa: ANN201
-    missing = missing_binaries()
-    if missing:
-        pytest.skip(f"Ceph RGW not installed: missing {', '.join(missing)} "
-                    f"(apt-get install {' '.join(APT_PACKAGES)})")
-    cluster = RgwCluster()
-    try:
-        endpoint = cluster.start()
-    except RgwStartError as exc:
-        pytest.fail(str(exc), pytrace=False)
-    try:
-        yield endpoint
-    finally:
-        cluster.stop()
-
-
 @pytest.fixture
-def s3_settings(cv_env, rgw_endpoint, monkeypatch):  # noqa: ANN001, ANN201
+def s3_settings(cv_env, rgw, monkeypatch):  # noqa: ANN001, ANN201
     from chartvault.db import dispose_all
     from chartvault.settings import get_settings, reset_settings_cache
 
-    for name, value in {"OBJECT_STORE": "s3", "S3_ENDPOINT": rgw_endpoint.url,
-                        "S3_ACCESS_KEY": rgw_endpoint.access_key,
-                        "S3_SECRET_KEY": rgw_endpoint.secret_key,
-                        "S3_REGION": rgw_endpoint.region,
+    for name, value in {"OBJECT_STORE": "s3", "S3_ENDPOINT": rgw.url,
+                        "S3_ACCESS_KEY": rgw.access_key,
+                        "S3_SECRET_KEY": rgw.secret_key,
+                        "S3_REGION": rgw.region,
                         "S3_BUCKET": f"cv-retention-{uuid.uuid4().hex[:10]}"}.items():
         monkeypatch.setenv(f"CHARTVAULT_{name}", value)
     reset_settings_cache()
@@ -64,7 +41,7 @@ def s3_settings(cv_env, rgw_endpoint, monkeypatch):  # noqa: ANN001, ANN201
     return get_settings()
 
 
-def test_lifecycle_end_to_end_on_s3(s3_settings, rgw_endpoint) -> None:  # noqa: ANN001
+def test_lifecycle_end_to_end_on_s3(s3_settings, rgw) -> None:  # noqa: ANN001
     from minio import Minio
     from minio.error import S3Error
 
@@ -118,8 +95,8 @@ def test_lifecycle_end_to_end_on_s3(s3_settings, rgw_endpoint) -> None:  # noqa:
     assert certificate_bytes(settings, proposal.id, "pdf", actor="alice").startswith(b"%PDF")
 
     # the server itself refuses: a raw S3 delete of a retained or held version
-    raw = Minio(rgw_endpoint.endpoint, access_key=rgw_endpoint.access_key,
-                secret_key=rgw_endpoint.secret_key, secure=False, region=rgw_endpoint.region)
+    raw = Minio(rgw.endpoint, access_key=rgw.access_key,
+                secret_key=rgw.secret_key, secure=False, region=rgw.region)
     for document_id in (young, held):
         version = next(iter(store.list_versions(keys.document_prefix(document_id))))
         with pytest.raises(S3Error) as refused:

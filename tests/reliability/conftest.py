@@ -45,22 +45,3 @@ def workers(tmp_path: Path):  # noqa: ANN201
         worker.stop()
 
 
-@pytest.fixture(scope="session")
-def rgw():  # noqa: ANN201
-    """A throw-away Ceph RGW (the archive suite's helper). Skips if Ceph is not
-    installed; fails if it is installed but does not start."""
-    from tests.support.rgw import APT_PACKAGES, RgwCluster, RgwStartError, missing_binaries
-
-    missing = missing_binaries()
-    if missing:
-        pytest.skip(f"Ceph RGW not installed: missing {', '.join(missing)} "
-                    f"(apt-get install {' '.join(APT_PACKAGES)})")
-    cluster = RgwCluster()
-    try:
-        endpoint = cluster.start()
-    except RgwStartError as exc:
-        pytest.fail(str(exc), pytrace=False)
-    try:
-        yield endpoint
-    finally:
-        cluster.stop()
