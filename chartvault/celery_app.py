@@ -21,10 +21,16 @@ from chartvault.settings import Settings, get_settings
 # Tesseract must run single-threaded: parallelism comes from worker processes.
 os.environ.setdefault("OMP_THREAD_LIMIT", "1")
 
-TASK_MODULES = ["ocr.tasks", "archive.tasks", "search.tasks", "chartvault.maintenance",
-                "retention.tasks"]
-TASK_MODULES += ["chartvault.audit_tasks"]  # the daily audit anchor
-TASK_MODULES += ["ingest.tasks"]  # staged uploads taken in by a worker
+# Every module with tasks, imported by the worker (never by the kernel itself).
+TASK_MODULES = [
+    "ingest.tasks",  # staged uploads taken in by a worker
+    "ocr.tasks",  # document -> pages -> finish
+    "archive.tasks",  # nightly fixity
+    "search.tasks",  # nightly catalog/index drift check
+    "retention.tasks",  # retention dates, nightly sweep
+    "chartvault.audit_tasks",  # the daily audit anchor
+    "chartvault.maintenance",  # stuck documents re-enqueued
+]
 
 
 def make_celery(settings: Settings) -> Celery:
