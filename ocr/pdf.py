@@ -7,8 +7,9 @@ from __future__ import annotations
 
 import logging
 import os
+import subprocess
 from collections.abc import Iterator, Sequence
-from contextlib import ExitStack, contextmanager
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
@@ -133,17 +134,34 @@ def extract_page(path: Path, number: int, out: Path) -> Path:
 
 
 def merge(pdfs: Sequence[Path], out: Path) -> Path:
-    """Concatenate ``pdfs`` in order into ``out`` (written atomically)."""
-    writer = PdfWriter()
-    with ExitStack() as files:
-        for pdf in pdfs:
-            reader = files.enter_context(opened(pdf))
-            try:
-                writer.append(reader)
-            except _ERRORS as e:
-                raise UnreadableFile(f"cannot merge {pdf.name}: {e}",
-                                     code="corrupt_pdf") from e
-        _write(writer, out)
+    """Concatenate ``pdfs`` in order into ``out`` (written atomically).
+
+    Poppler's ``pdfunite`` copies page by page from disk: its memory stays flat
+    (about 11 MB for 200 pages of 1.8 MB), where pypdf and qpdf hold every
+    page's streams until they write (about 400 MB for the same pages), which
+    would put a 500-page chart over the worker's memory budget.
+    """
+    if not pdfs:
+        raise UnreadableFile("no pages to merge", code="zero_pages")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(out.name + ".part")
+    if len(pdfs) == 1:
+        tmp.write_bytes(Path(pdfs[0]).read_bytes())
+    else:
+        try:
+            subprocess.run(["pdfunite", *(str(p) for p in pdfs), str(tmp)], check=True,
+                           capture_output=True, timeout=600)
+        except subprocess.CalledProcessError as e:
+            tmp.unlink(missing_ok=True)
+            detail = e.stderr.decode(errors="replace").strip().splitlines()[-1:] or ["?"]
+            raise UnreadableFile(f"cannot merge the page PDFs: {detail[0]}",
+                                 code="corrupt_pdf") from e
+        except (OSError, subprocess.TimeoutExpired) as e:
+            tmp.unlink(missing_ok=True)
+            raise UnreadableFile(f"cannot merge the page PDFs: {e}", code="corrupt_pdf") from e
+    with tmp.open("rb+") as handle:
+        os.fsync(handle.fileno())
+    tmp.replace(out)
     return out
 
 
