@@ -223,13 +223,7 @@ class ElasticIndex:
                 after = hits[-1]["sort"]
 
     def search(self, query: SearchQuery) -> SearchResult:
-        parsed = results.parse(query)
-        result = self._search(parsed, query)
-        if result.total == 0 and parsed.has_text:
-            fallback = parsed.fuzzy_fallback()
-            if fallback is not None:
-                return self._search(fallback, query)
-        return result
+        return results.with_fuzzy_fallback(self._search, query)
 
     def _search(self, parsed: ParsedQuery, query: SearchQuery) -> SearchResult:
         with _vendor_errors("search"):

@@ -4,14 +4,14 @@ hits into documents, and building :class:`Hit` values with snippets and word box
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from datetime import date
 from typing import Any
 
 from chartvault.types import WordBox
 from search.highlight import WordMatcher, matched_boxes, snippet, well_formed
-from search.interface import Hit, PageHit, QuerySyntaxError, SearchQuery
+from search.interface import Hit, PageHit, QuerySyntaxError, SearchQuery, SearchResult
 from search.query import Filters, ParsedQuery, parse_query
 
 PAGES_PER_DOCUMENT = 3
@@ -32,6 +32,19 @@ def parse(query: SearchQuery) -> ParsedQuery:
     else:
         parsed = parse_query(query.text)  # raises the clerk-facing "type something" error
     return replace(parsed, filters=_merge(parsed.filters, query))
+
+
+def with_fuzzy_fallback(run: Callable[[ParsedQuery, SearchQuery], SearchResult],
+                        query: SearchQuery) -> SearchResult:
+    """Run ``query``; when it finds nothing, once more with its 5+-letter words fuzzy
+    (OCR misreads letters). Both backends search through this."""
+    parsed = parse(query)
+    result = run(parsed, query)
+    if result.total == 0 and parsed.has_text:
+        fallback = parsed.fuzzy_fallback()
+        if fallback is not None:
+            return run(fallback, query)
+    return result
 
 
 def _check_paging(query: SearchQuery) -> None:

@@ -219,13 +219,7 @@ class TantivyIndex:
         return Query.term_query(self._index.schema, "first_page", True)
 
     def search(self, query: SearchQuery) -> SearchResult:
-        parsed = results.parse(query)
-        result = self._search(parsed, query)
-        if result.total == 0 and parsed.has_text:
-            fallback = parsed.fuzzy_fallback()
-            if fallback is not None:
-                return self._search(fallback, query)
-        return result
+        return results.with_fuzzy_fallback(self._search, query)
 
     def _search(self, parsed: ParsedQuery, query: SearchQuery) -> SearchResult:
         with _vendor_errors("be searched"):
