@@ -144,15 +144,20 @@ def raw_tesseract(pdf: Path, pages: int, work: Path) -> float:
     return time.perf_counter() - started
 
 
+def run_chartvault(root: Path, workers: int, pdf: Path) -> tuple[float, list[str]]:
+    """Seconds from ingest to indexed with ``workers`` worker processes, and the texts."""
+    inst = Installation(root, workers)
+    inst.start()
+    try:
+        return inst.ingest_and_wait(pdf)
+    finally:
+        inst.stop()
+
+
 def overhead(args: argparse.Namespace, root: Path) -> None:
     chart = make_pdf(root, args.pages)
     raw = raw_tesseract(chart.path, args.pages, root)
-    inst = Installation(root, 1)
-    inst.start()
-    try:
-        ours, texts = inst.ingest_and_wait(chart.path)
-    finally:
-        inst.stop()
+    ours, texts = run_chartvault(root, 1, chart.path)
     n = args.pages
     print(f"overhead  pages={n}  raw tesseract {raw / n:.2f} s/page  "
           f"chartvault (1 worker, file -> indexed) {ours / n:.2f} s/page  "
@@ -162,14 +167,7 @@ def overhead(args: argparse.Namespace, root: Path) -> None:
 
 def scaling(args: argparse.Namespace, root: Path) -> None:
     chart = make_pdf(root, args.pages)
-    times = {}
-    for workers in (1, 2):
-        inst = Installation(root, workers)
-        inst.start()
-        try:
-            times[workers], _ = inst.ingest_and_wait(chart.path)
-        finally:
-            inst.stop()
+    times = {workers: run_chartvault(root, workers, chart.path)[0] for workers in (1, 2)}
     print(f"scaling   pages={args.pages}  1 worker {times[1]:.1f} s  2 workers {times[2]:.1f} s"
           f"  speed-up {times[1] / times[2]:.2f}x  (target >= 1.8x)")
 
@@ -185,12 +183,7 @@ def ocrmypdf(args: argparse.Namespace, root: Path) -> None:
     their_texts = [subprocess.run(["pdftotext", "-f", str(i), "-l", str(i), str(out), "-"],
                                   capture_output=True, text=True, check=True).stdout
                    for i in range(1, args.pages + 1)]
-    inst = Installation(root, args.jobs)
-    inst.start()
-    try:
-        ours, texts = inst.ingest_and_wait(chart.path)
-    finally:
-        inst.stop()
+    ours, texts = run_chartvault(root, args.jobs, chart.path)
     n = args.pages
     print(f"ocrmypdf  pages={n} processes={args.jobs}  OCRmyPDF {theirs:.1f} s  "
           f"chartvault {ours:.1f} s  ratio {ours / theirs:.2f}")
