@@ -11,6 +11,8 @@ from datetime import date
 import pytest
 from browser_support import sign_in
 
+from tests.support.hostile import insert_hostile_document
+
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 PAYLOAD = '<script>window.__xss=1</script> "><img src=x onerror="window.__xss=2"> xsscanary'
@@ -156,7 +158,7 @@ def test_logoff_after_inactivity(live, page) -> None:  # noqa: ANN001
 
 
 def test_ocr_text_with_markup_renders_inert(live, page) -> None:  # noqa: ANN001
-    document_id = _insert_hostile_document(live.settings)
+    document_id = insert_hostile_document(live.settings, PAYLOAD)
     alerts = []
     page.on("dialog", lambda d: (alerts.append(d.message), d.dismiss()))
     sign_in(page, live.url, "admin")
@@ -170,26 +172,3 @@ def test_ocr_text_with_markup_renders_inert(live, page) -> None:  # noqa: ANN001
     assert "<script>window.__xss=1</script>" in page.locator(".ocrtext").inner_text()
     live.shot(page, "15-xss-inert-viewer")
     assert not alerts
-
-
-def _insert_hostile_document(settings) -> str:  # noqa: ANN001
-    from chartvault.db import session_scope
-    from chartvault.models import Batch, Document, Page, Patient, new_id
-    from search import DocumentEntry, PageEntry, open_index
-
-    doc_id, batch_id = new_id(), new_id()
-    with session_scope(settings) as session:
-        session.add(Patient(mrn="TSTXSS001", name=PAYLOAD[:150]))
-        session.add(Batch(id=batch_id, created_by="test", source="cli"))
-        session.flush()
-        session.add(Document(id=doc_id, batch_id=batch_id, mrn="TSTXSS001",
-                             doc_type="progress_notes", filename=PAYLOAD[:200],
-                             mime="application/pdf", original_key=f"documents/{doc_id}/x.pdf",
-                             original_version="1", sha256="0" * 64, size=1, page_count=1,
-                             status="indexed", needs_review=True, error=PAYLOAD))
-        session.add(Page(document_id=doc_id, number=1, status="done", text=PAYLOAD,
-                         confidence=40.0, flag="low_confidence"))
-    open_index(settings).upsert(DocumentEntry(
-        document_id=doc_id, mrn="TSTXSS001", doc_type="progress_notes",
-        pages=(PageEntry(1, PAYLOAD),), batch_id=batch_id))
-    return doc_id

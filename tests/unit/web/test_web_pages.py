@@ -10,6 +10,7 @@ from sqlalchemy import select
 
 from chartvault.db import session_scope
 from chartvault.models import AuditEvent
+from tests.support.hostile import insert_hostile_document
 
 PAYLOAD = '<script>alert(1)</script> "><img src=x onerror=alert(2)> xsscanary'
 RAW = ("<script>alert(1)", "<img src=x onerror")
@@ -24,26 +25,7 @@ def _audit(settings, action: str) -> list[AuditEvent]:  # noqa: ANN001
 @pytest.fixture
 def hostile(settings) -> str:  # noqa: ANN001
     """An indexed document whose OCR text, file name, error and patient name carry markup."""
-    from chartvault.models import Batch, Document, Page, Patient, new_id
-    from search import DocumentEntry, PageEntry, open_index
-
-    doc_id, batch_id = new_id(), new_id()
-    with session_scope(settings) as session:
-        session.add(Patient(mrn="TSTXSS001", name=PAYLOAD[:150]))
-        session.add(Batch(id=batch_id, created_by="test", source="cli"))
-        session.flush()
-        session.add(Document(id=doc_id, batch_id=batch_id, mrn="TSTXSS001",
-                             doc_type="progress_notes", filename=PAYLOAD,
-                             mime="application/pdf", original_key=f"documents/{doc_id}/x.pdf",
-                             original_version="1", sha256="0" * 64, size=1, page_count=1,
-                             status="indexed", needs_review=True, error=PAYLOAD,
-                             facility=PAYLOAD[:100]))
-        session.add(Page(document_id=doc_id, number=1, status="done", text=PAYLOAD,
-                         confidence=40.0, flag="low_confidence"))
-    open_index(settings).upsert(DocumentEntry(
-        document_id=doc_id, mrn="TSTXSS001", doc_type="progress_notes",
-        pages=(PageEntry(1, PAYLOAD),), batch_id=batch_id, facility="x"))
-    return doc_id
+    return insert_hostile_document(settings, PAYLOAD)
 
 
 def test_ocr_text_renders_inert_everywhere(as_role, hostile: str) -> None:
