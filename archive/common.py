@@ -94,20 +94,51 @@ def read_exact(stream: BinaryIO, size: int) -> bytes:
 _workers = threading.local()
 
 
-def _hash_worker() -> ThreadPoolExecutor:
-    """The calling thread's SHA-256 helper thread, kept for its next put: starting a
-    thread costs about 0.1 ms, a tenth of a whole 1 MB put. It ends with its thread."""
-    worker = getattr(_workers, "sha256", None)
-    if worker is None:
-        worker = _workers.sha256 = ThreadPoolExecutor(1, "sha256")
-    return worker
-
-
 def _forget_workers() -> None:
-    _workers.__dict__.clear()  # a forked child has the executor but not its thread
+    _workers.__dict__.clear()  # a forked child has the executors but not their threads
 
 
 os.register_at_fork(after_in_child=_forget_workers)
+
+
+class OrderedWorker:
+    """Runs calls in order on a helper thread, at most ``depth`` waiting (the caller
+    must not change what a call reads until it is done: ``depth`` later calls were
+    submitted, or :meth:`drain` or :meth:`close` returned). The helper is the calling
+    thread's one of that ``name``, kept for its next use (starting a thread costs
+    about 0.1 ms, a tenth of a 1 MB put); it ends with the calling thread.
+    An error in a call is raised by a later :meth:`submit` or by :meth:`drain`."""
+
+    def __init__(self, name: str, depth: int) -> None:
+        worker = getattr(_workers, name, None)
+        if worker is None:
+            worker = ThreadPoolExecutor(1, name)  # one thread keeps the order
+            setattr(_workers, name, worker)
+        self._worker = worker
+        self._pending: deque[Future] = deque()
+        self._depth = depth
+
+    def submit(self, function, *args) -> None:
+        self._pending.append(self._worker.submit(function, *args))
+        while len(self._pending) > self._depth:
+            self._pending.popleft().result()
+
+    def drain(self) -> None:
+        """Wait for every call; raise the first error."""
+        while self._pending:
+            self._pending.popleft().result()
+
+    def close(self) -> None:
+        """Wait for every call without raising (it runs while another error may be on
+        its way): nothing may still use the caller's buffers or files afterwards."""
+        wait(self._pending)
+        self._pending.clear()
+
+    def __enter__(self) -> OrderedWorker:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
 
 class BackgroundSha256:
@@ -118,25 +149,17 @@ class BackgroundSha256:
 
     def __init__(self, depth: int = 4) -> None:
         self._sha256 = hashlib.sha256()
-        self._worker = _hash_worker()  # one worker keeps the order
-        self._pending: deque[Future] = deque()
-        self._depth = depth
+        self._worker = OrderedWorker("sha256", depth)
 
     def update(self, data: bytes) -> None:
-        self._pending.append(self._worker.submit(self._sha256.update, data))
-        while len(self._pending) > self._depth:
-            self._pending.popleft().result()
+        self._worker.submit(self._sha256.update, data)
 
     def hexdigest(self) -> str:
-        while self._pending:
-            self._pending.popleft().result()
+        self._worker.drain()
         return self._sha256.hexdigest()
 
     def close(self) -> None:
-        """Wait until the helper is done with every chunk (errors are not raised here:
-        close runs while another error is on its way)."""
-        wait(self._pending)
-        self._pending.clear()
+        self._worker.close()
 
     def __enter__(self) -> BackgroundSha256:
         return self

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import errno
 import fcntl
-import itertools
 import json
 import os
 import re
@@ -35,15 +34,14 @@ from pathlib import Path
 from typing import BinaryIO
 
 from archive.common import (
-    BackgroundSha256,
     SourceError,
     check_content_type,
     normalize_retain_until,
     normalize_sha256,
-    read_into,
     utcnow,
 )
 from archive.fsreader import open_verified
+from archive.fswrite import write_all, write_body
 from archive.interface import (
     IntegrityMismatch,
     ObjectInfo,
@@ -52,8 +50,7 @@ from archive.interface import (
     StorageUnavailable,
 )
 from archive.keys import validate_key, validate_prefix
-from archive.sealed import KEY_SIZE, SEGMENT, TAG, Sealer
-from archive.writeback import Writeback
+from archive.sealed import KEY_SIZE, Sealer
 from chartvault.errors import ConfigurationError
 
 _FORMAT = 2
@@ -71,22 +68,6 @@ def new_version_id() -> str:
         now = max(time.time_ns(), _last_ns + 1)
         _last_ns = now
     return f"{now:020d}-{secrets.token_hex(6)}"
-
-
-_HASH_DEPTH = 4
-# Segments are encrypted and written in pieces so that the disk starts early: for a
-# 1 MB file, writing it whole would leave the disk idle until it is all encrypted.
-_PIECE = 256 * 1024
-_local = threading.local()
-
-
-def _buffers() -> tuple[list[bytearray], bytearray]:
-    """This thread's reusable plaintext ring and ciphertext buffer: fresh 1 MiB
-    buffers per segment cost more than the encryption itself (page faults)."""
-    if not hasattr(_local, "ring"):
-        _local.ring = [bytearray(SEGMENT) for _ in range(_HASH_DEPTH + 2)]
-        _local.sealed = bytearray(SEGMENT + TAG + 15)  # + one block: GCM's update_into
-    return _local.ring, _local.sealed
 
 
 def _private(path: str, flags: int) -> int:
@@ -117,14 +98,6 @@ def _makedirs(path: Path, top: Path) -> list[Path]:
             continue
         changed.append(directory.parent)
     return changed
-
-
-def _write_all(out: FileIO, data: bytes | memoryview) -> int:
-    """Write every byte of ``data`` (an unbuffered write may be short); its length."""
-    view, done = memoryview(data), 0
-    while done < len(view):
-        done += out.write(view[done:])
-    return done
 
 
 def _write_durably(path: Path, data: bytes, tmp: Path) -> None:
@@ -309,7 +282,8 @@ class FilesystemStore:
         try:
             out, new_entries = self._create(folder, tmp)
             with out:
-                sha256, size = self._write_body(out, stream, key, version_id)
+                sealer = Sealer(self._key, key, version_id) if self._key is not None else None
+                sha256, size = write_body(out, stream, sealer)
                 if expected is not None and sha256 != expected:
                     raise IntegrityMismatch(
                         f"{key}: received bytes hash to {sha256}, expected {expected}; "
@@ -319,7 +293,7 @@ class FilesystemStore:
                                   content_type=content_type, last_modified=utcnow(),
                                   retain_until=retain_until, legal_hold=bool(legal_hold))
                 meta = _meta_json(info, self._key is not None)
-                _write_all(out, meta + _TRAILER.pack(len(meta), _MAGIC))
+                write_all(out, meta + _TRAILER.pack(len(meta), _MAGIC))
                 os.fsync(out.fileno())
             os.replace(tmp, final)
             _fsync_dir(folder)
@@ -338,36 +312,6 @@ class FilesystemStore:
         except BaseException:
             self._discard(tmp)
             raise
-
-    def _write_body(self, out: FileIO, stream: BinaryIO, key: str,
-                    version_id: str) -> tuple[str, int]:
-        """Read, hash, seal and write the body, segment by segment: the hasher thread
-        hashes a segment while this thread encrypts and writes it a piece at a time,
-        and the disk writes what is done meanwhile (see :mod:`archive.writeback`)."""
-        size = 0
-        sealer = Sealer(self._key, key, version_id) if self._key is not None else None
-        writeback = Writeback(out.fileno())
-        if sealer is not None:
-            writeback.wrote(_write_all(out, sealer.header))
-        ring, sealed = _buffers()
-        with BackgroundSha256(depth=_HASH_DEPTH) as sha:
-            for turn in itertools.count():
-                # A ring buffer is refilled only after the hasher is done with it.
-                buffer = ring[turn % len(ring)]
-                n = read_into(stream, buffer)
-                chunk = memoryview(buffer)[:n]
-                sha.update(chunk)
-                size += n
-                last = n < SEGMENT
-                if sealer is None:
-                    pieces = (chunk[start:start + _PIECE] for start in range(0, n, _PIECE))
-                else:
-                    pieces = sealer.seal_pieces(chunk, sealed, last=last, piece=_PIECE)
-                for piece in pieces:
-                    writeback.wrote(_write_all(out, piece))
-                if last:
-                    return sha.hexdigest(), size
-        raise AssertionError("unreachable")
 
     def _create(self, folder: Path, tmp: Path) -> tuple[FileIO, list[Path]]:
         """The temp file, opened unbuffered, and the folders that gained an entry."""
