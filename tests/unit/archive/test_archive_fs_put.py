@@ -1,5 +1,7 @@
 """The filesystem store's write path: format, failures, durability order, threads."""
 
+import errno
+import fcntl
 import hashlib
 import io
 import multiprocessing
@@ -11,8 +13,9 @@ import pytest
 
 import archive.common
 import archive.filesystem
+import archive.fswrite
 import archive.writeback
-from archive import FilesystemStore, IntegrityMismatch
+from archive import FilesystemStore, IntegrityMismatch, StorageUnavailable
 from archive.sealed import SEGMENT, TAG, Sealer
 
 KEY = bytes(range(32))
@@ -26,6 +29,20 @@ CHART = b"".join(
 @pytest.fixture(params=["sealed", "plain"])
 def store(request, tmp_path):
     return FilesystemStore(tmp_path / "store", KEY if request.param == "sealed" else None)
+
+
+@pytest.fixture
+def buffered(monkeypatch):
+    """Write through the page cache, as where the file system refuses O_DIRECT."""
+    monkeypatch.setattr(archive.fswrite, "_O_DIRECT", 0)
+
+
+def _direct_supported(folder: Path) -> bool:
+    fd = os.open(folder / "probe", os.O_WRONLY | os.O_CREAT, 0o600)
+    try:
+        return archive.fswrite._set_direct(fd, True)
+    finally:
+        os.close(fd)
 
 
 def _files(store) -> list[str]:
@@ -83,28 +100,29 @@ def test_an_error_in_the_hasher_thread_surfaces_and_removes_the_temp_file(store,
     assert [v.version_id for v in store.list_versions()] == [info.version_id]
 
 
-def test_folders_are_fsynced_after_the_version_is_in_place(store, monkeypatch):
-    """Every folder that gained an entry is fsynced before put returns, the new
-    parents after the rename (when the version file is already in its folder)."""
+def test_every_folder_that_changed_is_fsynced_before_put_returns(store, monkeypatch):
+    """The version's folder after the rename (the version is in it); the folders the
+    put created (each parent holding its new child) alongside the file's fsync."""
     synced = []
     real = archive.filesystem._fsync_dir
 
     def record(path):
-        synced.append((Path(path), [p.name for p in Path(path).iterdir()]))
+        synced.append((Path(path), sorted(p.name for p in Path(path).iterdir())))
         real(path)
 
     monkeypatch.setattr(archive.filesystem, "_fsync_dir", record)
     info = store.put("documents/d1/original.pdf", io.BytesIO(b"chart"))
     objects = store.root / "objects"
     final = store.version_path(info.key, info.version_id).name
-    assert synced[0] == (objects / "documents/d1", [final])
-    assert sorted(synced[1:]) == [(objects, ["documents"]), (objects / "documents", ["d1"])]
+    assert sorted(synced) == [(objects, ["documents"]), (objects / "documents", ["d1"]),
+                              (objects / "documents/d1", [final])]
     synced.clear()
-    store.put("documents/d1/original.pdf", io.BytesIO(b"second version"))
-    assert [path for path, _ in synced] == [objects / "documents/d1"]  # no new folder
+    second = store.put("documents/d1/original.pdf", io.BytesIO(b"second version"))
+    assert synced == [(objects / "documents/d1",
+                       sorted([final, store.version_path(info.key, second.version_id).name]))]
 
 
-def test_writeback_is_started_on_whole_pages_as_the_body_grows(store, monkeypatch):
+def test_writeback_is_started_on_whole_pages_as_the_body_grows(store, buffered, monkeypatch):
     calls = []
 
     def fake(fd, offset, length, flags):
@@ -128,7 +146,7 @@ def test_writeback_is_started_on_whole_pages_as_the_body_grows(store, monkeypatc
         assert stream.read() == data
 
 
-def test_a_file_system_without_sync_file_range_still_stores(store, monkeypatch):
+def test_a_file_system_without_sync_file_range_still_stores(store, buffered, monkeypatch):
     calls = []
 
     def refuse(fd, offset, length, flags):
@@ -163,3 +181,67 @@ def test_a_forked_child_hashes_with_its_own_thread(store):
         if child.is_alive():  # hung: the test failed; do not leave it behind
             child.kill()
             child.join()
+
+
+SIZES = [0, 1, 4095, 4096, 4097, SEGMENT - 51, SEGMENT - 1, SEGMENT, SEGMENT + 1,
+         2 * SEGMENT + 4096 - 51 - 2 * TAG, 3 * SEGMENT + 777]
+
+
+@pytest.mark.parametrize("mode", ["direct", "buffered"])
+def test_sizes_around_block_and_segment_edges_round_trip(store, mode, monkeypatch):
+    if mode == "buffered":
+        monkeypatch.setattr(archive.fswrite, "_O_DIRECT", 0)
+    for size in SIZES:
+        data = os.urandom(size)
+        info = store.put(f"s/{size}", io.BytesIO(data),
+                         expected_sha256=hashlib.sha256(data).hexdigest())
+        assert info.size == size
+        with store.get(info.key) as stream:
+            assert stream.read() == data, size
+
+
+def test_the_body_goes_to_disk_with_o_direct_and_the_tail_without(store, monkeypatch):
+    if not _direct_supported(store.root):
+        pytest.skip(f"{store.root} does not take O_DIRECT")
+    seen = []
+    real = archive.fswrite.write_all
+
+    def spy(out, data):
+        seen.append((len(data), bool(fcntl.fcntl(out.fileno(), fcntl.F_GETFL) & os.O_DIRECT)))
+        return real(out, data)
+
+    monkeypatch.setattr(archive.fswrite, "write_all", spy)
+    store.put("k", io.BytesIO(os.urandom(2 * SEGMENT + 5000)))
+    *body, tail = seen
+    assert body and all(direct and n % 4096 == 0 for n, direct in body)
+    assert not tail[1] and 0 < tail[0] < 4096
+
+
+def test_a_file_system_refusing_o_direct_gets_the_page_cache(store, monkeypatch):
+    real = fcntl.fcntl
+
+    def refuse(fd, cmd, arg=0):
+        if cmd == fcntl.F_SETFL and arg & os.O_DIRECT:
+            raise OSError(errno.EINVAL, "Invalid argument")
+        return real(fd, cmd, arg)
+
+    monkeypatch.setattr(archive.fswrite.fcntl, "fcntl", refuse)
+    data = os.urandom(SEGMENT + 4097)
+    info = store.put("k", io.BytesIO(data))
+    with store.get("k", info.version_id) as stream:
+        assert stream.read() == data
+
+
+def test_a_failing_disk_write_surfaces_and_removes_the_temp_file(store, monkeypatch):
+    calls = []
+
+    def failing(out, writeback, data):
+        calls.append(len(data))
+        if len(calls) == 2:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        archive.fswrite.write_all(out, data)
+
+    monkeypatch.setattr(archive.fswrite, "_write", failing)
+    with pytest.raises(StorageUnavailable, match="No space left"):
+        store.put("documents/d1/original.pdf", io.BytesIO(os.urandom(5 * SEGMENT)))
+    assert list(store.list_versions()) == [] and _files(store) == []
