@@ -1,25 +1,28 @@
 """The body of a filesystem-store version: read, hashed, sealed and written at once.
 
-Per segment, the caller's thread reads the next segment and seals it
-(AES-256-GCM) into a staging buffer; a hasher thread hashes the plaintext
-(``hashlib`` releases the GIL) and a writer thread writes the staging buffer
-while the next segment is read. At most ``_DEPTH`` segments are in flight; a
-buffer is refilled only when both helpers are done with it. The helper
-threads are kept per calling thread (:class:`~archive.common.OrderedWorker`).
+The caller's thread reads each segment, seals it (AES-256-GCM) and writes it; a
+hasher thread hashes the plaintext meanwhile (``hashlib`` releases the GIL),
+at most ``_DEPTH`` segments behind. A ring buffer is refilled only when the
+hasher is done with it. The hasher thread is kept per calling thread
+(:class:`~archive.common.OrderedWorker`).
 
 The file is written with ``O_DIRECT`` where the file system takes it: the disk
-reads the staging buffers itself (DMA) while the next segments are hashed,
-instead of the CPU copying every byte into the page cache and ``fsync`` then
-waiting for all of it at the end. Measured on the 2-vCPU VM, 50 MB: 2.7 ms of
-CPU and 23 ms in all, against 17 ms of CPU and 36 ms for ``write`` + ``fsync``.
+reads the buffers itself (DMA) while the caller's thread waits and the hasher
+runs, instead of the CPU copying every byte into the page cache and ``fsync``
+then waiting for all of it at the end. Measured on the 2-vCPU VM, 50 MB: 2.7 ms
+of CPU and 23 ms in all, against 17 ms of CPU and 36 ms for ``write`` + ``fsync``.
+The writes stay in the caller's thread on purpose: a thread woken to write was
+found queued behind the caller on the same CPU, while a caller waiting for the
+disk hands its CPU to the hasher at once.
+
 ``O_DIRECT`` wants whole 4 KiB blocks from 4 KiB-aligned memory at 4 KiB-aligned
-offsets: staging buffers are page-aligned ``mmap`` memory, each holds what the
-previous one left over (< 4 KiB) followed by one sealed segment, and only its
-whole blocks are written; the last partial block is written through the page
-cache once ``O_DIRECT`` is switched off, followed by the trailer. Durability
-is unchanged: ``fsync`` still follows (it commits the size and flushes the
-disk's cache). Elsewhere (no ``O_DIRECT``: tmpfs, other systems) the same
-pipeline writes through the page cache and starts the writeback early
+offsets: buffers are page-aligned ``mmap`` memory; a sealed segment goes to the
+staging buffer after what the previous one left over (< 4 KiB), and only whole
+blocks are written. The last partial block is written through the page cache
+once ``O_DIRECT`` is switched off, followed by the trailer. Durability is
+unchanged: ``fsync`` still follows (it commits the size and flushes the disk's
+cache). Where there is no ``O_DIRECT`` (tmpfs, other systems) the same code
+writes through the page cache and starts the writeback early
 (:mod:`archive.writeback`).
 """
 
@@ -34,7 +37,7 @@ import threading
 from io import FileIO
 from typing import BinaryIO
 
-from archive.common import BackgroundSha256, OrderedWorker, read_into
+from archive.common import BackgroundSha256, read_into
 from archive.sealed import SEGMENT, TAG, Sealer
 from archive.writeback import Writeback
 
@@ -45,13 +48,13 @@ _O_DIRECT = getattr(os, "O_DIRECT", 0)
 _local = threading.local()
 
 
-def _buffers() -> tuple[list[bytearray], list[mmap.mmap]]:
-    """This thread's reusable plaintext ring and staging ring (page-aligned): fresh
-    1 MiB buffers per segment cost more than the encryption itself (page faults)."""
-    if not hasattr(_local, "plain"):
-        _local.plain = [bytearray(SEGMENT) for _ in range(_DEPTH + 2)]
-        _local.stage = [mmap.mmap(-1, _STAGE) for _ in range(_DEPTH + 2)]
-    return _local.plain, _local.stage
+def _buffers() -> tuple[list[mmap.mmap], mmap.mmap]:
+    """This thread's reusable, page-aligned read ring and staging buffer for sealed
+    segments: fresh 1 MiB buffers per segment cost more than the encryption (page faults)."""
+    if not hasattr(_local, "ring"):
+        _local.ring = [mmap.mmap(-1, SEGMENT) for _ in range(_DEPTH + 2)]
+        _local.stage = mmap.mmap(-1, _STAGE)
+    return _local.ring, _local.stage
 
 
 def write_all(out: FileIO, data: bytes | memoryview) -> int:
@@ -79,51 +82,39 @@ def _set_direct(fd: int, on: bool) -> bool:
 def write_body(out: FileIO, stream: BinaryIO, sealer: Sealer | None) -> tuple[str, int]:
     """Copy ``stream`` to its end into ``out`` (sealed when ``sealer`` is given), leaving
     the file position at the end; the SHA-256 (hex) and size of what was read. Errors
-    of the stream (SourceError), of the disk (OSError) and of the helpers surface here,
-    once both helpers are done with ``out`` and the buffers."""
+    of the stream (SourceError), of the disk (OSError) and of the hasher surface here,
+    once the hasher is done with the buffers."""
     direct = _set_direct(out.fileno(), True)
     align = _ALIGN if direct else 1
     writeback = Writeback(out.fileno(), enabled=not direct)
-    plain, stages = _buffers()
-    carry = 0  # bytes at the start of the next staging buffer, not written yet
+    ring, stage = _buffers()
+    staged = memoryview(stage)
+    carry = 0  # bytes at the start of the staging buffer, not written yet
     if sealer is not None:
-        stages[0][: len(sealer.header)] = sealer.header
+        staged[: len(sealer.header)] = sealer.header
         carry = len(sealer.header)
     size = 0
-    with BackgroundSha256(depth=_DEPTH) as sha, OrderedWorker("writer", _DEPTH) as writer:
+    with BackgroundSha256(depth=_DEPTH) as sha:
         for turn in itertools.count():
-            view = memoryview(stages[turn % len(stages)])
-            if sealer is None:  # the plaintext is what is written: read it in place
-                n = read_into(stream, view[carry:carry + SEGMENT])
-                chunk = view[carry:carry + n]
-                end = carry + n
-            else:
-                n = read_into(stream, plain[turn % len(plain)])
-                chunk = memoryview(plain[turn % len(plain)])[:n]
+            buffer = memoryview(ring[turn % len(ring)])
+            n = read_into(stream, buffer)
+            chunk = buffer[:n]
+            sha.update(chunk)
+            size += n
             last = n < SEGMENT
-            # A file of one segment is hashed in this thread while the writer writes it:
-            # waking the hasher thread (~0.2 ms) would cost more than it saves.
-            alone = last and turn == 0
-            if not alone:
-                sha.update(chunk)
-            if sealer is not None:
-                end = carry + len(sealer.seal_into(chunk, view[carry:], last=last))
+            if sealer is None:  # the plaintext is what is written: no carry, ever
+                view, end = chunk, n
+            else:
+                view = staged
+                end = carry + len(sealer.seal_into(chunk, staged[carry:], last=last))
             whole = end - end % align
             if whole:
-                writer.submit(_write, out, writeback, view[:whole])
-            if alone:
-                sha.update_here(chunk)
-            carry = end - whole
-            size += n
+                writeback.wrote(write_all(out, view[:whole]))
             if last:
-                writer.drain()
                 if direct:
                     _set_direct(out.fileno(), False)
                 write_all(out, view[whole:end])
                 return sha.hexdigest(), size
-            stages[(turn + 1) % len(stages)][:carry] = view[whole:end]
+            carry = end - whole
+            staged[:carry] = view[whole:end]  # apart: a whole block is longer than a carry
     raise AssertionError("unreachable")
-
-
-def _write(out: FileIO, writeback: Writeback, data: memoryview) -> None:
-    writeback.wrote(write_all(out, data))
