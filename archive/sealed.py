@@ -19,11 +19,9 @@ from __future__ import annotations
 
 import os
 import struct
-from collections.abc import Iterator
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
@@ -37,10 +35,10 @@ HEADER_SIZE = _HEADER.size
 KEY_SIZE = 32
 
 
-def _object_key(master: bytes, salt: bytes, key: str, version_id: str) -> bytes:
+def _object_key(master: bytes, salt: bytes, key: str, version_id: str) -> AESGCM:
     info = b"chartvault-archive-v1\x00" + key.encode() + b"\x00" + version_id.encode()
     hkdf = HKDF(algorithm=hashes.SHA256(), length=KEY_SIZE, salt=salt, info=info)
-    return hkdf.derive(master)
+    return AESGCM(hkdf.derive(master))
 
 
 def _nonce(prefix: bytes, counter: int, last: bool) -> bytes:
@@ -53,8 +51,7 @@ class Sealer:
     def __init__(self, master: bytes, key: str, version_id: str) -> None:
         salt, self._prefix = os.urandom(32), os.urandom(7)
         self.header = _HEADER.pack(MAGIC, SEGMENT, salt, self._prefix)
-        self._key = _object_key(master, salt, key, version_id)
-        self._aead = AESGCM(self._key)
+        self._aead = _object_key(master, salt, key, version_id)
         self._counter = 0
 
     def _next_nonce(self, size: int, last: bool) -> bytes:
@@ -69,33 +66,14 @@ class Sealer:
         return self._aead.encrypt(self._next_nonce(len(plaintext), last), plaintext,
                                   self.header)
 
-    def seal_into(self, plaintext: memoryview, out: bytearray, *, last: bool) -> memoryview:
+    def seal_into(self, plaintext: memoryview, out: bytearray | memoryview, *,
+                  last: bool) -> memoryview:
         """Like :meth:`seal`, written into ``out`` (reused: no allocation per segment)."""
         size = len(plaintext) + TAG
         view = memoryview(out)[:size]
         self._aead.encrypt_into(self._next_nonce(len(plaintext), last), plaintext,
                                 self.header, view)
         return view
-
-    def seal_pieces(self, plaintext: memoryview, out: bytearray, *, last: bool,
-                    piece: int) -> Iterator[memoryview]:
-        """Like :meth:`seal_into`, handed out ``piece`` bytes at a time as they are
-        encrypted (then the tag), so that writing starts before the segment is done.
-        The bytes are the same as :meth:`seal`'s: GCM run incrementally."""
-        nonce = self._next_nonce(len(plaintext), last)
-        encryptor = Cipher(algorithms.AES(self._key), modes.GCM(nonce)).encryptor()
-        encryptor.authenticate_additional_data(self.header)
-        view = memoryview(out)
-        if len(view) < len(plaintext) + TAG + 15:
-            raise ValueError("out must hold a segment, its tag and one block")
-        done = 0
-        for start in range(0, len(plaintext), piece):
-            begun = done
-            done += encryptor.update_into(plaintext[start:start + piece], view[done:])
-            yield view[begun:done]
-        rest = encryptor.finalize() + encryptor.tag
-        view[done:done + len(rest)] = rest
-        yield view[done:done + len(rest)]
 
 
 class Opener:
@@ -109,7 +87,7 @@ class Opener:
             raise IntegrityMismatch(f"{key} ({version_id}): not a sealed object of this format")
         self.header = header
         self._where = f"{key} ({version_id})"
-        self._aead = AESGCM(_object_key(master, salt, key, version_id))
+        self._aead = _object_key(master, salt, key, version_id)
         self._counter = 0
 
     def open_into(self, ciphertext: bytes, out: bytearray, *, last: bool) -> memoryview:

@@ -16,7 +16,7 @@ import archive.filesystem
 import archive.fswrite
 import archive.writeback
 from archive import FilesystemStore, IntegrityMismatch, StorageUnavailable
-from archive.sealed import SEGMENT, TAG, Sealer
+from archive.sealed import SEGMENT, TAG
 
 KEY = bytes(range(32))
 DATA = Path(__file__).parent / "data"
@@ -62,20 +62,6 @@ def test_versions_written_by_the_previous_code_still_read(tmp_path, kind):
     assert info.sha256 == hashlib.sha256(CHART).hexdigest()
     with store.get(info.key) as stream:
         assert stream.read() == CHART
-
-
-@pytest.mark.parametrize("size", [0, 1, 1000, 256 * 1024, SEGMENT - 1, SEGMENT])
-@pytest.mark.parametrize("piece", [1000, 256 * 1024, SEGMENT])
-def test_sealing_in_pieces_gives_the_bytes_of_one_shot_sealing(size, piece):
-    plaintext = os.urandom(size)
-    one_shot = Sealer(KEY, "k", "v")
-    pieces = Sealer(KEY, "k", "v")
-    pieces._prefix, pieces.header, pieces._key = one_shot._prefix, one_shot.header, one_shot._key
-    out = bytearray(SEGMENT + TAG + 15)
-    last = size < SEGMENT
-    got = b"".join(bytes(v) for v in pieces.seal_pieces(memoryview(plaintext), out,
-                                                         last=last, piece=piece))
-    assert got == one_shot.seal(plaintext, last=last)
 
 
 def test_a_sha256_mismatch_leaves_no_file_behind(store):
