@@ -10,8 +10,9 @@ A put writes ``.name@<version_id>.tmp`` (hashing, sealing and writing at once:
 :mod:`archive.fswrite`), fsyncs it, renames it to ``.v`` and fsyncs the folder:
 two flushes one after the other, the least a crash-safe write needs, and a
 crash never leaves a partial version visible. Folders the put had to create
-are fsynced alongside the file, so they cost no third flush in sequence.
-Nothing is acknowledged before all of these return. Versions are never overwritten.
+are fsynced by a helper thread while the body is written, so they add no
+flush in sequence. Nothing is acknowledged before all of these return.
+Versions are never overwritten.
 Retention is COMPLIANCE-like: no delete before ``retain_until`` or under
 legal hold, and retention only grows. Changes to retention, hold and deletes
 take an exclusive ``flock`` on the folder, so several processes may share a root.
@@ -88,8 +89,8 @@ def _fsync_dir(path: Path) -> None:
 
 
 def _fsync_dirs(paths: list[Path]) -> None:
-    """Run beside the fsync of the version file: where the file system batches them
-    (ext4's journal) both are made durable by one commit instead of one each."""
+    """Run in a helper thread while the body is written: each journal commit they wait
+    for then overlaps the hashing instead of coming before or after it."""
     for path in paths:
         _fsync_dir(path)
 
@@ -293,7 +294,9 @@ class FilesystemStore:
         tmp = final.with_suffix(".tmp")
         try:
             out, new_entries = self._create(folder, tmp)
-            with out:
+            with out, OrderedWorker("fsync", 1) as helper:
+                if new_entries:  # the folders this put created, fsynced meanwhile
+                    helper.submit(_fsync_dirs, new_entries)
                 sealer = Sealer(self._key, key, version_id) if self._key is not None else None
                 sha256, size = write_body(out, stream, sealer)
                 if expected is not None and sha256 != expected:
@@ -306,13 +309,10 @@ class FilesystemStore:
                                   retain_until=retain_until, legal_hold=bool(legal_hold))
                 meta = _meta_json(info, self._key is not None)
                 write_all(out, meta + _TRAILER.pack(len(meta), _MAGIC))
-                with OrderedWorker("fsync", 1) as helper:
-                    if new_entries:  # the folders this put created, fsynced meanwhile
-                        helper.submit(_fsync_dirs, new_entries)
-                    os.fsync(out.fileno())
-                    os.replace(tmp, final)
-                    _fsync_dir(folder)
-                    helper.drain()
+                os.fsync(out.fileno())
+                os.replace(tmp, final)
+                _fsync_dir(folder)
+                helper.drain()
             return info
         except SourceError as exc:
             self._discard(tmp)
