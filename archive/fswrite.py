@@ -49,12 +49,18 @@ _O_DIRECT = getattr(os, "O_DIRECT", 0)
 _local = threading.local()
 
 
+def _aligned(size: int) -> mmap.mmap:
+    # Private: a forked child (Celery's prefork pool) gets its own copy; the default,
+    # a shared anonymous map, would have parent and child fill the same buffers.
+    return mmap.mmap(-1, size, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
+
+
 def _buffers() -> tuple[list[mmap.mmap], list[mmap.mmap]]:
     """This thread's reusable, page-aligned read ring and staging ring for sealed
     segments: fresh 1 MiB buffers per segment cost more than the encryption (page faults)."""
     if not hasattr(_local, "ring"):
-        _local.ring = [mmap.mmap(-1, SEGMENT) for _ in range(_DEPTH + 2)]
-        _local.stage = [mmap.mmap(-1, _STAGE) for _ in range(_DEPTH + 2)]
+        _local.ring = [_aligned(SEGMENT) for _ in range(_DEPTH + 2)]
+        _local.stage = [_aligned(_STAGE) for _ in range(_DEPTH + 2)]
     return _local.ring, _local.stage
 
 

@@ -232,3 +232,23 @@ def test_a_failing_disk_write_surfaces_and_removes_the_temp_file(store, monkeypa
     with pytest.raises(StorageUnavailable, match="No space left"):
         store.put("documents/d1/original.pdf", io.BytesIO(os.urandom(5 * SEGMENT)))
     assert list(store.list_versions()) == [] and _files(store) == []
+
+
+def _scribble_buffers(done) -> None:
+    ring, stages = archive.fswrite._buffers()
+    ring[0][:5] = b"child"
+    stages[0][:5] = b"child"
+    done.put(True)
+
+
+def test_a_forked_child_does_not_share_the_write_buffers(store):
+    store.put("parent", io.BytesIO(b"p" * SEGMENT))  # the buffers exist now
+    ring, stages = archive.fswrite._buffers()
+    before = (bytes(ring[0][:5]), bytes(stages[0][:5]))
+    ctx = multiprocessing.get_context("fork")
+    done = ctx.Queue()
+    child = ctx.Process(target=_scribble_buffers, args=(done,))
+    child.start()
+    assert done.get(timeout=30) is True
+    child.join(30)
+    assert (bytes(ring[0][:5]), bytes(stages[0][:5])) == before != (b"child", b"child")
