@@ -105,9 +105,13 @@ def write_body(out: FileIO, stream: BinaryIO, sealer: Sealer | None) -> tuple[st
             buffer = memoryview(ring[turn % len(ring)])
             n = read_into(stream, buffer)
             chunk = buffer[:n]
-            sha.update(chunk)
             size += n
             last = n < SEGMENT
+            # A file of one segment is hashed here once the writer has it: waking the
+            # hasher thread too would cost more than the overlap gains.
+            alone = last and turn == 0
+            if not alone:
+                sha.update(chunk)
             if sealer is None:  # the plaintext is what is written: no carry, ever
                 view, end = chunk, n
             else:
@@ -117,6 +121,8 @@ def write_body(out: FileIO, stream: BinaryIO, sealer: Sealer | None) -> tuple[st
             if whole:
                 writer.submit(_write, out, writeback, view[:whole])
                 os.sched_yield()  # let the writer start the disk (see above)
+            if alone:
+                sha.update_here(chunk)
             if last:
                 writer.drain()
                 if direct:
