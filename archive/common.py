@@ -154,11 +154,6 @@ class BackgroundSha256:
     def update(self, data: bytes) -> None:
         self._worker.submit(self._sha256.update, data)
 
-    def update_here(self, data: bytes) -> None:
-        """Hash ``data`` in the calling thread, after the chunks already given."""
-        self._worker.drain()
-        self._sha256.update(data)
-
     def hexdigest(self) -> str:
         self._worker.drain()
         return self._sha256.hexdigest()

@@ -72,17 +72,17 @@ def test_a_sha256_mismatch_leaves_no_file_behind(store):
     assert list(store.list_versions()) == [] and _files(store) == []
 
 
-def test_an_error_in_the_hasher_thread_surfaces_and_removes_the_temp_file(store, monkeypatch):
+def test_an_error_while_hashing_surfaces_and_removes_the_temp_file(store, monkeypatch):
     class FailingSha256:
         def update(self, data):
-            raise MemoryError("hasher died")
+            raise MemoryError("hashing failed")
 
     monkeypatch.setattr(archive.common.hashlib, "sha256", FailingSha256)
-    with pytest.raises(MemoryError, match="hasher died"):
+    with pytest.raises(MemoryError, match="hashing failed"):
         store.put("k", io.BytesIO(os.urandom(2 * SEGMENT)))
     monkeypatch.undo()
     assert _files(store) == []
-    info = store.put("k", io.BytesIO(b"after"))  # the kept hasher thread still works
+    info = store.put("k", io.BytesIO(b"after"))  # the kept writer thread still works
     assert [v.version_id for v in store.list_versions()] == [info.version_id]
 
 
@@ -152,8 +152,8 @@ def _put_in_child(root: str, key: bytes | None, queue) -> None:
     queue.put(store.put("child", io.BytesIO(os.urandom(SEGMENT + 1))).size)
 
 
-def test_a_forked_child_hashes_with_its_own_thread(store):
-    """The parent's kept hasher thread does not exist in a forked child (Celery's
+def test_a_forked_child_writes_with_its_own_thread(store):
+    """The parent's kept writer thread does not exist in a forked child (Celery's
     prefork workers): the child must start its own instead of waiting forever."""
     store.put("parent", io.BytesIO(os.urandom(SEGMENT + 1)))
     ctx = multiprocessing.get_context("fork")
@@ -235,20 +235,22 @@ def test_a_failing_disk_write_surfaces_and_removes_the_temp_file(store, monkeypa
 
 
 def _scribble_buffers(done) -> None:
-    ring, stages = archive.fswrite._buffers()
-    ring[0][:5] = b"child"
-    stages[0][:5] = b"child"
+    plain, stages = archive.fswrite._buffers()
+    for buffer in (plain, *stages):
+        buffer[:5] = b"child"
     done.put(True)
 
 
 def test_a_forked_child_does_not_share_the_write_buffers(store):
     store.put("parent", io.BytesIO(b"p" * SEGMENT))  # the buffers exist now
-    ring, stages = archive.fswrite._buffers()
-    before = (bytes(ring[0][:5]), bytes(stages[0][:5]))
+    plain, stages = archive.fswrite._buffers()
+    buffers = (plain, *stages)
+    before = [bytes(buffer[:5]) for buffer in buffers]
     ctx = multiprocessing.get_context("fork")
     done = ctx.Queue()
     child = ctx.Process(target=_scribble_buffers, args=(done,))
     child.start()
     assert done.get(timeout=30) is True
     child.join(30)
-    assert (bytes(ring[0][:5]), bytes(stages[0][:5])) == before != (b"child", b"child")
+    assert [bytes(buffer[:5]) for buffer in buffers] == before
+    assert b"child" not in before
