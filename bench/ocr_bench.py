@@ -32,7 +32,7 @@ sys.path.insert(0, str(REPO))
 
 from chartvault.settings import Settings  # noqa: E402
 from chartvault.synthetic import fake_patients, make_chart, spec_for  # noqa: E402
-from ocr.service import ocr_page  # noqa: E402
+from ocr.service import default_engine, ocr_page  # noqa: E402
 
 SAMPLES = (REPO.parent / "shared" / "samples").resolve()
 KINDS = {"clean": {}, "noisy": {"noise": True}, "skewed 3°": {"skew": 3.0},
@@ -55,7 +55,7 @@ class Case:
     truth: str
 
 
-STEPS = ("ours", "render", "txt", "full")
+STEPS = ("ours", "api", "render", "txt", "full")  # api: Chartvault with the tesserocr engine
 
 
 @dataclass
@@ -65,6 +65,7 @@ class Row:
     wall: dict[str, float] = field(default_factory=lambda: dict.fromkeys(STEPS, 0.0))
     cpu: dict[str, float] = field(default_factory=lambda: dict.fromkeys(STEPS, 0.0))
     ours_text: str = ""
+    api_text: str = ""
     raw_text: str = ""
     truth: str = ""
 
@@ -142,7 +143,8 @@ def raw_tesseract(image: Path, dpi: int, outputs: list[str]) -> str:
 
 def run_case(case: Case, settings: Settings, work: Path, repeat: int) -> Row:
     row = Row(case.kind, truth=case.truth)
-    ours_texts, raw_texts = [], []
+    ours_texts, api_texts, raw_texts = [], [], []
+    api_settings = settings.replace(ocr_engine="tesserocr")
     for number in case.pages:
         work.mkdir(parents=True, exist_ok=True)
         with Measure(row, "render", times=repeat):
@@ -151,14 +153,19 @@ def run_case(case: Case, settings: Settings, work: Path, repeat: int) -> Row:
         for attempt in range(repeat):  # interleaved, so load from others hits both alike
             with Measure(row, "ours"):
                 result = ocr_page(case.source, number, work / f"ours-{attempt}", settings)
+            with Measure(row, "api"):
+                api = ocr_page(case.source, number, work / f"api-{attempt}", api_settings,
+                               default_engine(api_settings))
             with Measure(row, "txt"):
                 raw_text = raw_tesseract(pgm, dpi, ["txt"])
             with Measure(row, "full"):
                 raw_tesseract(pgm, dpi, ["pdf", "tsv", "txt"])
         ours_texts.append(result.text)
+        api_texts.append(api.text)
         raw_texts.append(raw_text)
         row.pages += repeat
     row.ours_text, row.raw_text = "\n".join(ours_texts), "\n".join(raw_texts)
+    row.api_text = "\n".join(api_texts)
     return row
 
 
@@ -171,12 +178,15 @@ def merge_rows(rows: list[Row]) -> dict[str, list[Row]]:
 
 def report(rows: list[Row], command: str) -> str:
     lines = [
-        "Seconds per page as wall / CPU (CPU includes child processes). Ratios are CPU.",
+        "Seconds per page as wall / CPU (CPU includes child processes). Ratios are CPU. "
+        "Chartvault = `ocr_page` with the CLI engine (default), and with the tesserocr "
+        "engine (model kept loaded in the process).",
         "",
-        "| pages | n | Chartvault | raw render | raw tesseract, txt | raw tesseract, same "
-        "outputs (pdf tsv txt) | Chartvault / (render + same outputs) | Chartvault / raw txt "
-        "| CER Chartvault | CER raw |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "| pages | n | Chartvault, CLI engine | Chartvault, tesserocr | raw render | raw "
+        "tesseract, txt | raw tesseract, same outputs (pdf tsv txt) | CLI engine / (render + "
+        "same outputs) | CLI engine / raw txt | tesserocr / raw txt | CER CLI engine | "
+        "CER tesserocr | CER raw |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     upright = dict.fromkeys(STEPS, 0.0)
     for kind, group in merge_rows(rows).items():
@@ -184,20 +194,23 @@ def report(rows: list[Row], command: str) -> str:
         wall = {k: sum(r.wall[k] for r in group) / n for k in STEPS}
         cpu = {k: sum(r.cpu[k] for r in group) / n for k in STEPS}
         c_ours = sum(cer(r.ours_text, r.truth) for r in group) / len(group)
+        c_api = sum(cer(r.api_text, r.truth) for r in group) / len(group)
         c_raw = sum(cer(r.raw_text, r.truth) for r in group) / len(group)
         if not kind.startswith("turned"):
             for k in STEPS:
                 upright[k] += cpu[k] * n
         cells = " | ".join(f"{wall[k]:.2f} / {cpu[k]:.2f}" for k in STEPS)
         lines.append(f"| {kind} | {n} | {cells} | {cpu['ours'] / (cpu['render'] + cpu['full']):.2f}"
-                     f" | {cpu['ours'] / cpu['txt']:.2f} | {c_ours:.4f} | {c_raw:.4f} |")
+                     f" | {cpu['ours'] / cpu['txt']:.2f} | {cpu['api'] / cpu['txt']:.2f}"
+                     f" | {c_ours:.4f} | {c_api:.4f} | {c_raw:.4f} |")
     u = upright
     lines += [
         "", "Upright pages overall, CPU (turned pages excluded: they need orientation "
-        "detection and a second read by design): Chartvault / (raw render + raw tesseract "
-        f"same outputs) = {u['ours'] / (u['render'] + u['full']):.2f}; Chartvault / raw "
-        f"tesseract same outputs = {u['ours'] / u['full']:.2f}; Chartvault / raw tesseract "
-        f"txt only = {u['ours'] / u['txt']:.2f}.",
+        "detection and a second read by design): CLI engine / (raw render + raw tesseract "
+        f"same outputs) = {u['ours'] / (u['render'] + u['full']):.2f}; CLI engine / raw "
+        f"tesseract same outputs = {u['ours'] / u['full']:.2f}; CLI engine / raw tesseract "
+        f"txt only = {u['ours'] / u['txt']:.2f}; tesserocr engine / raw tesseract txt only = "
+        f"{u['api'] / u['txt']:.2f}.",
         "", f"Command: `{command}`"]
     return "\n".join(lines)
 

@@ -68,6 +68,8 @@ class Settings:
     ocr_page_timeout: int = 180
     ocr_confidence_threshold: float = 60.0
     ocr_force: bool = False
+    ocr_engine: str = "tesseract"  # tesseract: the CLI per page; tesserocr: C API, kept loaded
+    ocr_tessdata: Path | None = None  # tesserocr's traineddata folder; None: Debian's
     # intake limits
     mrn_pattern: str = r"^[A-Z0-9]{6,12}$"
     max_file_mb: int = 512
@@ -179,6 +181,8 @@ _PARSERS: dict[str, Callable[[str], Any]] = {
     "ocr_page_timeout": _int,
     "ocr_confidence_threshold": _float,
     "ocr_force": _bool,
+    "ocr_engine": _choice("tesseract", "tesserocr"),
+    "ocr_tessdata": _optional_path,
     "mrn_pattern": _regex,
     "max_file_mb": _int,
     "max_pages": _int,

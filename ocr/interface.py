@@ -1,7 +1,8 @@
 """The ``OcrEngine`` role and the values the OCR stage hands on.
 
 An engine reads one upright page image and returns its text, word boxes and
-a one-page searchable PDF. Errors are translated at the engine's edge into
+a one-page searchable PDF (or, when asked, a text-only PDF page to lay over
+the original scan). Errors are translated at the engine's edge into
 :class:`OcrFailed` (permanent for that page) or :class:`OcrTimeout`.
 """
 
@@ -46,7 +47,8 @@ class Recognition:
     text: str
     words: tuple[WordBox, ...]
     confidence: float | None  # mean word confidence 0..100; None when there are no words
-    pdf: bytes  # one-page PDF: the image with an invisible text layer
+    pdf: bytes  # one-page PDF: the image with an invisible text layer (or the layer alone)
+    text_only: bool = False  # ``pdf`` is the invisible text alone, no image
 
 
 @dataclass(frozen=True)
@@ -68,13 +70,14 @@ class PageResult:
     skew: float  # degrees corrected
     source: str  # "ocr" | "text-layer"
     blank: bool
-    image_path: Path  # the cleaned, upright page image (grayscale), in the work dir
+    images: dict[str, Path]  # the viewer's page images of the upright page: small, large
     pdf_path: Path  # one-page searchable PDF, in the work dir
 
 
 @runtime_checkable
 class OcrEngine(Protocol):
-    def recognize(self, image: Path, *, language: str, dpi: int, timeout: int) -> Recognition: ...
+    def recognize(self, image: Path, *, language: str, dpi: int, timeout: int,
+                  text_only: bool = False) -> Recognition: ...
 
     def orientation(self, image: Path, *, timeout: int) -> Orientation: ...
 

@@ -5,6 +5,12 @@ small-angle deskew, a cheap sideways check and a cheap upside-down check
 (ascenders against descenders) first; the engine's orientation detection (OSD)
 only when the page looks turned, or when recognition comes back doubtful on a
 page that was not clearly upright (an upside-down page reads as garbage).
+
+A page taken out of a scanned PDF as stored (see :mod:`ocr.scan`) and needing
+no correction goes to the engine as those very bytes, and its searchable page
+is the original page with a text-only layer over it. A corrected page (turned,
+deskewed) is written out for the engine, which makes the searchable page from
+the corrected image.
 """
 
 from __future__ import annotations
@@ -20,6 +26,8 @@ from chartvault.settings import Settings
 from ocr import cleanup
 from ocr.interface import OcrEngine, OcrTimeout, PageResult, Recognition
 from ocr.rasterize import Raster
+from ocr.scan import graft_text
+from ocr.thumbnails import page_images
 
 MIN_OSD_CONFIDENCE = 1.5  # below this Tesseract's OSD is guessing
 OSD_HALVE_FROM = 3000  # px on the long side (a letter page at 275 dpi)
@@ -56,7 +64,7 @@ def recognize_raster(raster: Raster, number: int, settings: Settings, engine: Oc
     try:
         return _recognize_page(page, raster, number, settings, engine, deadline)
     finally:
-        _engine_input(raster).unlink(missing_ok=True)
+        _written_input(raster).unlink(missing_ok=True)
 
 
 def _recognize_page(page: _Page, raster: Raster, number: int, settings: Settings,
@@ -71,8 +79,7 @@ def _recognize_page(page: _Page, raster: Raster, number: int, settings: Settings
         upright = cleanup.upright_score(page.image)
         if upright < cleanup.UPSIDE_DOWN:
             _turn(page, engine, raster, deadline)
-    _save(page, raster)
-    rec = _recognize(engine, raster, settings, deadline)
+    rec = _recognize(engine, page, raster, settings, deadline)
     if not page.asked and upright <= cleanup.CLEARLY_UPRIGHT and _doubtful(rec, settings):
         rec = _retry_upside_down(page, rec, engine, raster, settings, deadline)
     return _result(raster, number, page, rec)
@@ -111,8 +118,7 @@ def _retry_upside_down(page: _Page, rec: Recognition, engine: OcrEngine, raster:
     before = (page.image, page.skew)
     if not _turn(page, engine, raster, deadline):
         return rec
-    _save(page, raster)
-    again = _recognize(engine, raster, settings, deadline)
+    again = _recognize(engine, page, raster, settings, deadline)
     if (again.confidence or 0) > (rec.confidence or 0):
         return again
     page.image, page.skew, page.rotation = before[0], before[1], 0
@@ -131,23 +137,35 @@ def _doubtful(rec: Recognition, settings: Settings) -> bool:
     return rec.confidence is None or rec.confidence < settings.ocr_confidence_threshold
 
 
-def _recognize(engine: OcrEngine, raster: Raster, settings: Settings,
+def _recognize(engine: OcrEngine, page: _Page, raster: Raster, settings: Settings,
                deadline: Deadline) -> Recognition:
-    return engine.recognize(_engine_input(raster), language=settings.ocr_language,
-                            dpi=raster.dpi,
-                            timeout=deadline.left("recognition"))
+    """One engine run on the page as it now is; text only when the original PDF page
+    will carry the text (the page was scanned upright and straight)."""
+    graft = _as_scanned(page, raster) and raster.original is not None
+    return engine.recognize(_engine_input(page, raster), language=settings.ocr_language,
+                            dpi=raster.dpi, timeout=deadline.left("recognition"),
+                            text_only=graft)
 
 
-def _engine_input(raster: Raster) -> Path:
-    return raster.path.with_suffix(".pbm" if raster.bilevel else ".pgm")
+def _as_scanned(page: _Page, raster: Raster) -> bool:
+    return page.image is raster.image
 
 
-def _save(page: _Page, raster: Raster) -> None:
-    # Uncompressed PGM: far cheaper for Tesseract to read than PNG (measured ~0.5 s a page).
-    # A black-and-white source goes in as 1-bit: Tesseract then embeds it in the PDF as
-    # CCITT G4 instead of JPEG (measured 0.1 MB instead of 1.2 MB a page, same text).
+def _engine_input(page: _Page, raster: Raster) -> Path:
+    """The file the engine reads: the stored JPEG when the page is as scanned, else the
+    page written out. Uncompressed PGM is far cheaper for Tesseract to read than PNG
+    (measured ~0.5 s a page). A black-and-white source goes in as 1-bit: Tesseract then
+    embeds it in the PDF as CCITT G4 instead of JPEG (0.1 MB instead of 1.2 MB a page)."""
+    if raster.jpeg is not None and _as_scanned(page, raster):
+        return raster.jpeg
+    path = _written_input(raster)
     image = page.image.convert("1", dither=Image.Dither.NONE) if raster.bilevel else page.image
-    image.save(_engine_input(raster), "PPM")
+    image.save(path, "PPM")
+    return path
+
+
+def _written_input(raster: Raster) -> Path:
+    return raster.path.with_suffix(".pbm" if raster.bilevel else ".pgm")
 
 
 def _pdf_path(raster: Raster) -> Path:
@@ -163,12 +181,13 @@ def _blank_result(raster: Raster, number: int, page: _Page) -> PageResult:
 
 def _result(raster: Raster, number: int, page: _Page, rec: Recognition) -> PageResult:
     pdf = _pdf_path(raster)
-    if rec.pdf:
+    if rec.pdf and rec.text_only and raster.original is not None:
+        graft_text(*raster.original, rec.pdf, pdf)
+    elif rec.pdf:
         pdf.write_bytes(rec.pdf)
-    raster.save_png(page.image)
     return PageResult(
         number=number, text=rec.text, words=rec.words, confidence=rec.confidence,
         width=page.image.width, height=page.image.height, dpi=raster.dpi,
         rotation=page.rotation, skew=page.skew, source="ocr", blank=False,
-        image_path=raster.path, pdf_path=pdf,
+        images=page_images(page.image, raster.path), pdf_path=pdf,
     )

@@ -25,9 +25,14 @@ from chartvault.models import Document, Page, StoredObject, utcnow
 from chartvault.settings import Settings, get_settings
 from ocr.indexing import index_document
 from ocr.interface import OcrFailed, PageResult
-from ocr.service import make_thumbnails, merge_pdfs, ocr_page
+from ocr.service import merge_pdfs, ocr_page
 
 log = logging.getLogger(__name__)
+
+# A page started this many times without finishing is given up on: its engine crashed
+# or hung and took the worker's process with it (redelivered each time by acks_late).
+# Above the task's transient retries (max_retries 12), which also count as attempts.
+MAX_PAGE_ATTEMPTS = 16
 
 
 @lru_cache(maxsize=1)
@@ -60,6 +65,13 @@ def run_page(document_id: str, number: int) -> None:
         doc = _document(session, document_id)
         page = _page(session, document_id, number)
         if page.status != "pending":
+            return
+        if page.attempts >= MAX_PAGE_ATTEMPTS:
+            page.status, page.flag = "failed", "failed"
+            page.error = (f"ocr_gave_up: page {number} was started {page.attempts} times and "
+                          "never finished (the OCR engine crashed or hung); rescan the page, "
+                          "or retry it with CHARTVAULT_OCR_ENGINE=tesseract")
+            log.warning("page given up", extra={"document_id": document_id, "page": number})
             return
         page.attempts += 1
         original_key, version, sha256 = doc.original_key, doc.original_version, doc.sha256
@@ -161,7 +173,7 @@ def _store_page_files(document_id: str, result: PageResult, workdir: Path, retai
                                  "words": [asdict(w) for w in result.words]}), "utf-8")
     files = {"pdf": (f"pages/{n:04d}.pdf", result.pdf_path, "application/pdf"),
              "words": (f"pages/{n:04d}-words.json", words, "application/json")}
-    for size, path in make_thumbnails(result.image_path, workdir).items():
+    for size, path in result.images.items():
         files[f"image-{size}"] = (f"pages/{n:04d}-{size}{path.suffix}", path,
                                   _image_type(path))
     stored = {}

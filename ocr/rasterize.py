@@ -1,8 +1,10 @@
 """One page of a source file as a grayscale image, in memory, ready for clean-up.
 
-PDF pages are rendered by poppler (pdf2image) one at a time to an
-uncompressed PGM file (PNG encoding in poppler costs more than the render),
-never the whole document in memory. TIFF frames (CCITT G4 included), PNG and
+A PDF page that is one full-page scan at the OCR resolution is not rendered:
+its image is taken out as stored (:mod:`ocr.scan`). Other PDF pages are
+rendered by poppler (pdf2image) one at a time to an uncompressed PGM file (PNG
+encoding in poppler costs more than the render), never the whole document in
+memory. TIFF frames (CCITT G4 included), PNG and
 JPEG are decoded with Pillow. Oversized pages are rendered at a lower
 resolution instead of exhausting memory.
 """
@@ -21,6 +23,7 @@ from PIL import Image, ImageOps
 from chartvault.settings import Settings
 from ocr.interface import OcrTimeout, UnreadableFile
 from ocr.pdf import PageFacts, page_facts
+from ocr.scan import page_image
 from ocr.sniff import check_pixels, open_image
 
 # Pixels per rendered page above which the resolution is lowered: 11 x 17 in at 300 dpi.
@@ -30,10 +33,12 @@ MIN_DPI = 70  # below this a DPI tag is taken as wrong
 
 @dataclass(frozen=True)
 class Raster:
-    path: Path  # where the finished grayscale PNG of the page goes
+    path: Path  # the page's files in the work dir are named after this (``page-NNNN``)
     image: Image.Image = field(compare=False, repr=False)  # mode "L"
     dpi: int
     bilevel: bool = False  # the source is black and white (fax, G4): OCR a 1-bit copy
+    jpeg: Path | None = None  # the page's JPEG as stored in its PDF: the engine reads it as is
+    original: tuple[Path, int] | None = None  # (PDF, page) this image fills, as it was scanned
 
     @property
     def width(self) -> int:
@@ -43,24 +48,14 @@ class Raster:
     def height(self) -> int:
         return self.image.height
 
-    def save_png(self, image: Image.Image | None = None) -> Path:
-        """Write ``image`` (default: the rendered page) to :attr:`path`, quickly: 8-bit
-        grayscale, or 1-bit grayscale for a black-and-white source (a tenth of the size)."""
-        dpi = (self.dpi, self.dpi) if self.dpi else None
-        image = image or self.image
-        if self.bilevel:
-            image = image.convert("1", dither=Image.Dither.NONE)
-        image.save(self.path, "PNG", dpi=dpi, compress_level=1)
-        return self.path
-
 
 def rasterize(source: Path, kind: str, number: int, workdir: Path, settings: Settings,
               timeout: int, facts: PageFacts | None = None) -> Raster:
-    """Page ``number`` (1-based) of ``source``, to be saved as ``workdir/page-NNNN.png``.
+    """Page ``number`` (1-based) of ``source``; its files go to ``workdir/page-NNNN.*``.
 
     ``facts`` about a PDF page saves parsing it again (see :func:`ocr.pdf.page_facts`)."""
     workdir.mkdir(parents=True, exist_ok=True)
-    out = workdir / f"page-{number:04d}.png"
+    out = workdir / f"page-{number:04d}"
     if kind == "pdf":
         facts = facts or page_facts(source, number, want_text=False)
         return _render_pdf(source, number, out, facts, settings, timeout)
@@ -78,6 +73,13 @@ def render_dpi(width_in: float, height_in: float, dpi: int, cap: int = RENDER_PI
 def _render_pdf(source: Path, number: int, out: Path, facts: PageFacts, settings: Settings,
                 timeout: int) -> Raster:
     dpi = render_dpi(facts.width_in, facts.height_in, settings.ocr_dpi)
+    scan = page_image(source, number, dpi)
+    if scan is not None:
+        jpeg = out.with_suffix(".jpg") if scan.jpeg is not None else None
+        if jpeg is not None:
+            jpeg.write_bytes(scan.jpeg)
+        return Raster(out, scan.image, dpi, bilevel=scan.bilevel, jpeg=jpeg,
+                      original=(source, number))
     try:
         paths = convert_from_path(
             source, dpi=dpi, first_page=number, last_page=number, grayscale=True,

@@ -9,9 +9,8 @@ trouble raises :class:`~ocr.interface.OcrFailed` or
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import lru_cache
 from pathlib import Path
-
-from PIL import Image, features
 
 from chartvault.settings import Settings
 from ocr import pdf as pdftools
@@ -20,8 +19,7 @@ from ocr.page import Deadline, recognize_raster
 from ocr.rasterize import Raster, rasterize
 from ocr.sniff import inspect_file, open_image, read_kind
 from ocr.textlayer import text_layer_words
-
-THUMBNAIL_WIDTHS = {"small": 200, "large": 1000}
+from ocr.thumbnails import page_images
 
 
 def inspect(path: Path, settings: Settings) -> SourceInfo:
@@ -53,34 +51,22 @@ def ocr_page(path: Path, number: int, workdir: Path, settings: Settings,
 def _text_layer_page(path: Path, number: int, raster: Raster, text: str,
                      deadline: Deadline) -> PageResult:
     pdf = pdftools.extract_page(path, number, raster.path.with_suffix(".pdf"))
-    raster.save_png()
     words = text_layer_words(path, number, raster.dpi, deadline.left("word boxes"))
     return PageResult(
         number=number, text=text, words=words, confidence=None, width=raster.width,
         height=raster.height, dpi=raster.dpi, rotation=0, skew=0.0, source="text-layer",
-        blank=False, image_path=raster.path, pdf_path=pdf,
+        blank=False, images=page_images(raster.image, raster.path), pdf_path=pdf,
     )
 
 
 def make_thumbnails(image: Path, workdir: Path) -> dict[str, Path]:
-    """``{"small": ..., "large": ...}``: WebP (PNG if Pillow lacks WebP) at 200 and
-    1000 px wide, never enlarged. Overwrites earlier thumbnails of the same image."""
+    """The viewer's page images (:func:`ocr.thumbnails.page_images`) of an image file,
+    into ``workdir``. :func:`ocr_page` makes them itself, from the page in memory."""
     image, workdir = Path(image), Path(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
-    fmt, suffix = ("WEBP", ".webp") if features.check("webp") else ("PNG", ".png")
-    options = {"quality": 80, "method": 0} if fmt == "WEBP" else {}  # method 0: fastest
-    out: dict[str, Path] = {}
     with open_image(image) as im:
         im.load()
-        page = im.convert("L") if im.mode not in ("L", "RGB") else im.copy()
-    # Each size from the next larger one, with a box reduction before the filter
-    # (reducing_gap): a third of the CPU of filtering the full page twice, same look.
-    for name, width in sorted(THUMBNAIL_WIDTHS.items(), key=lambda item: -item[1]):
-        page.thumbnail((width, width * 100), Image.Resampling.LANCZOS, reducing_gap=2.0)
-        target = workdir / f"{image.stem}-{name}{suffix}"
-        page.save(target, fmt, **options)
-        out[name] = target
-    return out
+        return page_images(im, workdir / image.stem)
 
 
 def merge_pdfs(pdfs: Sequence[Path], out: Path) -> Path:
@@ -89,7 +75,17 @@ def merge_pdfs(pdfs: Sequence[Path], out: Path) -> Path:
 
 
 def default_engine(settings: Settings) -> OcrEngine:
-    """The Tesseract engine (``OMP_THREAD_LIMIT=1``)."""
+    """The engine ``settings.ocr_engine`` names (``OMP_THREAD_LIMIT=1`` either way), one
+    per process: the in-process engine keeps its model loaded between pages."""
+    return _engine(settings.ocr_engine, settings.ocr_tessdata)
+
+
+@lru_cache(maxsize=4)
+def _engine(name: str, tessdata: Path | None) -> OcrEngine:
+    if name == "tesserocr":
+        from ocr.tesserocr_engine import TesserocrEngine
+
+        return TesserocrEngine(tessdata)
     from ocr.tesseract import TesseractEngine
 
     return TesseractEngine()

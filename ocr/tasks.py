@@ -12,6 +12,7 @@ import logging
 
 from chartvault.celery_app import app
 from chartvault.errors import Unavailable
+from chartvault.settings import get_settings
 from ocr import pipeline
 
 log = logging.getLogger(__name__)
@@ -37,7 +38,13 @@ def process_document(document_id: str) -> None:
         _maybe_finish(document_id)
 
 
-@app.task(name="ocr.process_page", **RETRY)
+# A page's own steps stop within CHARTVAULT_OCR_PAGE_TIMEOUT; this hard limit is for an
+# in-process engine hung where its own deadline cannot reach: Celery kills the pool
+# process, and the page is retried, then given up on (pipeline.MAX_PAGE_ATTEMPTS).
+PAGE_HARD_LIMIT = 2 * get_settings().ocr_page_timeout + 60
+
+
+@app.task(name="ocr.process_page", time_limit=PAGE_HARD_LIMIT, **RETRY)
 def process_page(document_id: str, number: int) -> None:
     pipeline.run_page(document_id, number)
     _maybe_finish(document_id)

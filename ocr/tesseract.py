@@ -37,8 +37,11 @@ class TesseractEngine:
     def __init__(self, command: str | None = None) -> None:
         self.command = command or pytesseract.pytesseract.tesseract_cmd or "tesseract"
 
-    def recognize(self, image: Path, *, language: str, dpi: int, timeout: int) -> Recognition:
-        """Text, word boxes, mean confidence and a one-page PDF, from one run.
+    def recognize(self, image: Path, *, language: str, dpi: int, timeout: int,
+                  text_only: bool = False) -> Recognition:
+        """Text, word boxes, mean confidence and a one-page PDF, from one run; with
+        ``text_only`` the PDF holds the invisible text alone (``textonly_pdf``), to be
+        laid over the original page.
 
         ``dpi`` 0 means unknown (Tesseract estimates it). Raises :class:`OcrFailed`
         or :class:`OcrTimeout`.
@@ -48,6 +51,8 @@ class TesseractEngine:
             args = [str(image), str(base), "-l", language, "--psm", "3"]
             if dpi > 0:
                 args += ["--dpi", str(dpi)]
+            if text_only:
+                args += ["-c", "textonly_pdf=1"]
             self._run(args + ["pdf", "tsv", "txt"], timeout=timeout)
             try:
                 pdf = base.with_suffix(".pdf").read_bytes()
@@ -57,7 +62,8 @@ class TesseractEngine:
                 raise OcrFailed(f"tesseract wrote no output for {image.name}: {e}") from e
         words = parse_tsv(tsv)
         confidence = sum(w.confidence for w in words) / len(words) if words else None
-        return Recognition(text=text.strip(), words=words, confidence=confidence, pdf=pdf)
+        return Recognition(text=text.strip(), words=words, confidence=confidence, pdf=pdf,
+                           text_only=text_only)
 
     def orientation(self, image: Path, *, timeout: int) -> Orientation:
         """Orientation and script detection (``--psm 0``); pages with too little

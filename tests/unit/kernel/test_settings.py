@@ -28,6 +28,7 @@ def test_embedded_defaults_live_under_home(tmp_path: Path) -> None:
         ({"CHARTVAULT_ENVIRONMENT": "production"}, "CHARTVAULT_SECRET_KEY"),
         ({"CHARTVAULT_MRN_PATTERN": "(["}, "CHARTVAULT_MRN_PATTERN"),
         ({"CHARTVAULT_OCR_FORCE": "maybe"}, "CHARTVAULT_OCR_FORCE"),
+        ({"CHARTVAULT_OCR_ENGINE": "cuneiform"}, "CHARTVAULT_OCR_ENGINE"),
     ],
 )
 def test_bad_settings_fail_with_the_variable_name(tmp_path: Path, env: dict, named: str) -> None:

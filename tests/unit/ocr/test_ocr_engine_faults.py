@@ -32,7 +32,8 @@ class FakeEngine:
     sleep: float = 0.0
     calls: list[tuple[str, int]] = field(default_factory=list)
 
-    def recognize(self, image: Path, *, language: str, dpi: int, timeout: int) -> Recognition:
+    def recognize(self, image: Path, *, language: str, dpi: int, timeout: int,
+                  text_only: bool = False) -> Recognition:
         self.calls.append(("recognize", timeout))
         time.sleep(self.sleep)
         if self.fail_with is not None:
@@ -116,8 +117,10 @@ def test_worse_second_reading_is_discarded(scan, ocr_settings, tmp_path):
     engine = FakeEngine(confidences=[50.0, 20.0], rotate=180)
     result = ocr_page(scan, 1, tmp_path, ocr_settings, engine)
     assert result.rotation == 0 and result.confidence == 50.0
-    with Image.open(result.image_path) as image, Image.open(scan) as original:
-        assert image.size == original.size
+    with Image.open(result.images["large"]) as image, Image.open(scan) as original:
+        assert (result.width, result.height) == original.size
+        assert image.width == min(1000, original.width)
+        assert image.height == round(original.height * image.width / original.width)
 
 
 @pytest.mark.usefixtures("orientation_unclear")

@@ -93,4 +93,4 @@ def test_every_page_of_the_mixed_pdf_gives_a_result_or_a_clear_error(samples, fu
             assert error.code != "unreadable_file" and error.message
             continue
         assert result.width * result.height <= RENDER_PIXEL_CAP
-        assert result.image_path.is_file() and result.pdf_path.is_file()
+        assert all(p.is_file() for p in result.images.values()) and result.pdf_path.is_file()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 from PIL import Image
 from pypdf import PdfReader
@@ -29,10 +30,18 @@ def test_reads_a_clean_page_in_every_format(chart, ocr_settings, tmp_path, char_
     assert (result.source, result.rotation, result.skew, result.blank) == ("ocr", 0, 0.0, False)
     assert result.words and _words_inside(result)
     assert result.dpi == 150 and result.confidence > 80
-    assert result.image_path.is_file() and result.pdf_path.read_bytes().startswith(b"%PDF")
-    with Image.open(result.image_path) as image:
-        assert image.mode == ("1" if fmt == "tiff-g4" else "L")
-        assert image.size == (result.width, result.height)
+    assert result.pdf_path.read_bytes().startswith(b"%PDF")
+    assert set(result.images) == {"small", "large"}
+    for name, width in (("small", 200), ("large", min(1000, result.width))):
+        with Image.open(result.images[name]) as image:
+            assert _gray(image)
+            assert image.size == (width, round(result.height * width / result.width))
+
+
+def _gray(image: Image.Image) -> bool:
+    """No colour (WebP stores gray pages as RGB): channels agree to within rounding."""
+    red, green, blue = (np.asarray(band, dtype=np.int16) for band in image.convert("RGB").split())
+    return int(max(np.abs(red - green).max(), np.abs(green - blue).max())) <= 2
 
 
 def test_words_can_be_searched(chart, ocr_settings, tmp_path):
@@ -62,7 +71,7 @@ def test_turned_pages_come_out_upright(chart, ocr_settings, tmp_path, char_error
     result = ocr_page(made.path, 1, tmp_path, ocr_settings)
     assert result.rotation == turn
     assert char_error_rate(result.text, made.page_texts[0]) < MAX_CER
-    with Image.open(result.image_path) as image:
+    with Image.open(result.images["large"]) as image:
         assert image.width < image.height  # portrait again
 
 
@@ -90,7 +99,8 @@ def test_born_digital_page_uses_its_text_layer(chart, ocr_settings, tmp_path, ch
     assert made.spec.mrn in {w.text for w in result.words} and _words_inside(result)
     mrn = next(w for w in result.words if w.text == made.spec.mrn)
     assert mrn.top < result.height // 4 and mrn.height < result.height // 30
-    assert len(PdfReader(result.pdf_path).pages) == 1 and result.image_path.is_file()
+    assert len(PdfReader(result.pdf_path).pages) == 1
+    assert all(path.is_file() for path in result.images.values())
 
 
 def test_ocr_force_ignores_the_text_layer(chart, ocr_settings, tmp_path):
@@ -141,15 +151,15 @@ def test_no_such_page(chart, ocr_settings, tmp_path):
         ocr_page(chart("png", dpi=72).path, 2, tmp_path, ocr_settings)
 
 
-def test_thumbnails(chart, ocr_settings, tmp_path):
-    result = ocr_page(chart("png", dpi=72).path, 1, tmp_path, ocr_settings)
-    thumbs = make_thumbnails(result.image_path, tmp_path / "thumbs")
+def test_thumbnails(chart, tmp_path):
+    page = chart("png", dpi=72).path
+    thumbs = make_thumbnails(page, tmp_path / "thumbs")
     assert set(thumbs) == {"small", "large"}
     with Image.open(thumbs["small"]) as small:
         assert small.width == 200 and small.height > small.width
-    with Image.open(thumbs["large"]) as large:
-        assert large.width == min(1000, result.width)
-    assert make_thumbnails(result.image_path, tmp_path / "thumbs") == thumbs  # idempotent
+    with Image.open(thumbs["large"]) as large, Image.open(page) as original:
+        assert large.size == original.size  # 612 px wide: never enlarged
+    assert make_thumbnails(page, tmp_path / "thumbs") == thumbs  # idempotent
 
 
 def test_merge_pdfs_gives_one_searchable_pdf(chart, ocr_settings, tmp_path):

@@ -64,6 +64,38 @@ def test_a_failed_page_is_recorded_and_the_document_completes(settings, tmp_path
     assert {p.page for h in hits.hits for p in h.pages} <= {1, 3}
 
 
+def test_a_page_that_keeps_killing_its_worker_is_given_up(settings, tmp_path, monkeypatch):  # noqa: ANN001
+    # A crash inside an in-process engine kills the pool process before run_page
+    # returns; the redelivered task comes back to a page whose attempts went up.
+    document_id = _ingest(settings, tmp_path, pages=2)
+    pipeline.start_document(document_id)
+
+    class WorkerKilled(BaseException):
+        pass
+
+    real = pipeline.ocr_page
+
+    def crashing(path, number, workdir, s, engine=None):  # noqa: ANN001, ANN202
+        if number == 1:
+            raise WorkerKilled
+        return real(path, number, workdir, s, engine)
+
+    monkeypatch.setattr(pipeline, "ocr_page", crashing)
+    for _ in range(pipeline.MAX_PAGE_ATTEMPTS):
+        with pytest.raises(WorkerKilled):
+            pipeline.run_page(document_id, 1)
+    pipeline.run_page(document_id, 1)  # the next delivery gives up instead of crashing
+    pipeline.run_page(document_id, 2)
+    assert pipeline.claim_for_finish(document_id)
+    pipeline.finish_document(document_id)
+    with session_scope(settings) as session:
+        doc = session.get(Document, document_id)
+        pages = {p.number: p for p in doc.pages}
+        assert pages[1].status == "failed" and pages[1].error.startswith("ocr_gave_up")
+        assert pages[1].attempts == pipeline.MAX_PAGE_ATTEMPTS
+        assert pages[2].status == "done" and doc.status == "indexed" and doc.needs_review
+
+
 def test_every_page_failing_fails_the_document(settings, tmp_path, monkeypatch):  # noqa: ANN001
     document_id = _ingest(settings, tmp_path, pages=2)
 
