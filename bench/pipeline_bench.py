@@ -359,7 +359,7 @@ def main() -> None:
     parser.add_argument("--intake", choices=("cli", "service"), default="cli",
                         help="hand the file over by `chartvault ingest` (start-up included) "
                              "or to a resident intake process (scaling, ocrmypdf)")
-    parser.add_argument("--engine", choices=("tesseract", "tesserocr"), default=ENGINE,
+    parser.add_argument("--engine", choices=("tesseract", "tesserocr"), default="tesseract",
                         help="CHARTVAULT_OCR_ENGINE for the installations")
     args = parser.parse_args()
     global PARAGRAPHS, ENGINE

@@ -68,7 +68,7 @@ class Settings:
     ocr_page_timeout: int = 180
     ocr_confidence_threshold: float = 60.0
     ocr_force: bool = False
-    ocr_engine: str = "tesseract"  # tesseract: the CLI per page; tesserocr: C API, kept loaded
+    ocr_engine: str = "tesserocr"  # tesserocr: C API, model kept loaded; tesseract: CLI per page
     ocr_tessdata: Path | None = None  # tesserocr's traineddata folder; None: Debian's
     # intake limits
     mrn_pattern: str = r"^[A-Z0-9]{6,12}$"

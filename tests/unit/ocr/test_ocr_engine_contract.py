@@ -122,7 +122,8 @@ def test_tesserocr_without_its_data_says_what_to_set(tmp_path, chart):
 def test_the_engine_is_chosen_by_setting_and_kept_per_process(ocr_settings):
     from ocr.service import default_engine
 
-    assert isinstance(default_engine(ocr_settings), TesseractEngine)
-    chosen = default_engine(ocr_settings.replace(ocr_engine="tesserocr"))
+    chosen = default_engine(ocr_settings)  # the default: Tesseract kept loaded in-process
     assert isinstance(chosen, TesserocrEngine)
-    assert default_engine(ocr_settings.replace(ocr_engine="tesserocr")) is chosen  # model kept
+    assert default_engine(ocr_settings.replace(ocr_language="deu")) is chosen  # model kept
+    cli = default_engine(ocr_settings.replace(ocr_engine="tesseract"))
+    assert isinstance(cli, TesseractEngine)
