@@ -25,13 +25,18 @@ MIN_INK = 200  # dark probe pixels needed before any geometry is trusted
 
 def probe(image: Image.Image) -> np.ndarray:
     """A small boolean ink mask (True = dark) of ``image``."""
-    gray = image.convert("L")
+    gray = _gray(image)
     scale = PROBE_SIDE / max(gray.size)
     if scale < 1:
         gray = gray.resize((max(1, int(gray.width * scale)), max(1, int(gray.height * scale))),
                            Image.Resampling.BOX)
     pixels = np.asarray(gray, dtype=np.uint8)
     return pixels < _threshold(pixels)
+
+
+def _gray(image: Image.Image) -> Image.Image:
+    """``image`` in mode L, without copying one that already is (a full page is 8 MB)."""
+    return image if image.mode == "L" else image.convert("L")
 
 
 def _threshold(pixels: np.ndarray) -> int:
@@ -133,7 +138,7 @@ def upright_score(image: Image.Image) -> float:
     Latin text has more ascenders and capitals than descenders, so each line carries
     more ink above its x-height band than below it. Turned 180 degrees, the reverse.
     Measured on full-resolution row sums, a few milliseconds a page."""
-    rows = (np.asarray(image.convert("L")) < 128).sum(axis=1).astype(np.float64)
+    rows = (np.asarray(_gray(image)) < 128).sum(axis=1).astype(np.float64)
     if not rows.any():
         return 0.0
     on = np.concatenate(([False], rows > max(2.0, rows.max() * 0.02), [False]))
