@@ -1,27 +1,30 @@
-"""The viewer's page images: two sizes, made from the page already in memory."""
+"""The viewer's page images: two sizes, made from the page already in memory.
+
+JPEG: 2 ms to encode a 1000-px page where WebP (method 0) took 33 ms, for
+about a third more bytes (160 kB instead of 123 kB for a full letter page).
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from PIL import Image, features
+from PIL import Image
 
 THUMBNAIL_WIDTHS = {"small": 200, "large": 1000}
+QUALITY = 80
 
 
 def page_images(image: Image.Image, base: Path) -> dict[str, Path]:
-    """``{"small": ..., "large": ...}`` next to ``base`` (``<base>-small.webp``...): WebP
-    (PNG if Pillow lacks WebP) at 200 and 1000 px wide, never enlarged. Overwrites."""
-    fmt, suffix = ("WEBP", ".webp") if features.check("webp") else ("PNG", ".png")
-    options = {"quality": 80, "method": 0} if fmt == "WEBP" else {}  # method 0: fastest
+    """``{"small": ..., "large": ...}`` next to ``base`` (``<base>-small.jpg``...): JPEG
+    at 200 and 1000 px wide, never enlarged. Overwrites."""
     page = image.convert("L") if image.mode not in ("L", "RGB") else image
     out: dict[str, Path] = {}
     # Largest first, each from the one before; a whole-number box reduction before the
     # Lanczos filter (reducing_gap 1): 25 ms instead of 60 ms a letter page at 300 dpi.
     for name, width in sorted(THUMBNAIL_WIDTHS.items(), key=lambda item: -item[1]):
         page = _shrink(page, width)
-        target = base.with_name(f"{base.name}-{name}{suffix}")
-        page.save(target, fmt, **options)
+        target = base.with_name(f"{base.name}-{name}.jpg")
+        page.save(target, "JPEG", quality=QUALITY)
         out[name] = target
     return out
 

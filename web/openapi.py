@@ -25,9 +25,9 @@ def _id(name: str, description: str) -> dict[str, Any]:
             "schema": {"type": "string", "pattern": "^[0-9a-f]{32}$"}}
 
 
-def _binary(description: str, media: str) -> dict[str, Any]:
+def _binary(description: str, *media: str) -> dict[str, Any]:
     return {"description": description,
-            "content": {media: {"schema": {"type": "string", "format": "binary"}}}}
+            "content": {m: {"schema": {"type": "string", "format": "binary"}} for m in media}}
 
 
 REASON = {"name": "X-Access-Reason", "in": "header", "required": False,
@@ -96,7 +96,8 @@ def openapi_document() -> dict[str, Any]:
                 "parameters": [doc_id, REASON,
                                {"name": "number", "in": "path", "required": True,
                                 "schema": {"type": "integer", "minimum": 1}}],
-                "responses": {"200": _binary("the page image", "image/webp"),
+                "responses": {"200": _binary("the page image (JPEG; WebP for pages read before "
+                                              "November 2026)", "image/jpeg", "image/webp"),
                               **_error_responses("401", "403", "404")}}},
             "/api/documents/{document_id}/original": {"get": {
                 "summary": "Download the original file",
