@@ -55,7 +55,9 @@ class Case:
     truth: str
 
 
-STEPS = ("ours", "api", "render", "txt", "full")  # api: Chartvault with the tesserocr engine
+# ours: Chartvault with the CLI engine; api: with the tesserocr engine (the default);
+# same: the CLI, text only, on the very pixels Chartvault reads (a PDF scan's own image).
+STEPS = ("ours", "api", "render", "txt", "full", "same")
 
 
 @dataclass
@@ -67,6 +69,7 @@ class Row:
     ours_text: str = ""
     api_text: str = ""
     raw_text: str = ""
+    same_text: str = ""
     truth: str = ""
 
 
@@ -131,6 +134,24 @@ def rasterise(source: Path, number: int, dpi: int, out: Path) -> tuple[Path, int
     return out, round(tag) if tag >= 70 else 0
 
 
+def as_chartvault_reads(source: Path, number: int, dpi: int, rendered: Path,
+                        out: Path) -> Path:
+    """The engine input Chartvault uses: a PDF scan's own image (its JPEG as stored, or
+    its 1-bit image as PBM) when :mod:`ocr.scan` takes it out; else the rendered page."""
+    from ocr.scan import page_image
+
+    scan = page_image(source, number, dpi) if source.suffix.lower() == ".pdf" else None
+    if scan is None:
+        return rendered
+    if scan.jpeg is not None:
+        out = out.with_suffix(".jpg")
+        out.write_bytes(scan.jpeg)
+    else:
+        out = out.with_suffix(".pbm")
+        scan.image.convert("1", dither=Image.Dither.NONE).save(out, "PPM")
+    return out
+
+
 def raw_tesseract(image: Path, dpi: int, outputs: list[str]) -> str:
     env = {**os.environ, "OMP_THREAD_LIMIT": "1"}
     base = image.with_name(image.stem + "-raw")
@@ -143,13 +164,14 @@ def raw_tesseract(image: Path, dpi: int, outputs: list[str]) -> str:
 
 def run_case(case: Case, settings: Settings, work: Path, repeat: int) -> Row:
     row = Row(case.kind, truth=case.truth)
-    ours_texts, api_texts, raw_texts = [], [], []
+    ours_texts, api_texts, raw_texts, same_texts = [], [], [], []
     api_settings = settings.replace(ocr_engine="tesserocr")
     for number in case.pages:
         work.mkdir(parents=True, exist_ok=True)
         with Measure(row, "render", times=repeat):
             pgm, dpi = rasterise(case.source, number, settings.ocr_dpi,
                                  work / f"raw-{number}.pgm")
+        same = as_chartvault_reads(case.source, number, dpi, pgm, work / f"same-{number}")
         for attempt in range(repeat):  # interleaved, so load from others hits both alike
             with Measure(row, "ours"):
                 result = ocr_page(case.source, number, work / f"ours-{attempt}", settings)
@@ -160,12 +182,15 @@ def run_case(case: Case, settings: Settings, work: Path, repeat: int) -> Row:
                 raw_text = raw_tesseract(pgm, dpi, ["txt"])
             with Measure(row, "full"):
                 raw_tesseract(pgm, dpi, ["pdf", "tsv", "txt"])
+            with Measure(row, "same"):
+                same_text = raw_tesseract(same, dpi, ["txt"])
         ours_texts.append(result.text)
         api_texts.append(api.text)
         raw_texts.append(raw_text)
+        same_texts.append(same_text)
         row.pages += repeat
     row.ours_text, row.raw_text = "\n".join(ours_texts), "\n".join(raw_texts)
-    row.api_text = "\n".join(api_texts)
+    row.api_text, row.same_text = "\n".join(api_texts), "\n".join(same_texts)
     return row
 
 
@@ -183,10 +208,11 @@ def report(rows: list[Row], command: str) -> str:
         "engine (model kept loaded in the process).",
         "",
         "| pages | n | Chartvault, CLI engine | Chartvault, tesserocr | raw render | raw "
-        "tesseract, txt | raw tesseract, same outputs (pdf tsv txt) | CLI engine / (render + "
-        "same outputs) | CLI engine / raw txt | tesserocr / raw txt | CER CLI engine | "
-        "CER tesserocr | CER raw |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "tesseract, txt | raw tesseract, same outputs (pdf tsv txt) | raw tesseract, txt, the "
+        "pixels Chartvault reads | CLI engine / (render + same outputs) | CLI engine / raw txt "
+        "| tesserocr / raw txt | tesserocr / raw txt on its pixels | CER CLI engine | "
+        "CER tesserocr | CER raw | CER raw on Chartvault's pixels |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     upright = dict.fromkeys(STEPS, 0.0)
     for kind, group in merge_rows(rows).items():
@@ -196,13 +222,15 @@ def report(rows: list[Row], command: str) -> str:
         c_ours = sum(cer(r.ours_text, r.truth) for r in group) / len(group)
         c_api = sum(cer(r.api_text, r.truth) for r in group) / len(group)
         c_raw = sum(cer(r.raw_text, r.truth) for r in group) / len(group)
+        c_same = sum(cer(r.same_text, r.truth) for r in group) / len(group)
         if not kind.startswith("turned"):
             for k in STEPS:
                 upright[k] += cpu[k] * n
         cells = " | ".join(f"{wall[k]:.2f} / {cpu[k]:.2f}" for k in STEPS)
         lines.append(f"| {kind} | {n} | {cells} | {cpu['ours'] / (cpu['render'] + cpu['full']):.2f}"
                      f" | {cpu['ours'] / cpu['txt']:.2f} | {cpu['api'] / cpu['txt']:.2f}"
-                     f" | {c_ours:.4f} | {c_api:.4f} | {c_raw:.4f} |")
+                     f" | {cpu['api'] / cpu['same']:.2f}"
+                     f" | {c_ours:.4f} | {c_api:.4f} | {c_raw:.4f} | {c_same:.4f} |")
     u = upright
     lines += [
         "", "Upright pages overall, CPU (turned pages excluded: they need orientation "
@@ -210,7 +238,8 @@ def report(rows: list[Row], command: str) -> str:
         f"same outputs) = {u['ours'] / (u['render'] + u['full']):.2f}; CLI engine / raw "
         f"tesseract same outputs = {u['ours'] / u['full']:.2f}; CLI engine / raw tesseract "
         f"txt only = {u['ours'] / u['txt']:.2f}; tesserocr engine / raw tesseract txt only = "
-        f"{u['api'] / u['txt']:.2f}.",
+        f"{u['api'] / u['txt']:.2f}; tesserocr engine / raw tesseract txt on the same pixels "
+        f"= {u['api'] / u['same']:.2f}.",
         "", f"Command: `{command}`"]
     return "\n".join(lines)
 

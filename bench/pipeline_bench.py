@@ -53,7 +53,7 @@ def cer(text: str, truth: str) -> float:
 
 
 PARAGRAPHS = 4  # body paragraphs per synthetic page (--paragraphs): 4 is a half-full page
-ENGINE = "tesseract"  # CHARTVAULT_OCR_ENGINE of the installations (--engine)
+ENGINE = ""  # CHARTVAULT_OCR_ENGINE of the installations (--engine); "": the product default
 
 
 def make_pdf(folder: Path, pages: int, seed: int = 1):  # noqa: ANN201
@@ -148,8 +148,9 @@ class Installation:
 
     def __init__(self, root: Path, concurrency: int) -> None:
         self.home = root / f"home-{concurrency}-{time.monotonic_ns()}"
-        self.env = {**os.environ, "CHARTVAULT_HOME": str(self.home), "OMP_THREAD_LIMIT": "1",
-                    "CHARTVAULT_OCR_ENGINE": ENGINE}
+        self.env = {**os.environ, "CHARTVAULT_HOME": str(self.home), "OMP_THREAD_LIMIT": "1"}
+        if ENGINE:
+            self.env["CHARTVAULT_OCR_ENGINE"] = ENGINE
         self.concurrency = concurrency
         self.worker: subprocess.Popen | None = None
         self.intake: subprocess.Popen | None = None
@@ -265,8 +266,8 @@ def overhead(args: argparse.Namespace, root: Path) -> None:
     n = args.pages
     raw = raw_tesseract(chart.path, n, root)
     runs = {intake: run_chartvault(root, 1, chart.path, intake) for intake in ("service", "cli")}
-    print(f"overhead  pages={n}  engine {ENGINE}  one worker process; seconds per page as "
-          f"wall / CPU; load {os.getloadavg()[0]:.1f}")
+    print(f"overhead  pages={n}  engine {ENGINE or 'default'}  one worker process; seconds "
+          f"per page as wall / CPU; load {os.getloadavg()[0]:.1f}")
     for name, r in raw.items():
         print(f"  raw tesseract, {name:9s} pages   {r.wall / n:5.2f} / {r.cpu / n:5.2f}"
               f"   CER {mean_cer(r.texts, chart.page_texts):.4f}")
@@ -359,8 +360,9 @@ def main() -> None:
     parser.add_argument("--intake", choices=("cli", "service"), default="cli",
                         help="hand the file over by `chartvault ingest` (start-up included) "
                              "or to a resident intake process (scaling, ocrmypdf)")
-    parser.add_argument("--engine", choices=("tesseract", "tesserocr"), default="tesseract",
-                        help="CHARTVAULT_OCR_ENGINE for the installations")
+    parser.add_argument("--engine", choices=("tesseract", "tesserocr"), default="",
+                        help="CHARTVAULT_OCR_ENGINE for the installations (default: the "
+                             "product's default)")
     args = parser.parse_args()
     global PARAGRAPHS, ENGINE
     PARAGRAPHS, ENGINE = args.paragraphs, args.engine
