@@ -165,6 +165,7 @@ def raw_tesseract(image: Path, dpi: int, outputs: list[str]) -> str:
 def run_case(case: Case, settings: Settings, work: Path, repeat: int) -> Row:
     row = Row(case.kind, truth=case.truth)
     ours_texts, api_texts, raw_texts, same_texts = [], [], [], []
+    cli_settings = settings.replace(ocr_engine="tesseract")
     api_settings = settings.replace(ocr_engine="tesserocr")
     for number in case.pages:
         work.mkdir(parents=True, exist_ok=True)
@@ -174,7 +175,8 @@ def run_case(case: Case, settings: Settings, work: Path, repeat: int) -> Row:
         same = as_chartvault_reads(case.source, number, dpi, pgm, work / f"same-{number}")
         for attempt in range(repeat):  # interleaved, so load from others hits both alike
             with Measure(row, "ours"):
-                result = ocr_page(case.source, number, work / f"ours-{attempt}", settings)
+                result = ocr_page(case.source, number, work / f"ours-{attempt}", cli_settings,
+                                  default_engine(cli_settings))
             with Measure(row, "api"):
                 api = ocr_page(case.source, number, work / f"api-{attempt}", api_settings,
                                default_engine(api_settings))
@@ -204,8 +206,8 @@ def merge_rows(rows: list[Row]) -> dict[str, list[Row]]:
 def report(rows: list[Row], command: str) -> str:
     lines = [
         "Seconds per page as wall / CPU (CPU includes child processes). Ratios are CPU. "
-        "Chartvault = `ocr_page` with the CLI engine (default), and with the tesserocr "
-        "engine (model kept loaded in the process).",
+        "Chartvault = `ocr_page` with the CLI engine (`CHARTVAULT_OCR_ENGINE=tesseract`) and "
+        "with the tesserocr engine (the default: model kept loaded in the process).",
         "",
         "| pages | n | Chartvault, CLI engine | Chartvault, tesserocr | raw render | raw "
         "tesseract, txt | raw tesseract, same outputs (pdf tsv txt) | raw tesseract, txt, the "
