@@ -8,7 +8,8 @@ cd "$(dirname "$0")/.."
 
 mode=${1:-}
 packages=(tesseract-ocr tesseract-ocr-eng tesseract-ocr-osd poppler-utils fonts-dejavu-core
-          python3-venv)
+          python3-venv
+          libtesseract-dev libleptonica-dev pkg-config g++)  # tesserocr built on Debian's Tesseract
 extras=""
 if [[ $mode == --test ]]; then
   packages+=(chromium ceph-mon ceph-osd radosgw ceph-common)
@@ -31,7 +32,17 @@ if [[ ! -x .venv/bin/python ]]; then
   "$python" -m venv .venv
 fi
 .venv/bin/python -m pip install -q --disable-pip-version-check --upgrade pip
-.venv/bin/python -m pip install -q --disable-pip-version-check -e ".${extras}"
+.venv/bin/python -m pip install -q --disable-pip-version-check --no-binary tesserocr -e ".${extras}"
+# The tesserocr engine must run the same Tesseract as the `tesseract` command (the same
+# text): built from source against Debian's libtesseract, never PyPI's wheel, which bundles
+# another Tesseract version. Rebuilt if an older setup installed the wheel.
+tess_cli=$(tesseract --version 2>&1 | head -1)
+tess_api=$(.venv/bin/python -c 'import tesserocr; print(tesserocr.tesseract_version().splitlines()[0])')
+if [[ $tess_api != "$tess_cli" ]]; then
+  echo "setup: rebuilding tesserocr against the system's Tesseract ($tess_api -> $tess_cli)"
+  .venv/bin/python -m pip install -q --disable-pip-version-check --no-binary tesserocr \
+    --force-reinstall --no-deps "tesserocr>=2.13"
+fi
 # The first admin of the web page (CHARTVAULT_ADMIN_PASSWORD, or a random one printed once).
 if ! .venv/bin/chartvault users list 2>/dev/null | grep -q $'\tadmin$'; then
   password=${CHARTVAULT_ADMIN_PASSWORD:-$(.venv/bin/python -c 'import secrets; print(secrets.token_urlsafe(12))')}

@@ -60,13 +60,22 @@ def test_text_only_pdf_has_the_words_and_no_image(engine, chart, tmp_path):
     assert made.spec.mrn in _pdf_text(result.pdf, tmp_path)
 
 
-def test_engines_read_the_same_text(chart, char_error_rate):
-    made = chart("png", paragraphs=3)
+def test_tesserocr_runs_the_same_tesseract_as_the_cli():
+    # scripts/setup.sh builds tesserocr on Debian's libtesseract; PyPI's wheel bundles
+    # another version, which reads a letter here and there differently.
+    import tesserocr
+
+    cli = subprocess.run(["tesseract", "--version"], capture_output=True, text=True).stdout
+    assert tesserocr.tesseract_version().splitlines()[0] == cli.splitlines()[0]
+
+
+@pytest.mark.parametrize("fmt", ["png", "tiff-g4"])
+def test_engines_read_the_same_text(chart, fmt):
+    made = chart(fmt, paragraphs=3)
     cli, api = (ENGINES[name]().recognize(made.path, language="eng", dpi=150, timeout=60)
                 for name in ("cli", "tesserocr"))
-    # tesserocr's wheel bundles Tesseract 5.5, the CLI is Debian's 5.3: a letter may differ.
-    assert char_error_rate(api.text, cli.text) < 0.01
-    assert abs(len(api.words) - len(cli.words)) <= 2
+    assert api.text == cli.text
+    assert api.words == cli.words  # boxes and confidences too
 
 
 def test_orientation_of_a_page_on_its_side(engine, chart, tmp_path):
