@@ -1,8 +1,10 @@
 """Splitting a scanned stack at its separator sheets.
 
-Pages are rasterised one small batch at a time (pdftoppm at
-``settings.separator_dpi``, grayscale, to a temp folder), never the whole file
-in memory, and each page is searched for a separator barcode. A cover sheet
+A PDF page that is one scanned image is taken out as stored (:mod:`ocr.scan`)
+and scaled to ``settings.separator_dpi``, as image files are; other pages are
+rasterised one small batch at a time (pdftoppm at ``settings.separator_dpi``,
+grayscale, to a temp folder), never the whole file in memory. Each page is
+searched for a separator barcode. A cover sheet
 starts a document with its own patient and type; a plain separator sheet
 starts a document for the same patient and type as the one before it.
 Separator pages themselves are not chart pages: they stay in the archived
@@ -91,30 +93,58 @@ def page_images(path: Path, kind: str, page_count: int, dpi: int
 
 
 def _pdf_pages(path: Path, page_count: int, dpi: int) -> Iterator[tuple[int, Image.Image | None]]:
-    from pdf2image import convert_from_path
-
     # Cap the long side at a letter page's: a hostile media box cannot make a
     # gigapixel raster.
     longest = round(11 * dpi)
     for first in range(1, page_count + 1, _CHUNK):
         last = min(page_count, first + _CHUNK - 1)
-        with tempfile.TemporaryDirectory(prefix="chartvault-split-") as tmp:
-            try:
-                paths = convert_from_path(path, dpi=dpi, first_page=first, last_page=last,
-                                          grayscale=True, output_folder=tmp, paths_only=True,
-                                          size=longest, timeout=60 + 10 * _CHUNK)
-            except Exception as exc:  # noqa: BLE001 - poppler failures: OCR will flag the pages
-                log.warning("separator scan could not render pages", extra={
-                    "first": first, "last": last, "error": type(exc).__name__})
-                paths = []
-            rendered = sorted(paths)
-            for offset, number in enumerate(range(first, last + 1)):
-                if offset < len(rendered) and len(rendered) == last - first + 1:
-                    image = Image.open(rendered[offset])
+        scans = {n: _scan_image(path, n, longest) for n in range(first, last + 1)}
+        rendered = _render(path, [n for n, image in scans.items() if image is None], dpi,
+                           longest)
+        for number in range(first, last + 1):
+            yield number, scans[number] or rendered.get(number)
+
+
+def _scan_image(path: Path, number: int, longest: int) -> Image.Image | None:
+    """The page's own scanned image, scaled as image files are (half the cost of a render)."""
+    from ocr.scan import page_image
+
+    found = page_image(path, number, None)
+    if found is None:
+        return None
+    image = found.image
+    if max(image.size) > longest:
+        image.thumbnail((longest, longest), Image.Resampling.BILINEAR)
+    return image
+
+
+def _render(path: Path, numbers: list[int], dpi: int, longest: int) -> dict[int, Image.Image]:
+    """Pages ``numbers`` (one consecutive run at most _CHUNK long) rendered by poppler;
+    a page that cannot be rendered is missing (OCR will flag it)."""
+    from pdf2image import convert_from_path
+
+    if not numbers:
+        return {}
+    first, last = min(numbers), max(numbers)
+    with tempfile.TemporaryDirectory(prefix="chartvault-split-") as tmp:
+        try:
+            paths = convert_from_path(path, dpi=dpi, first_page=first, last_page=last,
+                                      grayscale=True, output_folder=tmp, paths_only=True,
+                                      size=longest, timeout=60 + 10 * _CHUNK)
+        except Exception as exc:  # noqa: BLE001 - poppler failures: OCR will flag the pages
+            log.warning("separator scan could not render pages", extra={
+                "first": first, "last": last, "error": type(exc).__name__})
+            return {}
+        rendered = sorted(paths)
+        if len(rendered) != last - first + 1:
+            return {}
+        images = {}
+        for number, file in zip(range(first, last + 1), rendered, strict=True):
+            if number in numbers:
+                with Image.open(file) as image:
                     image.load()
-                    yield number, image
-                else:
-                    yield number, None
+                    images[number] = image.copy()
+        return images
 
 
 def _image_pages(path: Path, dpi: int) -> Iterator[tuple[int, Image.Image | None]]:

@@ -28,6 +28,7 @@ from PIL import Image
 from ocr.interface import UnreadableFile
 
 DPI_TOLERANCE = 0.01  # the image's resolution may differ this much from the render's
+MAX_PIXELS = 17_000_000  # as the renderer's cap: 11 x 17 in at 300 dpi
 PLACEMENT_TOLERANCE = 1.0  # points the image may miss the page edge by
 _SIMPLE_OPERATORS = {"q", "Q", "cm", "Do"}
 _LOOK_ERRORS = (pikepdf.PikepdfError, ValueError, KeyError,
@@ -42,9 +43,10 @@ class PageImage:
     jpeg: bytes | None  # the stored JPEG when Tesseract can read it as is (8-bit gray)
 
 
-def page_image(source: Path, number: int, dpi: int) -> PageImage | None:
+def page_image(source: Path, number: int, dpi: int | None) -> PageImage | None:
     """Page ``number``'s only image, decoded, when the page is nothing else and the image
-    fills it at ``dpi`` (the resolution it would be rendered at); None otherwise."""
+    fills it at ``dpi`` (the resolution it would be rendered at; None: at any resolution,
+    up to :data:`MAX_PIXELS`); None otherwise."""
     try:
         with pikepdf.open(source) as pdf:
             page = pdf.pages[number - 1]
@@ -54,7 +56,7 @@ def page_image(source: Path, number: int, dpi: int) -> PageImage | None:
         return None
 
 
-def _single_image(page: pikepdf.Page, dpi: int) -> pikepdf.Stream | None:
+def _single_image(page: pikepdf.Page, dpi: int | None) -> pikepdf.Stream | None:
     """The image XObject, when the content is ``q [cm] /Im Do Q`` placing it upright over
     the whole page at ``dpi`` pixels per inch."""
     obj = page.obj
@@ -81,7 +83,9 @@ def _single_image(page: pikepdf.Page, dpi: int) -> pikepdf.Stream | None:
             PLACEMENT_TOLERANCE):
         return None  # does not cover the page exactly
     px_w, px_h = int(image.get("/Width", 0)), int(image.get("/Height", 0))
-    for pixels, points in ((px_w, a), (px_h, d)):
+    if not 0 < px_w * px_h <= MAX_PIXELS:
+        return None
+    for pixels, points in ((px_w, a), (px_h, d)) if dpi else ():
         if abs(pixels * 72 / points - dpi) > dpi * DPI_TOLERANCE:
             return None  # another resolution: rendering resamples, so render
     return image
