@@ -207,6 +207,20 @@ class Installation:
         cpu = {k: c - ready["cpu"] + intake_cpu for k, (_, c) in done["events"].items()}
         return Run(wall, cpu, done["texts"])
 
+    def worker_pids(self) -> list[int]:
+        if not self.worker:
+            return []
+        pids = [self.worker.pid]
+        for pid in os.listdir("/proc"):
+            if pid.isdigit():
+                try:
+                    stat = Path(f"/proc/{pid}/stat").read_text().split()
+                except OSError:
+                    continue
+                if int(stat[3]) in pids:
+                    pids.append(int(pid))
+        return pids
+
 def rss_mb(pid: int) -> float:
     try:
         for line in Path(f"/proc/{pid}/status").read_text().splitlines():
