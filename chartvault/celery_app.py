@@ -55,6 +55,7 @@ def make_celery(settings: Settings) -> Celery:
         worker_prefetch_multiplier=2,
         worker_hijack_root_logger=False,
         worker_concurrency=settings.worker_concurrency,
+        worker_max_memory_per_child=settings.worker_max_memory_mb * 1024,  # KiB
         task_default_queue="chartvault",
         imports=TASK_MODULES,
         beat_schedule={

@@ -84,6 +84,9 @@ class Settings:
     hot_folder_interval: float = 2.0
     # workers and web
     worker_concurrency: int = 2
+    # a pool process above this resident size is replaced after its current task: the
+    # tesserocr engine keeps Tesseract loaded in the process, so slow growth is bounded
+    worker_max_memory_mb: int = 350
     # seconds before Redis hands an unacknowledged task (its worker died) to another worker
     broker_visibility_timeout: int = 3600
     log_level: str = "warning"  # CLI log level (the worker takes --loglevel); JSON on stderr
@@ -194,6 +197,7 @@ _PARSERS: dict[str, Callable[[str], Any]] = {
     "hot_folder": _optional_path,
     "hot_folder_interval": _float,
     "worker_concurrency": _int,
+    "worker_max_memory_mb": _int,
     "broker_visibility_timeout": _int,
     "log_level": _choice("debug", "info", "warning", "error"),
     "secret_key": _text,
@@ -300,8 +304,8 @@ def _validate(s: Settings) -> None:
             if not getattr(s, name):
                 raise ConfigurationError(f"{variable(name)} is required in production")
     for name in ("ocr_dpi", "ocr_page_timeout", "max_file_mb", "max_pages", "max_pixels",
-                 "worker_concurrency", "session_timeout_minutes", "separator_dpi",
-                 "hot_folder_interval"):
+                 "worker_concurrency", "worker_max_memory_mb", "session_timeout_minutes",
+                 "separator_dpi", "hot_folder_interval"):
         if getattr(s, name) <= 0:
             raise ConfigurationError(f"{variable(name)} must be positive")
     if not 0 <= s.ocr_confidence_threshold <= 100:

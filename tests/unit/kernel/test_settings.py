@@ -29,6 +29,7 @@ def test_embedded_defaults_live_under_home(tmp_path: Path) -> None:
         ({"CHARTVAULT_MRN_PATTERN": "(["}, "CHARTVAULT_MRN_PATTERN"),
         ({"CHARTVAULT_OCR_FORCE": "maybe"}, "CHARTVAULT_OCR_FORCE"),
         ({"CHARTVAULT_OCR_ENGINE": "cuneiform"}, "CHARTVAULT_OCR_ENGINE"),
+        ({"CHARTVAULT_WORKER_MAX_MEMORY_MB": "0"}, "CHARTVAULT_WORKER_MAX_MEMORY_MB"),
     ],
 )
 def test_bad_settings_fail_with_the_variable_name(tmp_path: Path, env: dict, named: str) -> None:
@@ -55,3 +56,13 @@ def test_settings_are_frozen(tmp_path: Path) -> None:
     s = load_settings({"CHARTVAULT_HOME": str(tmp_path)})
     with pytest.raises(AttributeError):
         s.ocr_dpi = 1  # type: ignore[misc]
+
+
+def test_worker_memory_ceiling_reaches_celery(tmp_path: Path) -> None:
+    from chartvault.celery_app import make_celery
+
+    default = make_celery(load_settings({"CHARTVAULT_HOME": str(tmp_path)}))
+    assert default.conf.worker_max_memory_per_child == 350 * 1024  # KiB, as Celery counts
+    lower = make_celery(load_settings({"CHARTVAULT_HOME": str(tmp_path),
+                                       "CHARTVAULT_WORKER_MAX_MEMORY_MB": "200"}))
+    assert lower.conf.worker_max_memory_per_child == 200 * 1024
