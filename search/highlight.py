@@ -9,9 +9,8 @@ removed from it before marking, so a page cannot forge a highlight.
 
 from __future__ import annotations
 
-import itertools
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import NamedTuple
 
 from chartvault.types import WordBox
@@ -20,8 +19,9 @@ from search.query import AnyOf, Node, ParsedQuery, Phrase, Prefix, Term
 MARK_START, MARK_END = "\x02", "\x03"
 SNIPPET_WORDS = 30
 _WORD_RUN = re.compile(r"[^\W_]+")
+_WORD_SPLIT = re.compile(r"([^\W_]+)")  # split() keeps the words between the separators
+_ASCII_WORD_SPLIT = re.compile(r"([A-Za-z0-9]+)")  # the same on ASCII text, ~1.7x faster
 _MARKS = re.compile("[\x02\x03]")
-_SPACES = re.compile(r"\s+")
 
 Stemmer = Callable[[str], str]
 
@@ -70,66 +70,82 @@ class WordMatcher:
         elif isinstance(node, Phrase):
             self._phrases.append(node.words)
 
-    def _decide(self, word: str) -> bool:
-        if word in self._exact:
-            return True
-        # stemmers rewrite endings only: a word can share a stem only if it shares its head
-        if word[:2] in self._stem_heads and self._stem(word) in self._stems:
-            return True
-        for prefix in self._prefixes:
-            if word.startswith(prefix):
-                return True
-        letters = set(word)
+    def _decide(self, words: set[str]) -> set[str]:
+        """The words of ``words`` the query matches (set operations and C-level tests first:
+        a page brings ~200 distinct words, and this runs for every shown page)."""
+        found = words & self._exact
+        rest = words - found if found else words
+        if self._stem_heads:
+            # stemmers rewrite endings only: a word can share a stem only if it shares its head
+            heads = self._stem_heads
+            found.update(w for w in rest if w[:2] in heads and self._stem(w) in self._stems)
+        if self._prefixes:
+            prefixes = tuple(self._prefixes)
+            found.update(w for w in rest if w.startswith(prefixes))
         for target, distance, target_letters in self._fuzzy:
-            # each edit brings in at most one new letter: a cheap test before the DP
-            if len(letters - target_letters) <= distance and within_distance(
-                    word, target, distance):
-                return True
-        return False
+            # each edit changes the length by at most one and brings in at most one new
+            # letter: two cheap tests before the DP
+            size = len(target)
+            found.update(w for w in rest if abs(len(w) - size) <= distance
+                         and len(set(w) - target_letters) <= distance
+                         and within_distance(w, target, distance))
+        return found
 
     def positions(self, words: Sequence[str]) -> set[int]:
         """Indices into ``words`` (lower case) that the query matched."""
         distinct = set(words)
-        for word in distinct - self._seen:
-            if self._decide(word):
-                self._matched.add(word)
-        self._seen |= distinct
-        matched = distinct & self._matched
-        hits = {i for i, word in enumerate(words) if word in matched} if matched else set()
+        new = distinct - self._seen
+        if new:
+            self._matched |= self._decide(new)
+            self._seen |= new
+        hits: set[int] = set()
+        for word in distinct & self._matched:
+            hits.update(_indices(words, word))
         for phrase in self._phrases:
-            size, head = len(phrase), phrase[0]
-            for i, word in enumerate(words):
-                if word == head and tuple(words[i:i + size]) == phrase:
-                    hits.update(range(i, i + size))
+            if phrase[0] in distinct:
+                size, wanted = len(phrase), list(phrase)
+                for i in _indices(words, phrase[0]):
+                    if words[i:i + size] == wanted:
+                        hits.update(range(i, i + size))
         return hits
+
+
+def _indices(words: Sequence[str], word: str) -> Iterator[int]:
+    """Where ``word`` (known to be present) occurs, found by C-level ``list.index`` scans."""
+    i = words.index(word)
+    while True:
+        yield i
+        try:
+            i = words.index(word, i + 1)
+        except ValueError:
+            return
 
 
 def snippet(text: str, matcher: WordMatcher, width: int = SNIPPET_WORDS) -> str:
     """A window of about ``width`` words around the densest matches, marked \\x02...\\x03."""
-    text = _MARKS.sub(" ", text)
-    words = _words(text)
-    if not words:
+    if MARK_START in text or MARK_END in text:
+        text = _MARKS.sub(" ", text)
+    # separator, word, separator, ..., word, separator
+    parts = (_ASCII_WORD_SPLIT if text.isascii() else _WORD_SPLIT).split(text)
+    if len(parts) == 1:
         return ""
+    words = _lowered(parts[1::2])
     hits = matcher.positions(words)
     first = _best_window(sorted(hits), width, len(words))
-    window = list(itertools.islice(_WORD_RUN.finditer(text), first, first + width))
-    parts: list[str] = ["… " if first > 0 else ""]
-    cursor = window[0].start()
-    for i, match in enumerate(window, first):
-        parts.append(text[cursor:match.start()])
-        word = match.group()
-        parts.append(f"{MARK_START}{word}{MARK_END}" if i in hits else word)
-        cursor = match.end()
-    parts.append(" …" if first + len(window) < len(words) else text[cursor:])
-    return _SPACES.sub(" ", "".join(parts)).strip()
+    last = min(first + width, len(words))
+    out: list[str] = ["… " if first > 0 else ""]
+    for i in range(first, last):
+        if i > first:
+            out.append(parts[2 * i])
+        word = parts[2 * i + 1]
+        out.append(f"{MARK_START}{word}{MARK_END}" if i in hits else word)
+    out.append(" …" if last < len(words) else parts[-1])
+    return " ".join("".join(out).split())  # runs of white space folded to one space
 
 
-def _words(text: str) -> list[str]:
-    """Lower-cased words; one C-level pass when lower-casing keeps the length (nearly always)."""
-    lowered = text.lower()
-    if len(lowered) == len(text):
-        return _WORD_RUN.findall(lowered)
-    return [m.group().lower() for m in _WORD_RUN.finditer(text)]
+def _lowered(words: list[str]) -> list[str]:
+    """Each word lower-cased, in one C-level pass (lower-casing never makes a space)."""
+    return " ".join(words).lower().split(" ")
 
 
 _MARKED = re.compile("\x02([^\x02\x03]*)\x03")
