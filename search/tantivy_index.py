@@ -14,14 +14,16 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
 from collections.abc import Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import asdict
 from datetime import date, datetime
 from pathlib import Path
 
 import tantivy
-from tantivy import Document, Index, Order, Query, SchemaBuilder
+from tantivy import Document, Index, Occur, Order, Query, SchemaBuilder
 
 from search import results
 from search.highlight import WordMatcher
@@ -32,7 +34,7 @@ from search.interface import (
     SearchUnavailable,
 )
 from search.locking import exclusive
-from search.query import ParsedQuery, normalize_key
+from search.query import AnyOf, Node, ParsedQuery, Phrase, normalize_key
 from search.tantivy_query import stem, to_tantivy
 
 log = logging.getLogger(__name__)
@@ -45,6 +47,7 @@ EXACT_FACET_PAGES = 50_000
 # Pages fetched by the first ranking pass: results up to this size need no second pass
 # for their exact total (1M bench: mix p95 21.2 -> 18.3 ms CPU; phrases 39.5 -> 27.8 ms).
 FIRST_FETCH = 1000
+COUNT_THREADS = 2  # threads counting totals and facets beside the highlighting
 
 
 def build_schema() -> tantivy.Schema:
@@ -136,6 +139,8 @@ class TantivyIndex:
         self._lock_path = self.path.with_name(self.path.name + ".writer.lock")
         self._lock_timeout = lock_timeout
         self._writer_heap = writer_heap
+        self._executor: ThreadPoolExecutor | None = None
+        self._executor_pid = 0
         self._index = self._open()
 
     def _open(self) -> Index:
@@ -228,18 +233,60 @@ class TantivyIndex:
             groups, pages, exact = self._groups(searcher, tq, query)
             if pages == 0:
                 return SearchResult(total=0, hits=(), facets={name: {} for name in _FACETS})
-            estimate = exact is None and pages > EXACT_TOTAL_LIMIT
-            aggs = searcher.aggregate(tq, _aggregations(estimate, pages <= EXACT_FACET_PAGES))
-            total = exact if exact is not None else self._total(searcher, tq, pages, aggs)
-            total = max(total, len(groups))
+            # The facets and the total take more passes of the engine. They run in threads
+            # while this one loads and highlights the shown pages: the engine leaves the
+            # GIL free while it works.
+            pool = self._pool()
+            scale: float | None = None
+            if exact is not None and exact <= FIRST_FETCH and _has_phrase(parsed):
+                # Every matching page was seen: facets from the first pages of those
+                # documents, cheaper than checking the phrase's word positions again.
+                facets = pool.submit(searcher.aggregate, self._documents(groups),
+                                     _aggregations(False, False))
+                scale = 1.0
+            else:
+                facets = pool.submit(searcher.aggregate, tq, _aggregations(
+                    exact is None and pages > EXACT_TOTAL_LIMIT, pages <= EXACT_FACET_PAGES))
+            counting = None
+            if exact is None and pages <= EXACT_TOTAL_LIMIT:
+                counting = pool.submit(self._exact_total, searcher, tq, pages)
             matcher = WordMatcher(parsed, stem)
-            hits = [self._hit(searcher, g, matcher) for g in groups[query.offset:]]
-        return SearchResult(total=total, hits=tuple(hits), facets=_facets(aggs, total / pages))
+            shown = groups[query.offset:query.offset + query.limit]
+            hits = [self._hit(searcher, g, matcher) for g in shown]
+            aggs = facets.result()
+            if exact is not None:
+                total = exact
+            elif counting is not None:
+                total = counting.result()
+            else:
+                total = round(aggs["documents"]["value"])
+            total = max(total, min(len(groups), query.offset + query.limit))
+        return SearchResult(total=total, hits=tuple(hits),
+                            facets=_facets(aggs, scale or total / pages))
+
+    def _pool(self) -> ThreadPoolExecutor:
+        if self._executor is None or self._executor_pid != os.getpid():  # none after a fork
+            self._executor = ThreadPoolExecutor(COUNT_THREADS, "chartvault-search-count")
+            self._executor_pid = os.getpid()
+        return self._executor
+
+    def _exact_total(self, searcher: tantivy.Searcher, tq: Query, pages: int) -> int:
+        """The number of distinct documents among ``pages`` matching pages."""
+        hits = searcher.search(tq, limit=max(pages, 1), count=False).hits
+        return len(set(searcher.fast_field_values("doc_key", [a for _, a in hits])))
+
+    def _documents(self, groups: list[results.Group]) -> Query:
+        """The first page of each of these documents."""
+        schema = self._index.schema
+        keys = [(Occur.Should, Query.term_query(schema, "doc_key", g.key)) for g in groups]
+        return Query.boolean_query([(Occur.Must, Query.boolean_query(keys)),
+                                    (Occur.Must, self._first_pages())])
 
     def _groups(self, searcher: tantivy.Searcher, tq: Query, query: SearchQuery
                 ) -> tuple[list[results.Group], int, int | None]:
-        """The first offset+limit documents, the matching page count, and the exact
-        number of matching documents when every matching page was seen."""
+        """Documents in rank order: every one when every matching page was seen (then the
+        third value is their number), else at least offset+limit; and the matching page
+        count."""
         wanted = query.offset + query.limit
         limit = max(FIRST_FETCH, wanted * 4)
         by_date = query.sort != "relevance"
@@ -253,17 +300,10 @@ class TantivyIndex:
             scores = [0.0 if by_date else float(s) for s, _ in found.hits]
             groups = results.group(zip(keys, scores, addrs, strict=True))
             if limit >= found.count:
-                return groups[:wanted], found.count, len(groups)
+                return groups, found.count, len(groups)
             if len(groups) >= wanted:
                 return groups[:wanted], found.count, None
             limit *= 4
-
-    def _total(self, searcher: tantivy.Searcher, tq: Query, pages: int, aggs: dict) -> int:
-        """Exact up to EXACT_TOTAL_LIMIT matching pages; a HyperLogLog estimate above."""
-        if pages <= EXACT_TOTAL_LIMIT:
-            hits = searcher.search(tq, limit=max(pages, 1), count=False).hits
-            return len(set(searcher.fast_field_values("doc_key", [a for _, a in hits])))
-        return round(aggs["documents"]["value"])
 
     def _hit(self, searcher: tantivy.Searcher, group: results.Group, matcher: WordMatcher
              ) -> results.Hit:
@@ -275,7 +315,17 @@ class TantivyIndex:
         return results.make_hit(_entry_fields(fields), pages, matcher)
 
     def close(self) -> None:
+        if self._executor is not None and self._executor_pid == os.getpid():
+            self._executor.shutdown(wait=True)
+        self._executor = None
         self._index = None  # type: ignore[assignment]  # drop the reader; files stay
+
+
+def _has_phrase(parsed: ParsedQuery) -> bool:
+    def phrase(node: Node) -> bool:
+        return isinstance(node, Phrase) or (
+            isinstance(node, AnyOf) and any(phrase(o) for o in node.options))
+    return any(phrase(node) for node in parsed.must)
 
 
 def _entry_fields(fields: dict) -> dict:
