@@ -47,7 +47,7 @@ EXACT_FACET_PAGES = 50_000
 # Pages fetched by the first ranking pass: results up to this size need no second pass
 # for their exact total (1M bench: mix p95 21.2 -> 18.3 ms CPU; phrases 39.5 -> 27.8 ms).
 FIRST_FETCH = 1000
-COUNT_THREADS = 2  # threads counting totals and facets beside the highlighting
+COUNT_THREADS = 3  # threads counting totals and facets beside the ranking and highlighting
 
 
 def build_schema() -> tantivy.Schema:
@@ -230,23 +230,32 @@ class TantivyIndex:
         with _vendor_errors("be searched"):
             searcher = self._index.searcher()
             tq = to_tantivy(self._index.schema, parsed)
+            # The facets and the total take more passes of the engine. They run in threads
+            # (the engine leaves the GIL free while it works): the page counts per value and
+            # the estimate of the total beside the ranking pass, which is what a large
+            # result needs; the rest beside the loading and highlighting of the shown pages.
+            pool = self._pool()
+            phrase = _has_phrase(parsed)
+            # not for a phrase (checking its positions twice at once costs more than the
+            # cheap pass done once its pages are known) nor an MRN (a few documents)
+            broad = None if phrase or parsed.filters.mrn else pool.submit(
+                searcher.aggregate, tq, _aggregations(estimate_total=True, distinct_facets=False))
             groups, pages, exact = self._groups(searcher, tq, query)
             if pages == 0:
                 return SearchResult(total=0, hits=(), facets={name: {} for name in _FACETS})
-            # The facets and the total take more passes of the engine. They run in threads
-            # while this one loads and highlights the shown pages: the engine leaves the
-            # GIL free while it works.
-            pool = self._pool()
+            estimate = exact is None and pages > EXACT_TOTAL_LIMIT
             scale: float | None = None
-            if exact is not None and exact <= FIRST_FETCH and _has_phrase(parsed):
+            if exact is not None and exact <= FIRST_FETCH and phrase:
                 # Every matching page was seen: facets from the first pages of those
                 # documents, cheaper than checking the phrase's word positions again.
                 facets = pool.submit(searcher.aggregate, self._documents(groups),
-                                     _aggregations(False, False))
+                                     _aggregations(estimate_total=False, distinct_facets=False))
                 scale = 1.0
-            else:
+            elif pages <= EXACT_FACET_PAGES or broad is None:
                 facets = pool.submit(searcher.aggregate, tq, _aggregations(
-                    exact is None and pages > EXACT_TOTAL_LIMIT, pages <= EXACT_FACET_PAGES))
+                    estimate and broad is None, pages <= EXACT_FACET_PAGES))
+            else:
+                facets = broad  # a large result: page counts, scaled below
             counting = None
             if exact is None and pages <= EXACT_TOTAL_LIMIT:
                 counting = pool.submit(self._exact_total, searcher, tq, pages)
@@ -259,7 +268,7 @@ class TantivyIndex:
             elif counting is not None:
                 total = counting.result()
             else:
-                total = round(aggs["documents"]["value"])
+                total = round((broad or facets).result()["documents"]["value"])
             total = max(total, min(len(groups), query.offset + query.limit))
         return SearchResult(total=total, hits=tuple(hits),
                             facets=_facets(aggs, scale or total / pages))
@@ -272,8 +281,9 @@ class TantivyIndex:
 
     def _exact_total(self, searcher: tantivy.Searcher, tq: Query, pages: int) -> int:
         """The number of distinct documents among ``pages`` matching pages."""
-        hits = searcher.search(tq, limit=max(pages, 1), count=False).hits
-        return len(set(searcher.fast_field_values("doc_key", [a for _, a in hits])))
+        # ordered by the key: no scoring, and the keys come with the hits
+        hits = searcher.search(tq, limit=max(pages, 1), count=False, order_by_field="doc_key").hits
+        return len({key for key, _ in hits})
 
     def _documents(self, groups: list[results.Group]) -> Query:
         """The first page of each of these documents."""

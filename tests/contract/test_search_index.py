@@ -172,6 +172,19 @@ def test_facets_count_documents(loaded: SearchIndex) -> None:
     assert facets["facility"] == {"North Clinic": 4, "South Hospital": 1}
 
 
+def test_phrase_facets_count_documents_not_pages(loaded: SearchIndex) -> None:
+    loaded.upsert(_doc("doc-k1", "TST000321", "operative", date(2022, 2, 3),
+                       "Arthroscopy of the left knee.", "Left knee dressing changed.",
+                       facility="South Hospital"))
+    loaded.upsert(_doc("doc-k2", "TST000322", "radiology", date(2023, 4, 5),
+                       "Left knee x-ray: no fracture.", "Right knee normal."))
+    result = find(loaded, '"left knee"')
+    assert result.total == 2
+    assert result.facets["doc_type"] == {"operative": 1, "radiology": 1}
+    assert result.facets["year"] == {"2022": 1, "2023": 1}
+    assert result.facets["facility"] == {"South Hospital": 1, "North Clinic": 1}
+
+
 def test_pagination_over_documents(loaded: SearchIndex) -> None:
     every = find(loaded, "testpatient", limit=5, sort="date")
     assert every.total == 5

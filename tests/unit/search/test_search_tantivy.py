@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import multiprocessing
+from datetime import date
 from pathlib import Path
 
 import pytest
@@ -87,3 +88,53 @@ def test_empty_document_has_no_pages_and_is_not_counted(tmp_path: Path) -> None:
     index = TantivyIndex(tmp_path / "index")
     index.upsert(DocumentEntry("doc-1", "TST000123", "note", ()))
     assert index.count() == 0
+
+
+def _spread(n: int) -> DocumentEntry:
+    """Document n: 1-3 pages, each saying "common" (and "rare pair" on its last page)."""
+    texts = [f"common word page {p} of document {n}" for p in range(1 + n % 3)]
+    texts[-1] += " rare pair"
+    return DocumentEntry(
+        document_id=f"doc-{n:03d}", mrn=f"TST{n:06d}", doc_type=("lab", "note", "billing")[n % 3],
+        pages=tuple(PageEntry(i + 1, t) for i, t in enumerate(texts)),
+        service_date=date(2015 + n % 4, 1, 1), facility=("North", "South")[n % 2])
+
+
+@pytest.mark.parametrize("first_fetch, exact_total, exact_facets", [
+    (1000, 10_000, 50_000),  # every matching page seen by the ranking pass
+    (4, 10_000, 50_000),     # exact total from a second pass, facets counted distinctly
+    (4, 10, 50_000),         # estimated total (HyperLogLog: exact at this size)
+    (4, 10, 20),             # facets from page counts scaled by documents per page
+])
+@pytest.mark.parametrize("text", ["common", '"rare pair"', "comm*", "commn~"])
+def test_totals_and_facets_agree_with_a_plain_count_on_every_path(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, text: str, first_fetch: int,
+        exact_total: int, exact_facets: int) -> None:
+    import search.tantivy_index as module
+
+    docs = [_spread(n) for n in range(60)]
+    index = TantivyIndex(tmp_path / "index")
+    index.upsert_many(docs)
+    monkeypatch.setattr(module, "FIRST_FETCH", first_fetch)
+    monkeypatch.setattr(module, "EXACT_TOTAL_LIMIT", exact_total)
+    monkeypatch.setattr(module, "EXACT_FACET_PAGES", exact_facets)
+    result = index.search(SearchQuery(text, limit=5))
+    index.close()
+    assert result.total == 60
+    assert len(result.hits) == 5
+    if exact_facets > 100:  # counted, not scaled
+        assert result.facets["doc_type"] == {"lab": 20, "note": 20, "billing": 20}
+        assert result.facets["year"] == {str(y): 15 for y in range(2015, 2019)}
+        assert result.facets["facility"] == {"North": 30, "South": 30}
+    else:  # 120 pages of 60 documents, scaled: about right
+        assert sum(result.facets["doc_type"].values()) == pytest.approx(60, abs=3)
+
+
+def test_search_threads_end_with_close(tmp_path: Path) -> None:
+    import threading
+
+    index = TantivyIndex(tmp_path / "index")
+    index.upsert(_entry("doc-1"))
+    assert index.search(SearchQuery("routine")).total == 1
+    index.close()
+    assert not [t for t in threading.enumerate() if t.name.startswith("chartvault-search")]
