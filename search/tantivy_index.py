@@ -242,6 +242,8 @@ class TantivyIndex:
                 searcher.aggregate, tq, _aggregations(estimate_total=True, distinct_facets=False))
             groups, pages, exact = self._groups(searcher, tq, query)
             if pages == 0:
+                if broad is not None:
+                    broad.result()
                 return SearchResult(total=0, hits=(), facets={name: {} for name in _FACETS})
             estimate = exact is None and pages > EXACT_TOTAL_LIMIT
             scale: float | None = None
@@ -263,6 +265,8 @@ class TantivyIndex:
             shown = groups[query.offset:query.offset + query.limit]
             hits = [self._hit(searcher, g, matcher) for g in shown]
             aggs = facets.result()
+            if broad is not None:
+                broad.result()  # unused by a smaller result, but it must not outlive the search
             if exact is not None:
                 total = exact
             elif counting is not None:
