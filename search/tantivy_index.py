@@ -14,9 +14,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
 from collections.abc import Iterable, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import asdict
 from datetime import date, datetime
@@ -47,7 +45,6 @@ EXACT_FACET_PAGES = 50_000
 # Pages fetched by the first ranking pass: results up to this size need no second pass
 # for their exact total (1M bench: mix p95 21.2 -> 18.3 ms CPU; phrases 39.5 -> 27.8 ms).
 FIRST_FETCH = 1000
-COUNT_THREADS = 3  # threads counting totals and facets beside the ranking and highlighting
 
 
 def build_schema() -> tantivy.Schema:
@@ -139,8 +136,6 @@ class TantivyIndex:
         self._lock_path = self.path.with_name(self.path.name + ".writer.lock")
         self._lock_timeout = lock_timeout
         self._writer_heap = writer_heap
-        self._executor: ThreadPoolExecutor | None = None
-        self._executor_pid = 0
         self._index = self._open()
 
     def _open(self) -> Index:
@@ -230,58 +225,30 @@ class TantivyIndex:
         with _vendor_errors("be searched"):
             searcher = self._index.searcher()
             tq = to_tantivy(self._index.schema, parsed)
-            # The facets and the total take more passes of the engine. They run in threads
-            # (the engine leaves the GIL free while it works): the page counts per value and
-            # the estimate of the total beside the ranking pass, which is what a large
-            # result needs; the rest beside the loading and highlighting of the shown pages.
-            pool = self._pool()
-            phrase = _has_phrase(parsed)
-            # not for a phrase (checking its positions twice at once costs more than the
-            # cheap pass done once its pages are known) nor an MRN (a few documents)
-            broad = None if phrase or parsed.filters.mrn else pool.submit(
-                searcher.aggregate, tq, _aggregations(estimate_total=True, distinct_facets=False))
             groups, pages, exact = self._groups(searcher, tq, query)
             if pages == 0:
-                if broad is not None:
-                    broad.result()
                 return SearchResult(total=0, hits=(), facets={name: {} for name in _FACETS})
-            estimate = exact is None and pages > EXACT_TOTAL_LIMIT
             scale: float | None = None
-            if exact is not None and exact <= FIRST_FETCH and phrase:
+            if exact is not None and exact <= FIRST_FETCH and _has_phrase(parsed):
                 # Every matching page was seen: facets from the first pages of those
                 # documents, cheaper than checking the phrase's word positions again.
-                facets = pool.submit(searcher.aggregate, self._documents(groups),
-                                     _aggregations(estimate_total=False, distinct_facets=False))
+                aggs = searcher.aggregate(self._documents(groups), _aggregations(False, False))
                 scale = 1.0
-            elif pages <= EXACT_FACET_PAGES or broad is None:
-                facets = pool.submit(searcher.aggregate, tq, _aggregations(
-                    estimate and broad is None, pages <= EXACT_FACET_PAGES))
             else:
-                facets = broad  # a large result: page counts, scaled below
-            counting = None
-            if exact is None and pages <= EXACT_TOTAL_LIMIT:
-                counting = pool.submit(self._exact_total, searcher, tq, pages)
+                estimate = exact is None and pages > EXACT_TOTAL_LIMIT
+                aggs = searcher.aggregate(tq, _aggregations(estimate, pages <= EXACT_FACET_PAGES))
+            if exact is not None:
+                total = exact
+            elif pages <= EXACT_TOTAL_LIMIT:
+                total = self._exact_total(searcher, tq, pages)
+            else:
+                total = round(aggs["documents"]["value"])
+            total = max(total, min(len(groups), query.offset + query.limit))
             matcher = WordMatcher(parsed, stem)
             shown = groups[query.offset:query.offset + query.limit]
             hits = [self._hit(searcher, g, matcher) for g in shown]
-            aggs = facets.result()
-            if broad is not None:
-                broad.result()  # unused by a smaller result, but it must not outlive the search
-            if exact is not None:
-                total = exact
-            elif counting is not None:
-                total = counting.result()
-            else:
-                total = round((broad or facets).result()["documents"]["value"])
-            total = max(total, min(len(groups), query.offset + query.limit))
         return SearchResult(total=total, hits=tuple(hits),
                             facets=_facets(aggs, scale or total / pages))
-
-    def _pool(self) -> ThreadPoolExecutor:
-        if self._executor is None or self._executor_pid != os.getpid():  # none after a fork
-            self._executor = ThreadPoolExecutor(COUNT_THREADS, "chartvault-search-count")
-            self._executor_pid = os.getpid()
-        return self._executor
 
     def _exact_total(self, searcher: tantivy.Searcher, tq: Query, pages: int) -> int:
         """The number of distinct documents among ``pages`` matching pages."""
@@ -329,9 +296,6 @@ class TantivyIndex:
         return results.make_hit(_entry_fields(fields), pages, matcher)
 
     def close(self) -> None:
-        if self._executor is not None and self._executor_pid == os.getpid():
-            self._executor.shutdown(wait=True)
-        self._executor = None
         self._index = None  # type: ignore[assignment]  # drop the reader; files stay
 
 

@@ -128,13 +128,3 @@ def test_totals_and_facets_agree_with_a_plain_count_on_every_path(
         assert result.facets["facility"] == {"North": 30, "South": 30}
     else:  # 120 pages of 60 documents, scaled: about right
         assert sum(result.facets["doc_type"].values()) == pytest.approx(60, abs=3)
-
-
-def test_search_threads_end_with_close(tmp_path: Path) -> None:
-    import threading
-
-    index = TantivyIndex(tmp_path / "index")
-    index.upsert(_entry("doc-1"))
-    assert index.search(SearchQuery("routine")).total == 1
-    index.close()
-    assert not [t for t in threading.enumerate() if t.name.startswith("chartvault-search")]
