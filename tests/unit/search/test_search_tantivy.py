@@ -102,7 +102,7 @@ def _spread(n: int) -> DocumentEntry:
 
 @pytest.mark.parametrize("first_fetch, exact_total, exact_facets", [
     (1000, 10_000, 50_000),  # every matching page seen by the ranking pass
-    (4, 10_000, 50_000),     # exact total from a second pass, facets counted distinctly
+    (4, 10_000, 50_000),     # exact total from one bucket per document, facets counted distinctly
     (4, 10, 50_000),         # estimated total (HyperLogLog: exact at this size)
     (4, 10, 20),             # facets from page counts scaled by documents per page
 ])
