@@ -229,33 +229,39 @@ class TantivyIndex:
             groups, pages, exact = self._groups(searcher, tq, query)
             if pages == 0:
                 return SearchResult(total=0, hits=(), facets={name: {} for name in _FACETS})
-            scale: float | None = None
-            if exact is not None and exact <= FIRST_FETCH and _has_phrase(parsed):
-                # Every matching page was seen: facets from the first pages of those
-                # documents, cheaper than checking the phrase's word positions again.
-                aggs = searcher.aggregate(self._documents(groups), _aggregations(False, False))
-                scale = 1.0
-            else:
-                spec = _aggregations(exact is None and pages > EXACT_TOTAL_LIMIT,
-                                     pages <= EXACT_FACET_PAGES)
-                if exact is None and pages <= EXACT_TOTAL_LIMIT:
-                    # The exact total in the same pass: one bucket per matching document,
-                    # all of them, as there are no more documents than pages. A separate
-                    # pass cost 1.5x (1M bench, 1k-10k pages: p95 15.0 -> 9.5 ms).
-                    spec["keys"] = {"terms": {"field": "doc_key", "size": EXACT_TOTAL_LIMIT}}
-                aggs = searcher.aggregate(tq, spec)
-            if exact is not None:
-                total = exact
-            elif "keys" in aggs:
-                total = len(aggs["keys"]["buckets"])
-            else:
-                total = round(aggs["documents"]["value"])
-            total = max(total, min(len(groups), query.offset + query.limit))
+            least = min(len(groups), query.offset + query.limit)
+            total, facets = self._count(searcher, tq, parsed, groups, pages, exact, least)
             matcher = WordMatcher(parsed, stem)
             shown = groups[query.offset:query.offset + query.limit]
             hits = [self._hit(searcher, g, matcher) for g in shown]
-        return SearchResult(total=total, hits=tuple(hits),
-                            facets=_facets(aggs, scale or total / pages))
+        return SearchResult(total=total, hits=tuple(hits), facets=facets)
+
+    def _count(self, searcher: tantivy.Searcher, tq: Query, parsed: ParsedQuery,
+               groups: list[results.Group], pages: int, exact: int | None, least: int
+               ) -> tuple[int, dict[str, dict[str, int]]]:
+        """Matching documents (at least ``least``) and documents per facet value: exact
+        up to EXACT_TOTAL_LIMIT matching pages, estimated above."""
+        if exact is not None and exact <= FIRST_FETCH and _has_phrase(parsed):
+            # Every matching page was seen: facets from the first pages of those
+            # documents, cheaper than checking the phrase's word positions again.
+            aggs = searcher.aggregate(self._documents(groups), _aggregations(False, False))
+            return max(exact, least), _facets(aggs, 1.0)
+        spec = _aggregations(exact is None and pages > EXACT_TOTAL_LIMIT,
+                             pages <= EXACT_FACET_PAGES)
+        if exact is None and pages <= EXACT_TOTAL_LIMIT:
+            # The exact total in the same pass: one bucket per matching document, all of
+            # them, as there are no more documents than pages. A pass of its own cost
+            # 1.5x as much (1M bench, 1,000-10,000 pages: p95 15.0 -> 9.5 ms).
+            spec["keys"] = {"terms": {"field": "doc_key", "size": EXACT_TOTAL_LIMIT}}
+        aggs = searcher.aggregate(tq, spec)
+        if exact is not None:
+            total = exact
+        elif "keys" in aggs:
+            total = len(aggs["keys"]["buckets"])
+        else:
+            total = round(aggs["documents"]["value"])
+        total = max(total, least)
+        return total, _facets(aggs, total / pages)
 
     def _documents(self, groups: list[results.Group]) -> Query:
         """The first page of each of these documents."""
