@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterator, Sequence
-from typing import NamedTuple
 
 from chartvault.types import WordBox
 from search.query import AnyOf, Node, ParsedQuery, Phrase, Prefix, Term
@@ -28,16 +27,6 @@ Stemmer = Callable[[str], str]
 
 def _same(word: str) -> str:
     return word
-
-
-class _Token(NamedTuple):
-    start: int
-    end: int
-    word: str  # lower case
-
-
-def tokens(text: str) -> list[_Token]:
-    return [_Token(m.start(), m.end(), m.group().lower()) for m in _WORD_RUN.finditer(text)]
 
 
 class WordMatcher:
@@ -181,14 +170,23 @@ def _best_window(hits: list[int], width: int, count: int) -> int:
 
 def matched_boxes(boxes: Sequence[WordBox], matcher: WordMatcher) -> tuple[WordBox, ...]:
     """The boxes of the matched words, in page order (phrases matched across boxes)."""
+    return tuple(boxes[i] for i in matched_box_indices([box.text for box in boxes], matcher))
+
+
+def matched_box_indices(texts: Sequence[str], matcher: WordMatcher) -> list[int]:
+    """Indices of the box texts holding a matched word, in order: a page has ~250 boxes,
+    so the words of each are found with one C-level ``findall``."""
     owner: list[int] = []
     words: list[str] = []
-    for index, box in enumerate(boxes):
-        for tok in tokens(box.text):
+    for index, text in enumerate(texts):
+        found = _WORD_RUN.findall(text)
+        if len(found) == 1:  # nearly always: an OCR box holds one word
             owner.append(index)
-            words.append(tok.word)
-    chosen = sorted({owner[i] for i in matcher.positions(words)})
-    return tuple(boxes[i] for i in chosen)
+            words.append(found[0].lower())
+        elif found:
+            owner.extend([index] * len(found))
+            words.extend(_lowered(found))
+    return sorted({owner[i] for i in matcher.positions(words)})
 
 
 def within_distance(word: str, target: str, limit: int) -> bool:

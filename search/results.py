@@ -10,7 +10,7 @@ from datetime import date
 from typing import Any
 
 from chartvault.types import WordBox
-from search.highlight import WordMatcher, matched_boxes, snippet, well_formed
+from search.highlight import WordMatcher, matched_box_indices, snippet, well_formed
 from search.interface import Hit, PageHit, QuerySyntaxError, SearchQuery, SearchResult
 from search.query import Filters, ParsedQuery, parse_query
 
@@ -97,10 +97,13 @@ class StoredPage:
     engine_snippet: str = ""  # the engine's own highlight, used when it marked something
 
 
-def _boxes(words_json: bytes | str) -> tuple[WordBox, ...]:
+def _matched_boxes(words_json: bytes | str, matcher: WordMatcher) -> tuple[WordBox, ...]:
+    """The matched words' boxes from a page's stored JSON (only those become WordBoxes)."""
     try:
-        return tuple(WordBox(**w) for w in json.loads(words_json or "[]"))
-    except (ValueError, TypeError):
+        raw = json.loads(words_json or "[]")
+        return tuple(WordBox(**raw[i]) for i in matched_box_indices(
+            [w["text"] for w in raw], matcher))
+    except (ValueError, TypeError, KeyError):
         return ()  # boxes are a convenience; a damaged entry must not break the search
 
 
@@ -114,7 +117,7 @@ def make_hit(fields: dict[str, Any], pages: list[StoredPage], matcher: WordMatch
         PageHit(page=p.number, score=p.score,
                 snippet=p.engine_snippet if well_formed(p.engine_snippet)
                 else snippet(p.text, matcher),
-                words=matched_boxes(_boxes(p.words_json), matcher))
+                words=_matched_boxes(p.words_json, matcher))
         for p in pages
     )
     service_date = fields.get("service_date")
