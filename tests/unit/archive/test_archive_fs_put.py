@@ -236,7 +236,7 @@ def test_a_failing_disk_write_surfaces_and_removes_the_temp_file(store, monkeypa
 
 def _scribble_buffers(done) -> None:
     plain, stages = archive.fswrite._buffers()
-    for buffer in (plain, *stages):
+    for buffer in (*plain, *stages):
         buffer[:5] = b"child"
     done.put(True)
 
@@ -244,7 +244,7 @@ def _scribble_buffers(done) -> None:
 def test_a_forked_child_does_not_share_the_write_buffers(store):
     store.put("parent", io.BytesIO(b"p" * SEGMENT))  # the buffers exist now
     plain, stages = archive.fswrite._buffers()
-    buffers = (plain, *stages)
+    buffers = (*plain, *stages)
     before = [bytes(buffer[:5]) for buffer in buffers]
     ctx = multiprocessing.get_context("fork")
     done = ctx.Queue()
