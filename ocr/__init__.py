@@ -13,7 +13,7 @@ from ocr.interface import (
     SourceInfo,
     UnreadableFile,
 )
-from ocr.service import default_engine, inspect, make_thumbnails, merge_pdfs, ocr_page
+from ocr.service import default_engine, inspect, merge_pdfs, ocr_page
 
 __all__ = [
     "OcrEngine",
@@ -26,7 +26,6 @@ __all__ = [
     "UnreadableFile",
     "default_engine",
     "inspect",
-    "make_thumbnails",
     "merge_pdfs",
     "ocr_page",
 ]

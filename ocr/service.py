@@ -17,7 +17,7 @@ from ocr import pdf as pdftools
 from ocr.interface import OcrEngine, PageResult, SourceInfo
 from ocr.page import Deadline, recognize_raster
 from ocr.rasterize import Raster, rasterize
-from ocr.sniff import inspect_file, open_image, read_kind
+from ocr.sniff import inspect_file, read_kind
 from ocr.textlayer import text_layer_words
 from ocr.thumbnails import page_images
 
@@ -57,16 +57,6 @@ def _text_layer_page(path: Path, number: int, raster: Raster, text: str,
         height=raster.height, dpi=raster.dpi, rotation=0, skew=0.0, source="text-layer",
         blank=False, images=page_images(raster.image, raster.path), pdf_path=pdf,
     )
-
-
-def make_thumbnails(image: Path, workdir: Path) -> dict[str, Path]:
-    """The viewer's page images (:func:`ocr.thumbnails.page_images`) of an image file,
-    into ``workdir``. :func:`ocr_page` makes them itself, from the page in memory."""
-    image, workdir = Path(image), Path(workdir)
-    workdir.mkdir(parents=True, exist_ok=True)
-    with open_image(image) as im:
-        im.load()
-        return page_images(im, workdir / image.stem)
 
 
 def merge_pdfs(pdfs: Sequence[Path], out: Path) -> Path:

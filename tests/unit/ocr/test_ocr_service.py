@@ -1,4 +1,4 @@
-"""ocr_page, make_thumbnails and merge_pdfs end to end with the real engine, small pages."""
+"""ocr_page, the page images and merge_pdfs end to end with the real engine, small pages."""
 
 from __future__ import annotations
 
@@ -12,7 +12,8 @@ from reportlab.lib.pagesizes import letter
 from reportlab.pdfgen import canvas
 
 from ocr.interface import UnreadableFile
-from ocr.service import make_thumbnails, merge_pdfs, ocr_page
+from ocr.service import merge_pdfs, ocr_page
+from ocr.thumbnails import page_images
 
 MAX_CER = 0.03
 
@@ -151,15 +152,17 @@ def test_no_such_page(chart, ocr_settings, tmp_path):
         ocr_page(chart("png", dpi=72).path, 2, tmp_path, ocr_settings)
 
 
-def test_thumbnails(chart, tmp_path):
+def test_page_images(chart, tmp_path):
     page = chart("png", dpi=72).path
-    thumbs = make_thumbnails(page, tmp_path / "thumbs")
-    assert set(thumbs) == {"small", "large"}
-    with Image.open(thumbs["small"]) as small:
-        assert small.width == 200 and small.height > small.width
-    with Image.open(thumbs["large"]) as large, Image.open(page) as original:
-        assert large.size == original.size  # 612 px wide: never enlarged
-    assert make_thumbnails(page, tmp_path / "thumbs") == thumbs  # idempotent
+    with Image.open(page) as original:
+        original.load()
+        thumbs = page_images(original, tmp_path / "page-0001")
+        assert set(thumbs) == {"small", "large"}
+        with Image.open(thumbs["small"]) as small:
+            assert small.width == 200 and small.height > small.width
+        with Image.open(thumbs["large"]) as large:
+            assert large.size == original.size  # 612 px wide: never enlarged
+        assert page_images(original, tmp_path / "page-0001") == thumbs  # overwrites
 
 
 def test_merge_pdfs_gives_one_searchable_pdf(chart, ocr_settings, tmp_path):
