@@ -12,7 +12,6 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterator, Sequence
 
-from chartvault.types import WordBox
 from search.query import AnyOf, Node, ParsedQuery, Phrase, Prefix, Term
 
 MARK_START, MARK_END = "\x02", "\x03"
@@ -168,14 +167,10 @@ def _best_window(hits: list[int], width: int, count: int) -> int:
     return max(0, min(best_start - lead, count - width))
 
 
-def matched_boxes(boxes: Sequence[WordBox], matcher: WordMatcher) -> tuple[WordBox, ...]:
-    """The boxes of the matched words, in page order (phrases matched across boxes)."""
-    return tuple(boxes[i] for i in matched_box_indices([box.text for box in boxes], matcher))
-
-
 def matched_box_indices(texts: Sequence[str], matcher: WordMatcher) -> list[int]:
-    """Indices of the box texts holding a matched word, in order: a page has ~250 boxes,
-    so the words of each are found with one C-level ``findall``."""
+    """Indices of the box texts holding a matched word, in page order (phrases matched
+    across boxes): a page has ~250 boxes, so the words of each are found with one
+    C-level ``findall``."""
     owner: list[int] = []
     words: list[str] = []
     for index, text in enumerate(texts):

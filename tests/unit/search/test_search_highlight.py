@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from chartvault.types import WordBox
-from search.highlight import WordMatcher, matched_boxes, snippet, within_distance
+from search.highlight import WordMatcher, matched_box_indices, snippet, within_distance
 from search.query import parse_query
 
 
@@ -50,11 +49,10 @@ def test_empty_page() -> None:
 
 
 def test_boxes_of_matched_words_including_phrases_across_boxes() -> None:
-    boxes = tuple(WordBox(t, i, 0, 1, 1, 90.0)
-                  for i, t in enumerate(["Chest", "pain,", "chest", "x-ray", "asthma"]))
-    chosen = matched_boxes(boxes, _matcher('"chest pain" asthma'))
-    assert [b.text for b in chosen] == ["Chest", "pain,", "asthma"]
-    assert matched_boxes((), _matcher("asthma")) == ()
+    texts = ["Chest", "pain,", "chest", "x-ray", "asthma"]
+    chosen = matched_box_indices(texts, _matcher('"chest pain" asthma'))
+    assert [texts[i] for i in chosen] == ["Chest", "pain,", "asthma"]
+    assert matched_box_indices([], _matcher("asthma")) == []
 
 
 def test_within_distance_counts_a_swap_as_one() -> None:
