@@ -171,12 +171,14 @@ class _Counter:
             yield doc
 
 
-def open_backend(name: str, workdir: Path, stack: ExitStack) -> tuple[SearchIndex, Path | None]:
-    if name == "tantivy":
+def open_backend(args: argparse.Namespace, workdir: Path, stack: ExitStack
+                 ) -> tuple[SearchIndex, Path | None]:
+    if args.backend == "tantivy":
         from search.tantivy_index import TantivyIndex
 
         path = workdir / "index"
-        return stack.enter_context(closing(TantivyIndex(path))), path
+        index = TantivyIndex(path, shards=args.shards, parallel=not args.inline)
+        return stack.enter_context(closing(index)), path
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "support"))
     from osmem import elasticsearch_stand_in
 
@@ -197,9 +199,12 @@ def measure_generation(seed: int, pages: int) -> float:
 
 def bench(args: argparse.Namespace, workdir: Path) -> dict[str, object]:
     corpus = Corpus(args.seed)
-    report: dict[str, object] = {"backend": args.backend, "pages": args.pages, "seed": args.seed}
+    report: dict[str, object] = {"backend": args.backend, "pages": args.pages, "seed": args.seed,
+                                 "loadavg_start": _loadavg()}
+    if args.backend == "tantivy":
+        report.update(shards=args.shards, searchers="in-process" if args.inline else "processes")
     with ExitStack() as stack:
-        index, path = open_backend(args.backend, workdir, stack)
+        index, path = open_backend(args, workdir, stack)
         if args.reuse:
             report["reused_index"] = str(path)
         else:
@@ -208,7 +213,12 @@ def bench(args: argparse.Namespace, workdir: Path) -> dict[str, object]:
             report["index_bytes"] = dir_size(path)
         report.update(query_phase(index, corpus, args))
     report["generation_pages_per_s"] = round(measure_generation(args.seed, 20_000))
+    report["loadavg_end"] = _loadavg()
     return report
+
+
+def _loadavg() -> str:
+    return " ".join(Path("/proc/loadavg").read_text().split()[:3])
 
 
 def index_phase(index: SearchIndex, corpus: Corpus, args: argparse.Namespace) -> dict:
@@ -235,6 +245,7 @@ def query_phase(index: SearchIndex, corpus: Corpus, args: argparse.Namespace) ->
         "results_sha256": second,
         "latency_ms_cold": percentiles([v for vs in cold.values() for v in vs]),
         "latency_ms": percentiles([v for vs in warm.values() for v in vs]),
+        "cpu_ms_note": "this process only: searcher processes' CPU is not in it",
         "cpu_ms": percentiles([v for vs in cpu.values() for v in vs]),
         "cpu_ms_by_kind": {k: percentiles(v) for k, v in cpu.items()},
         "latency_ms_by_kind": {k: percentiles(v) for k, v in warm.items()},
@@ -271,6 +282,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=20240601)
     parser.add_argument("--per-kind", type=int, default=100, help="queries of each kind")
     parser.add_argument("--upserts", type=int, default=200)
+    parser.add_argument("--shards", type=int, default=2, help="Tantivy shards (new index)")
+    parser.add_argument("--inline", action="store_true",
+                        help="search the shards one after another in this process")
     parser.add_argument("--workdir", type=Path, default=None, help="kept if given")
     parser.add_argument("--reuse", action="store_true",
                         help="query an index already built in --workdir (skip indexing)")

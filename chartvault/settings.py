@@ -60,6 +60,7 @@ class Settings:
     # search
     search_backend: str = "tantivy"
     index_path: Path = Path()
+    search_shards: int = 2  # Tantivy shards, searched at once in processes (one per core)
     elasticsearch_url: str = ""
     elasticsearch_index: str = "chartvault-pages"
     # OCR
@@ -177,6 +178,7 @@ _PARSERS: dict[str, Callable[[str], Any]] = {
     "facility_name": _text,
     "search_backend": _choice(*SEARCH_BACKENDS),
     "index_path": _path,
+    "search_shards": _int,
     "elasticsearch_url": _text,
     "elasticsearch_index": _text,
     "ocr_language": _text,
@@ -310,6 +312,8 @@ def _validate(s: Settings) -> None:
             raise ConfigurationError(f"{variable(name)} must be positive")
     if not 0 <= s.ocr_confidence_threshold <= 100:
         raise ConfigurationError(f"{variable('ocr_confidence_threshold')} must be 0..100")
+    if not 1 <= s.search_shards <= 64:  # search.shards.MAX_SHARDS (not imported: no cycle)
+        raise ConfigurationError(f"{variable('search_shards')} must be 1..64")
 
 
 @lru_cache(maxsize=1)

@@ -47,8 +47,12 @@ __all__ = [
 ]
 
 
-def open_index(settings: Settings) -> SearchIndex:
-    """The configured backend, ready to use. Raises :class:`SearchUnavailable`."""
+def open_index(settings: Settings, *, one_shot: bool = False) -> SearchIndex:
+    """The configured backend, ready to use. Raises :class:`SearchUnavailable`.
+
+    ``one_shot``: the caller searches once and exits (the CLI); the embedded backend then
+    searches its shards one after another here instead of starting searcher processes.
+    """
     if settings.search_backend == "elasticsearch":
         from search.elastic_index import ElasticIndex
 
@@ -56,7 +60,8 @@ def open_index(settings: Settings) -> SearchIndex:
     if settings.search_backend == "tantivy":
         from search.tantivy_index import TantivyIndex
 
-        return TantivyIndex(settings.index_path)
+        return TantivyIndex(settings.index_path, shards=settings.search_shards,
+                            parallel=not one_shot)
     raise ConfigurationError(
         f"CHARTVAULT_SEARCH_BACKEND={settings.search_backend!r}: use tantivy or elasticsearch"
     )

@@ -1,204 +1,118 @@
-"""The embedded search backend: a Tantivy index in a local folder, in-process.
+"""The embedded search backend: Tantivy shards in a local folder.
 
-One Tantivy document per page, carrying its document's metadata. Writes from
-any process are serialized by an ``flock`` on ``<index>.writer.lock`` beside the
-index (Tantivy allows one writer at a time and fails rather than waits), and
-every write commits and reloads the searcher before returning, so an upsert is
-visible to this process on return and to other processes within about 0.5 s.
-Tantivy exceptions are translated here: a query the engine refuses is
-:class:`QuerySyntaxError`, anything else :class:`SearchUnavailable`.
+The folder holds ``shard-0`` ... ``shard-<N-1>``, each its own Tantivy index; a
+document lives, every page of it, in shard ``doc_key(id) % N`` (:mod:`search.shards`).
+Writes from any process are serialized by an ``flock`` on ``<index>.writer.lock``
+beside the folder (Tantivy allows one writer per index and fails rather than waits),
+and every write commits and reloads before returning, so an upsert is visible to this
+process on return and to other processes within about 0.5 s. Searches run on every
+shard at once in searcher processes (:mod:`search.shard_pool`), or one shard after
+another in this process (``parallel=False``: one-shot commands, where starting
+processes costs more than it saves, and one shard).
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
-import logging
+from collections import defaultdict
 from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
-from dataclasses import asdict
-from datetime import date, datetime
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 import tantivy
-from tantivy import Document, Index, Occur, Order, Query, SchemaBuilder
 
-from search import results
-from search.highlight import WordMatcher
-from search.interface import (
-    DocumentEntry,
-    SearchQuery,
-    SearchResult,
-    SearchUnavailable,
-)
+from search import results, shard_pool
+from search.interface import DocumentEntry, SearchQuery, SearchResult
 from search.locking import exclusive
-from search.query import AnyOf, Node, ParsedQuery, Phrase, normalize_key
-from search.tantivy_query import stem, to_tantivy
+from search.query import ParsedQuery
+from search.shards import (
+    MAX_SHARDS,
+    check_layout,
+    merge,
+    shard_of,
+    shard_path,
+    write_layout,
+)
+from search.tantivy_shard import TantivyShard, page_documents
 
-log = logging.getLogger(__name__)
-
-SCHEMA_VERSION = "1"
-EXACT_TOTAL_LIMIT = 10_000  # above this many matching pages, total is a HyperLogLog estimate
-# Above this many matching pages, facet counts are page counts scaled by documents/pages:
-# per-bucket distinct counting was 80% of the time of a query matching 700k pages (1M bench).
-# Not lower: the scaling assumes every value has the same pages per document, which real
-# archives do not (one-page lab results, long discharge summaries); at 10k it saved 3.4 ms
-# median for 10k-50k-page queries (1M bench) and no query kind's p95 reached 20 ms with it.
-EXACT_FACET_PAGES = 50_000
-# Pages fetched by the first ranking pass: results up to this size need no second pass
-# for their exact total (1M bench: mix p95 21.2 -> 18.3 ms CPU; phrases 39.5 -> 27.8 ms).
-FIRST_FETCH = 1000
-
-
-def build_schema() -> tantivy.Schema:
-    sb = SchemaBuilder()
-    sb.add_text_field("document_id", stored=True, tokenizer_name="raw")
-    sb.add_unsigned_field("doc_key", stored=False, indexed=True, fast=True)
-    sb.add_boolean_field("first_page", indexed=True)
-    sb.add_text_field("mrn", stored=True, tokenizer_name="raw")
-    sb.add_text_field("mrn_key", tokenizer_name="raw")
-    sb.add_text_field("patient_name", stored=True, tokenizer_name="raw")
-    sb.add_text_field("name", tokenizer_name="default")
-    sb.add_text_field("date_of_birth", stored=True, tokenizer_name="raw")
-    sb.add_text_field("doc_type", stored=True, fast=True, tokenizer_name="raw")
-    sb.add_text_field("doc_type_key", tokenizer_name="raw")
-    sb.add_date_field("service_date", stored=True, indexed=True, fast=True)
-    sb.add_integer_field("year", indexed=True, fast=True)
-    sb.add_text_field("facility", stored=True, fast=True, tokenizer_name="raw")
-    sb.add_text_field("facility_key", tokenizer_name="raw")
-    sb.add_text_field("batch_id", stored=True, tokenizer_name="raw")
-    sb.add_integer_field("page", stored=True, indexed=True, fast=True)
-    sb.add_text_field("text", stored=True, tokenizer_name="en_stem")
-    sb.add_text_field("exact", tokenizer_name="default")
-    sb.add_bytes_field("words", stored=True, indexed=False)
-    return sb.build()
-
-
-def doc_key(document_id: str) -> int:
-    """A 64-bit fast-field key per document: grouping without loading stored fields."""
-    return int.from_bytes(hashlib.blake2b(document_id.encode(), digest_size=8).digest(), "big")
-
-
-def page_documents(entry: DocumentEntry) -> Iterator[Document]:
-    first = min((p.number for p in entry.pages), default=None)
-    for page in entry.pages:
-        doc = Document()
-        doc.add_text("document_id", entry.document_id)
-        doc.add_unsigned("doc_key", doc_key(entry.document_id))
-        doc.add_boolean("first_page", page.number == first)
-        for name, value in _metadata(entry).items():
-            if value:
-                doc.add_text(name, value)
-        if entry.service_date:
-            d = entry.service_date
-            doc.add_date("service_date", datetime(d.year, d.month, d.day))
-            doc.add_integer("year", d.year)
-        doc.add_integer("page", page.number)
-        doc.add_text("text", page.text)
-        doc.add_text("exact", page.text)
-        doc.add_bytes("words", json.dumps([asdict(w) for w in page.words]).encode())
-        yield doc
-
-
-def _metadata(entry: DocumentEntry) -> dict[str, str]:
-    return {
-        "mrn": entry.mrn,
-        "mrn_key": entry.mrn.upper(),
-        "patient_name": entry.patient_name,
-        "name": entry.patient_name,
-        "date_of_birth": entry.date_of_birth.isoformat() if entry.date_of_birth else "",
-        "doc_type": entry.doc_type,
-        "doc_type_key": entry.doc_type.lower(),
-        "facility": entry.facility,
-        "facility_key": normalize_key(entry.facility),
-        "batch_id": entry.batch_id,
-    }
-
-
-@contextmanager
-def _vendor_errors(action: str) -> Iterator[None]:
-    try:
-        yield
-    except BaseException as exc:
-        # pyo3 turns a Rust panic into PanicException, a BaseException: translate it too
-        if isinstance(exc, ValueError | OSError | RuntimeError) or _is_panic(exc):
-            raise SearchUnavailable(f"The search index could not {action}: {exc}") from exc
-        raise
-
-
-def _is_panic(exc: BaseException) -> bool:
-    return type(exc).__name__ == "PanicException"
+DEFAULT_SHARDS = 2
 
 
 class TantivyIndex:
-    """:class:`search.SearchIndex` on a Tantivy folder; safe to share between processes."""
+    """:class:`search.SearchIndex` on a folder of Tantivy shards; safe to share between
+    processes and between threads."""
 
-    def __init__(self, path: Path, *, lock_timeout: float = 60.0,
-                 writer_heap: int = 128_000_000) -> None:
+    def __init__(self, path: Path, *, shards: int = DEFAULT_SHARDS, parallel: bool = True,
+                 lock_timeout: float = 60.0, writer_heap: int = 128_000_000) -> None:
+        if not 1 <= shards <= MAX_SHARDS:
+            raise ValueError(f"shards must be 1 to {MAX_SHARDS}")
         self.path = Path(path)
         self._lock_path = self.path.with_name(self.path.name + ".writer.lock")
         self._lock_timeout = lock_timeout
-        self._writer_heap = writer_heap
-        self._index = self._open()
+        paths = [shard_path(self.path, n) for n in range(shards)]
+        self._open_layout(len(paths))
+        self._shards = [TantivyShard(p, writer_heap=writer_heap) for p in paths]
+        # processes only pay when there are shards to search at once
+        self._pool = shard_pool.acquire(paths) if parallel and shards > 1 else None
 
-    def _open(self) -> Index:
-        self.path.mkdir(parents=True, exist_ok=True)
-        marker = self.path / "chartvault-schema"
+    def _open_layout(self, count: int) -> None:
+        if check_layout(self.path, count):
+            return  # the common case, without the writer lock: searches never wait for it
         with exclusive(self._lock_path, self._lock_timeout):
-            existing = (self.path / "meta.json").exists()
-            version = marker.read_text().strip() if marker.exists() else None
-            if existing and version != SCHEMA_VERSION:
-                raise SearchUnavailable(
-                    f"The search index at {self.path} was built by another version of "
-                    "Chartvault; move the folder away and run `chartvault reindex`."
-                )
-            with _vendor_errors("be opened"):
-                index = Index(build_schema(), path=str(self.path), reuse=True)
-            marker.write_text(SCHEMA_VERSION + "\n")
-        return index
+            if not check_layout(self.path, count):
+                for n in range(count):
+                    shard_path(self.path, n).mkdir(parents=True, exist_ok=True)
+                    TantivyShard(shard_path(self.path, n))  # creates the empty index
+                write_layout(self.path, count)
 
     # --- writes -------------------------------------------------------------------------
 
     @contextmanager
-    def _writer(self, action: str) -> Iterator[tantivy.IndexWriter]:
-        with exclusive(self._lock_path, self._lock_timeout), _vendor_errors(action):
-            writer = self._index.writer(self._writer_heap, 1)
-            try:
-                yield writer
-                writer.commit()
-                writer.wait_merging_threads()  # finishes merges and frees the writer
-            except BaseException:
-                writer.rollback()
-                raise
-            finally:
-                del writer
-        with _vendor_errors("reload"):
-            self._index.reload()
+    def _writers(self, numbers: Iterable[int], action: str
+                 ) -> Iterator[dict[int, tantivy.IndexWriter]]:
+        """Writers of these shards under the writer lock; each shard commits on success
+        (one after another: a reader may see one shard's commit before the next)."""
+        with exclusive(self._lock_path, self._lock_timeout):
+            with ExitStack() as stack:
+                writers = {n: stack.enter_context(self._shards[n].writer(action))
+                           for n in sorted(set(numbers))}
+                yield writers
+            if self._pool is not None:  # committed: the searchers reload before next use
+                for n in writers:
+                    self._pool.changed(n)
+
+    def _shard_of(self, document_id: str) -> int:
+        return shard_of(document_id, len(self._shards))
 
     def upsert(self, document: DocumentEntry) -> None:
         self.upsert_many([document])
 
     def upsert_many(self, documents: Iterable[DocumentEntry]) -> int:
-        """Replace each document's pages, in one commit; returns how many documents."""
-        count = 0
-        with self._writer("save the document") as writer:
-            for entry in documents:
-                writer.delete_documents_by_term("document_id", entry.document_id)
-                for doc in page_documents(entry):
-                    writer.add_document(doc)
-                count += 1
-        return count
+        """Replace each document's pages, one commit per shard; returns how many documents."""
+        by_shard: dict[int, list[DocumentEntry]] = defaultdict(list)
+        for entry in documents:
+            by_shard[self._shard_of(entry.document_id)].append(entry)
+        with self._writers(by_shard, "save the document") as writers:
+            for n, entries in by_shard.items():
+                for entry in entries:
+                    writers[n].delete_documents_by_term("document_id", entry.document_id)
+                    for doc in page_documents(entry):
+                        writers[n].add_document(doc)
+        return sum(len(e) for e in by_shard.values())
 
     def delete(self, document_id: str) -> None:
-        with self._writer("delete the document") as writer:
-            writer.delete_documents_by_term("document_id", document_id)
+        n = self._shard_of(document_id)
+        with self._writers([n], "delete the document") as writers:
+            writers[n].delete_documents_by_term("document_id", document_id)
 
     def rebuild(self, documents: Iterable[DocumentEntry]) -> int:
-        """Replace everything in one commit: searchers see the old or the new index, never half."""
+        """Replace everything, one commit per shard. Each shard's writer indexes in its own
+        Tantivy thread, so N shards index on N cores while this thread feeds them."""
         count = 0
-        with self._writer("be rebuilt") as writer:
-            writer.delete_all_documents()
+        with self._writers(range(len(self._shards)), "be rebuilt") as writers:
+            for writer in writers.values():
+                writer.delete_all_documents()
             for entry in documents:
+                writer = writers[self._shard_of(entry.document_id)]
                 for doc in page_documents(entry):
                     writer.add_document(doc)
                 count += 1
@@ -207,145 +121,28 @@ class TantivyIndex:
     # --- reads --------------------------------------------------------------------------
 
     def count(self) -> int:
-        with _vendor_errors("be read"):
-            searcher = self._index.searcher()
-            return searcher.search(self._first_pages(), limit=1, count=True).count
+        return sum(s.count() for s in self._shards)
 
     def document_ids(self) -> set[str]:
-        with _vendor_errors("be read"):
-            searcher = self._index.searcher()
-            total = searcher.search(self._first_pages(), limit=1, count=True).count
-            hits = searcher.search(self._first_pages(), limit=max(total, 1)).hits
-            return {searcher.doc(addr).get_first("document_id") for _, addr in hits}
-
-    def _first_pages(self) -> Query:
-        return Query.term_query(self._index.schema, "first_page", True)
+        return set().union(*(s.document_ids() for s in self._shards))
 
     def search(self, query: SearchQuery) -> SearchResult:
         return results.with_fuzzy_fallback(self._search, query)
 
     def _search(self, parsed: ParsedQuery, query: SearchQuery) -> SearchResult:
-        with _vendor_errors("be searched"):
-            searcher = self._index.searcher()
-            tq = to_tantivy(self._index.schema, parsed)
-            groups, pages, exact = self._groups(searcher, tq, query)
-            if pages == 0:
-                return SearchResult(total=0, hits=(), facets={name: {} for name in _FACETS})
-            least = min(len(groups), query.offset + query.limit)
-            total, facets = self._count(searcher, tq, parsed, groups, pages, exact, least)
-            matcher = WordMatcher(parsed, stem)
-            shown = groups[query.offset:query.offset + query.limit]
-            hits = [self._hit(searcher, g, matcher) for g in shown]
-        return SearchResult(total=total, hits=tuple(hits), facets=facets)
-
-    def _count(self, searcher: tantivy.Searcher, tq: Query, parsed: ParsedQuery,
-               groups: list[results.Group], pages: int, exact: int | None, least: int
-               ) -> tuple[int, dict[str, dict[str, int]]]:
-        """Matching documents (at least ``least``) and documents per facet value: exact
-        up to EXACT_TOTAL_LIMIT matching pages, estimated above."""
-        if exact is not None and exact <= FIRST_FETCH and _has_phrase(parsed):
-            # Every matching page was seen: facets from the first pages of those
-            # documents, cheaper than checking the phrase's word positions again.
-            aggs = searcher.aggregate(self._documents(groups), _aggregations(False, False))
-            return max(exact, least), _facets(aggs, 1.0)
-        spec = _aggregations(exact is None and pages > EXACT_TOTAL_LIMIT,
-                             pages <= EXACT_FACET_PAGES)
-        if exact is None and pages <= EXACT_TOTAL_LIMIT:
-            # The exact total in the same pass: one bucket per matching document, all of
-            # them, as there are no more documents than pages. A pass of its own cost
-            # 1.5x as much (1M bench, 1,000-10,000 pages: p95 15.0 -> 9.5 ms).
-            spec["keys"] = {"terms": {"field": "doc_key", "size": EXACT_TOTAL_LIMIT}}
-        aggs = searcher.aggregate(tq, spec)
-        if exact is not None:
-            total = exact
-        elif "keys" in aggs:
-            total = len(aggs["keys"]["buckets"])
+        # every shard's first offset+limit documents: any of them may be on the page
+        wanted = SearchQuery(query.text, query.mrn, query.doc_type,
+                             limit=query.offset + query.limit, offset=0, sort=query.sort)
+        if self._pool is not None:
+            answers = self._pool.search(parsed, wanted)
         else:
-            total = round(aggs["documents"]["value"])
-        total = max(total, least)
-        return total, _facets(aggs, total / pages)
-
-    def _documents(self, groups: list[results.Group]) -> Query:
-        """The first page of each of these documents."""
-        schema = self._index.schema
-        keys = [(Occur.Should, Query.term_query(schema, "doc_key", g.key)) for g in groups]
-        return Query.boolean_query([(Occur.Must, Query.boolean_query(keys)),
-                                    (Occur.Must, self._first_pages())])
-
-    def _groups(self, searcher: tantivy.Searcher, tq: Query, query: SearchQuery
-                ) -> tuple[list[results.Group], int, int | None]:
-        """Documents in rank order: every one when every matching page was seen (then the
-        third value is their number), else at least offset+limit; and the matching page
-        count."""
-        wanted = query.offset + query.limit
-        limit = max(FIRST_FETCH, wanted * 4)
-        by_date = query.sort != "relevance"
-        while True:
-            found = searcher.search(
-                tq, limit=limit, count=True,
-                order_by_field="service_date" if by_date else None,
-                order=Order.Asc if query.sort == "date_asc" else Order.Desc)
-            addrs = [addr for _, addr in found.hits]
-            keys = searcher.fast_field_values("doc_key", addrs) if addrs else []
-            scores = [0.0 if by_date else float(s) for s, _ in found.hits]
-            groups = results.group(zip(keys, scores, addrs, strict=True))
-            if limit >= found.count:
-                return groups, found.count, len(groups)
-            if len(groups) >= wanted:
-                return groups[:wanted], found.count, None
-            limit *= 4
-
-    def _hit(self, searcher: tantivy.Searcher, group: results.Group, matcher: WordMatcher
-             ) -> results.Hit:
-        stored = [(score, searcher.doc(addr).to_dict()) for score, addr in group.pages]
-        fields = {name: values[0] for name, values in stored[0][1].items() if values}
-        pages = [results.StoredPage(score, d["page"][0], d.get("text", [""])[0],
-                                    d["words"][0] if d.get("words") else b"[]")
-                 for score, d in stored]
-        return results.make_hit(_entry_fields(fields), pages, matcher)
+            answers = [s.search(parsed, wanted) for s in self._shards]
+        return merge(answers, query)
 
     def close(self) -> None:
-        self._index = None  # type: ignore[assignment]  # drop the reader; files stay
+        """Stop using the index (its searcher processes stop with the last user); idempotent."""
+        pool, self._pool = self._pool, None
+        if pool is not None:
+            shard_pool.release(pool)
+        self._shards = []
 
-
-def _has_phrase(parsed: ParsedQuery) -> bool:
-    def phrase(node: Node) -> bool:
-        return isinstance(node, Phrase) or (
-            isinstance(node, AnyOf) and any(phrase(o) for o in node.options))
-    return any(phrase(node) for node in parsed.must)
-
-
-def _entry_fields(fields: dict) -> dict:
-    sd = fields.get("service_date")
-    return {
-        "document_id": fields["document_id"],
-        "mrn": fields.get("mrn", ""),
-        "doc_type": fields.get("doc_type", ""),
-        "service_date": sd.date() if isinstance(sd, datetime) else sd if isinstance(sd, date)
-        else None,
-    }
-
-
-_FACETS = {"doc_type": "doc_type", "year": "year", "facility": "facility"}
-_DOCS = {"cardinality": {"field": "doc_key"}}
-
-
-def _aggregations(estimate_total: bool, distinct_facets: bool) -> dict:
-    aggs: dict = {"documents": _DOCS} if estimate_total else {}
-    for name, field in _FACETS.items():
-        aggs[name] = {"terms": {"field": field, "size": 100}}
-        if distinct_facets:
-            aggs[name]["aggs"] = {"docs": _DOCS}
-    return aggs
-
-
-def _facets(aggs: dict, docs_per_page: float) -> dict[str, dict[str, int]]:
-    """Documents per value: counted distinctly, or (large results) estimated from pages."""
-    out: dict[str, dict[str, int]] = {}
-    for name in _FACETS:
-        out[name] = {
-            str(b["key"]): round(b["docs"]["value"]) if "docs" in b
-            else max(1, round(b["doc_count"] * docs_per_page))
-            for b in aggs.get(name, {}).get("buckets", []) if b["key"] != ""
-        }
-    return out

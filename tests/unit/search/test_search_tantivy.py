@@ -110,10 +110,11 @@ def _spread(n: int) -> DocumentEntry:
 def test_totals_and_facets_agree_with_a_plain_count_on_every_path(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch, text: str, first_fetch: int,
         exact_total: int, exact_facets: int) -> None:
-    import search.tantivy_index as module
+    import search.tantivy_shard as module
 
     docs = [_spread(n) for n in range(60)]
-    index = TantivyIndex(tmp_path / "index")
+    # in this process: the patched limits do not reach searcher processes
+    index = TantivyIndex(tmp_path / "index", parallel=False)
     index.upsert_many(docs)
     monkeypatch.setattr(module, "FIRST_FETCH", first_fetch)
     monkeypatch.setattr(module, "EXACT_TOTAL_LIMIT", exact_total)

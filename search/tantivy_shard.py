@@ -1,0 +1,294 @@
+"""One shard of the embedded search backend: a Tantivy index in a local folder.
+
+One Tantivy document per page, carrying its document's metadata. A shard searches
+itself and returns its own top documents with their hits built, its total and its
+facets (:class:`search.shards.ShardResult`); :mod:`search.tantivy_index` routes
+writes to shards and merges their answers. Tantivy exceptions are translated here:
+anything the engine raises is :class:`SearchUnavailable`.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import asdict
+from datetime import date, datetime
+from pathlib import Path
+
+import tantivy
+from tantivy import Document, Index, Occur, Order, Query, SchemaBuilder
+
+from search import results
+from search.highlight import WordMatcher
+from search.interface import DocumentEntry, SearchQuery, SearchUnavailable
+from search.query import AnyOf, Node, ParsedQuery, Phrase, normalize_key
+from search.shards import ShardResult, doc_key
+from search.tantivy_query import stem, to_tantivy
+
+log = logging.getLogger(__name__)
+
+EXACT_TOTAL_LIMIT = 10_000  # above this many matching pages, total is a HyperLogLog estimate
+# Above this many matching pages, facet counts are page counts scaled by documents/pages:
+# per-bucket distinct counting was 80% of the time of a query matching 700k pages (1M bench).
+# Not lower: the scaling assumes every value has the same pages per document, which real
+# archives do not (one-page lab results, long discharge summaries); at 10k it saved 3.4 ms
+# median for 10k-50k-page queries (1M bench) and no query kind's p95 reached 20 ms with it.
+EXACT_FACET_PAGES = 50_000
+# Pages fetched by the first ranking pass: results up to this size need no second pass
+# for their exact total (1M bench: mix p95 21.2 -> 18.3 ms CPU; phrases 39.5 -> 27.8 ms).
+FIRST_FETCH = 1000
+
+
+def build_schema() -> tantivy.Schema:
+    sb = SchemaBuilder()
+    sb.add_text_field("document_id", stored=True, tokenizer_name="raw")
+    sb.add_unsigned_field("doc_key", stored=False, indexed=True, fast=True)
+    sb.add_boolean_field("first_page", indexed=True)
+    sb.add_text_field("mrn", stored=True, tokenizer_name="raw")
+    sb.add_text_field("mrn_key", tokenizer_name="raw")
+    sb.add_text_field("patient_name", stored=True, tokenizer_name="raw")
+    sb.add_text_field("name", tokenizer_name="default")
+    sb.add_text_field("date_of_birth", stored=True, tokenizer_name="raw")
+    sb.add_text_field("doc_type", stored=True, fast=True, tokenizer_name="raw")
+    sb.add_text_field("doc_type_key", tokenizer_name="raw")
+    sb.add_date_field("service_date", stored=True, indexed=True, fast=True)
+    sb.add_integer_field("year", indexed=True, fast=True)
+    sb.add_text_field("facility", stored=True, fast=True, tokenizer_name="raw")
+    sb.add_text_field("facility_key", tokenizer_name="raw")
+    sb.add_text_field("batch_id", stored=True, tokenizer_name="raw")
+    sb.add_integer_field("page", stored=True, indexed=True, fast=True)
+    sb.add_text_field("text", stored=True, tokenizer_name="en_stem")
+    sb.add_text_field("exact", tokenizer_name="default")
+    sb.add_bytes_field("words", stored=True, indexed=False)
+    return sb.build()
+
+
+def page_documents(entry: DocumentEntry) -> Iterator[Document]:
+    first = min((p.number for p in entry.pages), default=None)
+    for page in entry.pages:
+        doc = Document()
+        doc.add_text("document_id", entry.document_id)
+        doc.add_unsigned("doc_key", doc_key(entry.document_id))
+        doc.add_boolean("first_page", page.number == first)
+        for name, value in _metadata(entry).items():
+            if value:
+                doc.add_text(name, value)
+        if entry.service_date:
+            d = entry.service_date
+            doc.add_date("service_date", datetime(d.year, d.month, d.day))
+            doc.add_integer("year", d.year)
+        doc.add_integer("page", page.number)
+        doc.add_text("text", page.text)
+        doc.add_text("exact", page.text)
+        doc.add_bytes("words", json.dumps([asdict(w) for w in page.words]).encode())
+        yield doc
+
+
+def _metadata(entry: DocumentEntry) -> dict[str, str]:
+    return {
+        "mrn": entry.mrn,
+        "mrn_key": entry.mrn.upper(),
+        "patient_name": entry.patient_name,
+        "name": entry.patient_name,
+        "date_of_birth": entry.date_of_birth.isoformat() if entry.date_of_birth else "",
+        "doc_type": entry.doc_type,
+        "doc_type_key": entry.doc_type.lower(),
+        "facility": entry.facility,
+        "facility_key": normalize_key(entry.facility),
+        "batch_id": entry.batch_id,
+    }
+
+
+@contextmanager
+def _vendor_errors(action: str) -> Iterator[None]:
+    try:
+        yield
+    except BaseException as exc:
+        # pyo3 turns a Rust panic into PanicException, a BaseException: translate it too
+        if isinstance(exc, ValueError | OSError | RuntimeError) or _is_panic(exc):
+            raise SearchUnavailable(f"The search index could not {action}: {exc}") from exc
+        raise
+
+
+def _is_panic(exc: BaseException) -> bool:
+    return type(exc).__name__ == "PanicException"
+
+
+class TantivyShard:
+    """One Tantivy folder: a shard of :class:`search.tantivy_index.TantivyIndex`.
+
+    Holds no lock: the index around it serializes writers. A searcher process opens
+    the same folder read-only and calls :meth:`search` and :meth:`reload`.
+    """
+
+    def __init__(self, path: Path, *, writer_heap: int = 128_000_000) -> None:
+        self.path = Path(path)
+        self._writer_heap = writer_heap
+        with _vendor_errors("be opened"):
+            self._index = Index(build_schema(), path=str(self.path), reuse=True)
+
+    # --- writes (the caller holds the index's writer lock) -------------------------------
+
+    @contextmanager
+    def writer(self, action: str) -> Iterator[tantivy.IndexWriter]:
+        """A writer committed (and its merges finished) on success, rolled back on error;
+        this shard's reader is reloaded after the commit."""
+        with _vendor_errors(action):
+            writer = self._index.writer(self._writer_heap, 1)
+            try:
+                yield writer
+                writer.commit()
+                writer.wait_merging_threads()  # finishes merges and frees the writer
+            except BaseException:
+                writer.rollback()
+                raise
+            finally:
+                del writer
+        self.reload()
+
+    def reload(self) -> None:
+        with _vendor_errors("reload"):
+            self._index.reload()
+
+    # --- reads --------------------------------------------------------------------------
+
+    def count(self) -> int:
+        with _vendor_errors("be read"):
+            searcher = self._index.searcher()
+            return searcher.search(self._first_pages(), limit=1, count=True).count
+
+    def document_ids(self) -> set[str]:
+        with _vendor_errors("be read"):
+            searcher = self._index.searcher()
+            total = searcher.search(self._first_pages(), limit=1, count=True).count
+            hits = searcher.search(self._first_pages(), limit=max(total, 1)).hits
+            return {searcher.doc(addr).get_first("document_id") for _, addr in hits}
+
+    def _first_pages(self) -> Query:
+        return Query.term_query(self._index.schema, "first_page", True)
+
+    def search(self, parsed: ParsedQuery, query: SearchQuery) -> ShardResult:
+        """The first ``query.offset + query.limit`` documents of this shard, their hits
+        built, with this shard's total and facets (which add up across shards)."""
+        with _vendor_errors("be searched"):
+            searcher = self._index.searcher()
+            tq = to_tantivy(self._index.schema, parsed)
+            groups, pages, exact = self._groups(searcher, tq, query)
+            if pages == 0:
+                return ShardResult(total=0, hits=(), facets={name: {} for name in _FACETS})
+            wanted = query.offset + query.limit
+            least = min(len(groups), wanted)
+            total, facets = self._count(searcher, tq, parsed, groups, pages, exact, least)
+            matcher = WordMatcher(parsed, stem)
+            hits = [self._hit(searcher, g, matcher) for g in groups[:wanted]]
+        return ShardResult(total=total, hits=tuple(hits), facets=facets)
+
+    def _count(self, searcher: tantivy.Searcher, tq: Query, parsed: ParsedQuery,
+               groups: list[results.Group], pages: int, exact: int | None, least: int
+               ) -> tuple[int, dict[str, dict[str, int]]]:
+        """Matching documents (at least ``least``) and documents per facet value: exact
+        up to EXACT_TOTAL_LIMIT matching pages, estimated above."""
+        if exact is not None and exact <= FIRST_FETCH and _has_phrase(parsed):
+            # Every matching page was seen: facets from the first pages of those
+            # documents, cheaper than checking the phrase's word positions again.
+            aggs = searcher.aggregate(self._documents(groups), _aggregations(False, False))
+            return max(exact, least), _facets(aggs, 1.0)
+        spec = _aggregations(exact is None and pages > EXACT_TOTAL_LIMIT,
+                             pages <= EXACT_FACET_PAGES)
+        if exact is None and pages <= EXACT_TOTAL_LIMIT:
+            # The exact total in the same pass: one bucket per matching document, all of
+            # them, as there are no more documents than pages. A pass of its own cost
+            # 1.5x as much (1M bench, 1,000-10,000 pages: p95 15.0 -> 9.5 ms).
+            spec["keys"] = {"terms": {"field": "doc_key", "size": EXACT_TOTAL_LIMIT}}
+        aggs = searcher.aggregate(tq, spec)
+        if exact is not None:
+            total = exact
+        elif "keys" in aggs:
+            total = len(aggs["keys"]["buckets"])
+        else:
+            total = round(aggs["documents"]["value"])
+        total = max(total, least)
+        return total, _facets(aggs, total / pages)
+
+    def _documents(self, groups: list[results.Group]) -> Query:
+        """The first page of each of these documents."""
+        schema = self._index.schema
+        keys = [(Occur.Should, Query.term_query(schema, "doc_key", g.key)) for g in groups]
+        return Query.boolean_query([(Occur.Must, Query.boolean_query(keys)),
+                                    (Occur.Must, self._first_pages())])
+
+    def _groups(self, searcher: tantivy.Searcher, tq: Query, query: SearchQuery
+                ) -> tuple[list[results.Group], int, int | None]:
+        """Documents in rank order: every one when every matching page was seen (then the
+        third value is their number), else at least offset+limit; and the matching page
+        count."""
+        wanted = query.offset + query.limit
+        limit = max(FIRST_FETCH, wanted * 4)
+        by_date = query.sort != "relevance"
+        while True:
+            found = searcher.search(
+                tq, limit=limit, count=True,
+                order_by_field="service_date" if by_date else None,
+                order=Order.Asc if query.sort == "date_asc" else Order.Desc)
+            addrs = [addr for _, addr in found.hits]
+            keys = searcher.fast_field_values("doc_key", addrs) if addrs else []
+            scores = [0.0 if by_date else float(s) for s, _ in found.hits]
+            groups = results.group(zip(keys, scores, addrs, strict=True))
+            if limit >= found.count:
+                return groups, found.count, len(groups)
+            if len(groups) >= wanted:
+                return groups[:wanted], found.count, None
+            limit *= 4
+
+    def _hit(self, searcher: tantivy.Searcher, group: results.Group, matcher: WordMatcher
+             ) -> results.Hit:
+        stored = [(score, searcher.doc(addr).to_dict()) for score, addr in group.pages]
+        fields = {name: values[0] for name, values in stored[0][1].items() if values}
+        pages = [results.StoredPage(score, d["page"][0], d.get("text", [""])[0],
+                                    d["words"][0] if d.get("words") else b"[]")
+                 for score, d in stored]
+        return results.make_hit(_entry_fields(fields), pages, matcher)
+
+def _has_phrase(parsed: ParsedQuery) -> bool:
+    def phrase(node: Node) -> bool:
+        return isinstance(node, Phrase) or (
+            isinstance(node, AnyOf) and any(phrase(o) for o in node.options))
+    return any(phrase(node) for node in parsed.must)
+
+
+def _entry_fields(fields: dict) -> dict:
+    sd = fields.get("service_date")
+    return {
+        "document_id": fields["document_id"],
+        "mrn": fields.get("mrn", ""),
+        "doc_type": fields.get("doc_type", ""),
+        "service_date": sd.date() if isinstance(sd, datetime) else sd if isinstance(sd, date)
+        else None,
+    }
+
+
+_FACETS = {"doc_type": "doc_type", "year": "year", "facility": "facility"}
+_DOCS = {"cardinality": {"field": "doc_key"}}
+
+
+def _aggregations(estimate_total: bool, distinct_facets: bool) -> dict:
+    aggs: dict = {"documents": _DOCS} if estimate_total else {}
+    for name, field in _FACETS.items():
+        aggs[name] = {"terms": {"field": field, "size": 100}}
+        if distinct_facets:
+            aggs[name]["aggs"] = {"docs": _DOCS}
+    return aggs
+
+
+def _facets(aggs: dict, docs_per_page: float) -> dict[str, dict[str, int]]:
+    """Documents per value: counted distinctly, or (large results) estimated from pages."""
+    out: dict[str, dict[str, int]] = {}
+    for name in _FACETS:
+        out[name] = {
+            str(b["key"]): round(b["docs"]["value"]) if "docs" in b
+            else max(1, round(b["doc_count"] * docs_per_page))
+            for b in aggs.get(name, {}).get("buckets", []) if b["key"] != ""
+        }
+    return out
