@@ -5,7 +5,7 @@ the same time; processes can. One pool per index folder per process, shared by e
 :class:`~search.tantivy_index.TantivyIndex` opened on that folder (the web app opens
 one per request) and safe for concurrent callers: each shard's pipe has a lock, taken
 in shard order, so two searches queue instead of mixing their replies. A searcher
-starts on the first search, is restarted if it died (the request is sent again once),
+starts on the first search, is restarted if it died (the search runs again, once),
 and is killed if it does not answer within ``reply_timeout`` (the search fails with
 :class:`SearchUnavailable`, never hangs). The pool stops when the last index using it
 is closed, and at interpreter exit; a searcher whose parent died sees its pipe close
@@ -22,9 +22,9 @@ from contextlib import ExitStack
 from multiprocessing.connection import Connection
 from pathlib import Path
 
-from search.interface import QuerySyntaxError, SearchQuery, SearchUnavailable
+from search.interface import QuerySyntaxError, SearchQuery, SearchResult, SearchUnavailable
 from search.query import ParsedQuery
-from search.shards import ShardResult
+from search.shards import choose, merge, positions
 
 log = logging.getLogger(__name__)
 
@@ -36,29 +36,41 @@ _ERRORS = {"QuerySyntaxError": QuerySyntaxError, "SearchUnavailable": SearchUnav
 
 
 def _serve(path: str, conn: Connection) -> None:
-    """A searcher: answers ``(generation, parsed, query)`` with ``("ok", ShardResult)`` or
-    ``("error", kind, message)`` until its pipe closes. A new generation means the
-    parent committed to this shard: reload first, so the write is visible."""
+    """A searcher, until its pipe closes. ``("rank", generation, parsed, query)`` ranks
+    (a new generation means the parent committed to this shard: reload first, so the
+    write is visible); ``("fetch", positions)`` builds the hits of that ranking. Replies
+    are ``("ok", value)`` or ``("error", kind, message)``."""
     from search.tantivy_shard import TantivyShard
 
-    shard, seen = None, None
+    shard, seen, ranked = None, None, None
     while True:
         try:
-            generation, parsed, query = conn.recv()
+            request = conn.recv()
         except (EOFError, OSError):
             return  # the parent closed the pipe or died
         try:
-            if shard is None:
-                shard, seen = TantivyShard(Path(path)), generation
-            elif generation != seen:
-                shard.reload()
-                seen = generation
-            reply: tuple = ("ok", shard.search(parsed, query))
+            if request[0] == "rank":
+                _, generation, parsed, query = request
+                if shard is None:
+                    shard, seen = TantivyShard(Path(path)), generation
+                elif generation != seen:
+                    shard.reload()
+                    seen = generation
+                ranking, ranked = shard.rank(parsed, query)
+                reply: tuple = ("ok", ranking)
+            else:
+                if ranked is None:
+                    raise SearchUnavailable("The search shard has no ranking to fetch from.")
+                reply, ranked = ("ok", ranked.fetch(request[1])), None
         except (QuerySyntaxError, SearchUnavailable) as exc:
             reply = ("error", type(exc).__name__, str(exc))
         except Exception as exc:  # noqa: BLE001 - reported to the parent, never lost
             reply = ("error", "SearchUnavailable", f"The search shard failed: {exc!r}")
         conn.send(reply)
+
+
+class _Died(Exception):
+    """A searcher process died during a request (it has been restarted)."""
 
 
 class _Searcher:
@@ -69,8 +81,14 @@ class _Searcher:
         self.lock = threading.Lock()
         self._process: multiprocessing.process.BaseProcess | None = None
         self._conn: Connection | None = None
+        self._pending = 0  # replies not read yet (a caller gave up after another's error)
 
-    def send(self, request: tuple) -> None:
+    def send(self, request: tuple, timeout: float) -> None:
+        while self._pending:  # a reply nobody read (a search that failed on another
+            try:               # shard) must not be taken for this request's reply
+                self.receive(timeout)
+            except (QuerySyntaxError, SearchUnavailable, _Died):
+                pass
         if self._process is None or not self._process.is_alive():
             self._restart()
         try:
@@ -78,31 +96,25 @@ class _Searcher:
         except OSError:  # died since the check
             self._restart()
             self._conn.send(request)  # type: ignore[union-attr]
+        self._pending += 1
 
-    def receive(self, request: tuple, timeout: float) -> ShardResult:
-        """The reply to ``request``; sent once more to a fresh process if this one died."""
+    def receive(self, timeout: float) -> object:
+        """The reply to the oldest request. Raises what the shard raised, :class:`_Died`
+        (restarted: send again), :class:`SearchUnavailable` on timeout (killed)."""
+        if not self._conn.poll(timeout):  # type: ignore[union-attr]
+            self.stop(wait=0)
+            raise SearchUnavailable(
+                f"The searcher of {self.path.name} did not answer within {timeout:.0f} s.")
         try:
-            reply = self._reply(timeout)
-        except (EOFError, OSError):
-            log.warning("search shard %s: searcher process died; restarting", self.path.name)
+            reply = self._conn.recv()  # type: ignore[union-attr]
+        except (EOFError, OSError) as exc:
+            log.warning("search %s: searcher process died; restarting", self.path.name)
             self._restart()
-            try:
-                self._conn.send(request)  # type: ignore[union-attr]
-                reply = self._reply(timeout)
-            except (EOFError, OSError) as exc:
-                self.stop()
-                raise SearchUnavailable(
-                    f"The searcher of {self.path.name} died twice; try again.") from exc
+            raise _Died from exc
+        self._pending -= 1
         if reply[0] == "ok":
             return reply[1]
         raise _ERRORS[reply[1]](reply[2])
-
-    def _reply(self, timeout: float) -> tuple:
-        if not self._conn.poll(timeout):  # type: ignore[union-attr]
-            self.stop()
-            raise SearchUnavailable(
-                f"The searcher of {self.path.name} did not answer within {timeout:.0f} s.")
-        return self._conn.recv()  # type: ignore[union-attr]
 
     def _restart(self) -> None:
         self.stop()
@@ -117,14 +129,14 @@ class _Searcher:
             child.close()  # the child's end lives in the child only: its death gives EOF
         self._process, self._conn = process, parent
 
-    def stop(self) -> None:
-        """Close the pipe (the searcher exits on EOF), then make sure it is gone."""
+    def stop(self, wait: float = 5.0) -> None:
+        """Close the pipe (the searcher exits on EOF); kill it if still there after ``wait`` s."""
         process, conn = self._process, self._conn
-        self._process = self._conn = None
+        self._process, self._conn, self._pending = None, None, 0
         if conn is not None:
             conn.close()
         if process is not None:
-            process.join(timeout=5)
+            process.join(timeout=wait)
             if process.is_alive():
                 process.kill()
                 process.join()
@@ -147,16 +159,35 @@ class ShardPool:
         """This process committed to ``shard``: its searcher reloads before the next search."""
         self._generations[shard] += 1
 
-    def search(self, parsed: ParsedQuery, query: SearchQuery) -> list[ShardResult]:
-        """Every shard's answer, the shards searching at once. Raises what a shard raised
+    def search(self, parsed: ParsedQuery, wanted: SearchQuery, query: SearchQuery
+               ) -> SearchResult:
+        """``query``'s page: every shard ranks its first ``wanted`` documents at once, then
+        the shards holding the documents shown build their hits at once. A searcher that
+        died is restarted and the search run again, once. Raises what a shard raised
         (:class:`QuerySyntaxError`, :class:`SearchUnavailable`)."""
-        requests = [(g, parsed, query) for g in self._generations]
         with ExitStack() as held:
-            for searcher, request in zip(self._searchers, requests, strict=True):
+            for searcher in self._searchers:
                 held.enter_context(searcher.lock)  # in shard order: no deadlock
-                searcher.send(request)
-            return [s.receive(r, self.reply_timeout)
-                    for s, r in zip(self._searchers, requests, strict=True)]
+            try:
+                return self._search(parsed, wanted, query)
+            except _Died:
+                try:
+                    return self._search(parsed, wanted, query)
+                except _Died as exc:
+                    raise SearchUnavailable("A search process died twice; try again.") from exc
+
+    def _search(self, parsed: ParsedQuery, wanted: SearchQuery, query: SearchQuery
+                ) -> SearchResult:
+        timeout = self.reply_timeout
+        for searcher, generation in zip(self._searchers, self._generations, strict=True):
+            searcher.send(("rank", generation, parsed, wanted), timeout)
+        rankings = [s.receive(timeout) for s in self._searchers]
+        chosen = choose(rankings, query)  # type: ignore[arg-type]
+        shown = positions(chosen)
+        for n, at in shown.items():
+            self._searchers[n].send(("fetch", at), timeout)
+        hits = {n: self._searchers[n].receive(timeout) for n in shown}
+        return merge(rankings, chosen, hits)  # type: ignore[arg-type]
 
     def pids(self) -> list[int | None]:
         return [s.pid for s in self._searchers]

@@ -2,7 +2,10 @@
 and merging the shards' answers into one :class:`SearchResult`.
 
 A document goes to shard ``key % N`` with a stable 64-bit key of its id, every page
-with it, so the shards' totals and facet counts simply add up. Each shard ranks with
+with it, so the shards' totals and facet counts simply add up. A search has two
+phases, as Elasticsearch's query-then-fetch: every shard ranks its documents
+(:class:`ShardRanking`), the rankings are merged, and only the shards holding the
+documents shown build their hits (snippets, word boxes), each its own share. Each shard ranks with
 its own BM25 statistics (as Elasticsearch's query-then-fetch does): scores differ
 slightly from one big index, but the same index answers the same query the same way.
 """
@@ -13,7 +16,7 @@ import hashlib
 import heapq
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import date
+from itertools import islice
 from pathlib import Path
 
 from search.interface import Hit, SearchQuery, SearchResult, SearchUnavailable
@@ -27,13 +30,14 @@ MAX_SHARDS = 64
 
 
 @dataclass(frozen=True)
-class ShardResult:
-    """One shard's answer: its first offset+limit documents (hits built), its total
-    and facets (document counts, which add across shards)."""
+class ShardRanking:
+    """One shard's answer to the query phase: the values its first offset+limit documents
+    are ordered by (score, or service date), its total and its facets (document counts,
+    which add across shards). Hits are fetched afterwards, for the documents shown."""
 
     total: int
-    hits: tuple[Hit, ...]
     facets: Mapping[str, Mapping[str, int]]
+    order: tuple[float, ...]
 
 
 def doc_key(document_id: str) -> int:
@@ -81,23 +85,33 @@ def write_layout(path: Path, shards: int) -> None:
     (path / SCHEMA_FILE).write_text(SCHEMA_VERSION + "\n")
 
 
-def merge(answers: Sequence[ShardResult], query: SearchQuery) -> SearchResult:
-    """The shards' answers as one result: hits merged by score (or date), totals and
-    facet counts summed, then ``query``'s page cut. Ties keep shard order, so the
-    same answers always merge the same way."""
-    if query.sort == "relevance":
-        ranked = heapq.merge(*(a.hits for a in answers), key=lambda h: -h.score)
-    else:
-        ranked = heapq.merge(*(a.hits for a in answers), key=_date_key(query.sort),
-                             reverse=query.sort == "date")
-    hits = list(ranked)[query.offset:query.offset + query.limit]
-    return SearchResult(total=sum(a.total for a in answers), hits=tuple(hits),
-                        facets=_sum_facets(a.facets for a in answers))
+def choose(rankings: Sequence[ShardRanking], query: SearchQuery) -> list[tuple[int, int]]:
+    """``(shard, rank position in that shard)`` of the documents on ``query``'s page:
+    the shards' rankings merged by score (or date). Ties keep shard order, so the same
+    rankings always merge the same way."""
+    descending = query.sort != "date_asc"
+    streams = [[(value, n, i) for i, value in enumerate(r.order)]
+               for n, r in enumerate(rankings)]
+    merged = heapq.merge(*streams, key=lambda t: t[0], reverse=descending)
+    return [(n, i) for _, n, i in islice(merged, query.offset, query.offset + query.limit)]
 
 
-def _date_key(sort: str):  # noqa: ANN202 - a key function
-    missing = date.max if sort == "date_asc" else date.min  # undated documents last
-    return lambda h: h.service_date or missing
+def positions(chosen: Sequence[tuple[int, int]]) -> dict[int, list[int]]:
+    """The chosen rank positions of each shard, in merged order."""
+    out: dict[int, list[int]] = {}
+    for n, i in chosen:
+        out.setdefault(n, []).append(i)
+    return out
+
+
+def merge(rankings: Sequence[ShardRanking], chosen: Sequence[tuple[int, int]],
+          hits: Mapping[int, Sequence[Hit]]) -> SearchResult:
+    """One result: the chosen documents' hits in merged order (``hits[shard]`` in the
+    order of that shard's :func:`positions`), totals and facet counts summed."""
+    taken = {n: iter(h) for n, h in hits.items()}
+    return SearchResult(total=sum(r.total for r in rankings),
+                        hits=tuple(next(taken[n]) for n, _ in chosen),
+                        facets=_sum_facets(r.facets for r in rankings))
 
 
 def _sum_facets(facets: Iterable[Mapping[str, Mapping[str, int]]]

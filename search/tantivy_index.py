@@ -27,7 +27,9 @@ from search.query import ParsedQuery
 from search.shards import (
     MAX_SHARDS,
     check_layout,
+    choose,
     merge,
+    positions,
     shard_of,
     shard_path,
     write_layout,
@@ -130,14 +132,16 @@ class TantivyIndex:
         return results.with_fuzzy_fallback(self._search, query)
 
     def _search(self, parsed: ParsedQuery, query: SearchQuery) -> SearchResult:
-        # every shard's first offset+limit documents: any of them may be on the page
+        # every shard ranks its first offset+limit documents: any of them may be on the page
         wanted = SearchQuery(query.text, query.mrn, query.doc_type,
                              limit=query.offset + query.limit, offset=0, sort=query.sort)
         if self._pool is not None:
-            answers = self._pool.search(parsed, wanted)
-        else:
-            answers = [s.search(parsed, wanted) for s in self._shards]
-        return merge(answers, query)
+            return self._pool.search(parsed, wanted, query)
+        ranked = [s.rank(parsed, wanted) for s in self._shards]
+        rankings = [ranking for ranking, _ in ranked]
+        chosen = choose(rankings, query)
+        hits = {n: ranked[n][1].fetch(at) for n, at in positions(chosen).items()}
+        return merge(rankings, chosen, hits)
 
     def close(self) -> None:
         """Stop using the index (its searcher processes stop with the last user); idempotent."""

@@ -1,9 +1,10 @@
 """One shard of the embedded search backend: a Tantivy index in a local folder.
 
 One Tantivy document per page, carrying its document's metadata. A shard searches
-itself and returns its own top documents with their hits built, its total and its
-facets (:class:`search.shards.ShardResult`); :mod:`search.tantivy_index` routes
-writes to shards and merges their answers. Tantivy exceptions are translated here:
+itself and returns its own top documents in rank order, its total and its
+facets (:class:`search.shards.ShardRanking`), then builds the hits of those that the
+merged page shows (:class:`Ranked`); :mod:`search.tantivy_index` routes writes to
+shards and merges their answers. Tantivy exceptions are translated here:
 anything the engine raises is :class:`SearchUnavailable`.
 """
 
@@ -11,9 +12,9 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from datetime import date, datetime
 from pathlib import Path
 
@@ -22,9 +23,9 @@ from tantivy import Document, Index, Occur, Order, Query, SchemaBuilder
 
 from search import results
 from search.highlight import WordMatcher
-from search.interface import DocumentEntry, SearchQuery, SearchUnavailable
+from search.interface import DocumentEntry, Hit, SearchQuery, SearchUnavailable
 from search.query import AnyOf, Node, ParsedQuery, Phrase, normalize_key
-from search.shards import ShardResult, doc_key
+from search.shards import ShardRanking, doc_key
 from search.tantivy_query import stem, to_tantivy
 
 log = logging.getLogger(__name__)
@@ -169,21 +170,21 @@ class TantivyShard:
     def _first_pages(self) -> Query:
         return Query.term_query(self._index.schema, "first_page", True)
 
-    def search(self, parsed: ParsedQuery, query: SearchQuery) -> ShardResult:
-        """The first ``query.offset + query.limit`` documents of this shard, their hits
-        built, with this shard's total and facets (which add up across shards)."""
+    def rank(self, parsed: ParsedQuery, query: SearchQuery) -> tuple[ShardRanking, Ranked]:
+        """This shard's first ``query.offset + query.limit`` documents in rank order, with
+        its total and facets (which add up across shards); their hits are built later,
+        by :meth:`Ranked.fetch`, for the documents the merged page shows."""
         with _vendor_errors("be searched"):
             searcher = self._index.searcher()
             tq = to_tantivy(self._index.schema, parsed)
-            groups, pages, exact = self._groups(searcher, tq, query)
+            groups, order, pages, exact = self._groups(searcher, tq, query)
+            ranked = Ranked(searcher, groups, WordMatcher(parsed, stem))
             if pages == 0:
-                return ShardResult(total=0, hits=(), facets={name: {} for name in _FACETS})
+                return ShardRanking(0, {name: {} for name in _FACETS}, ()), ranked
             wanted = query.offset + query.limit
             least = min(len(groups), wanted)
             total, facets = self._count(searcher, tq, parsed, groups, pages, exact, least)
-            matcher = WordMatcher(parsed, stem)
-            hits = [self._hit(searcher, g, matcher) for g in groups[:wanted]]
-        return ShardResult(total=total, hits=tuple(hits), facets=facets)
+        return ShardRanking(total, facets, tuple(order[:wanted])), ranked
 
     def _count(self, searcher: tantivy.Searcher, tq: Query, parsed: ParsedQuery,
                groups: list[results.Group], pages: int, exact: int | None, least: int
@@ -220,10 +221,10 @@ class TantivyShard:
                                     (Occur.Must, self._first_pages())])
 
     def _groups(self, searcher: tantivy.Searcher, tq: Query, query: SearchQuery
-                ) -> tuple[list[results.Group], int, int | None]:
+                ) -> tuple[list[results.Group], list, int, int | None]:
         """Documents in rank order: every one when every matching page was seen (then the
-        third value is their number), else at least offset+limit; and the matching page
-        count."""
+        last value is their number), else at least offset+limit; the value each is ordered
+        by (score, or service date in ns); and the matching page count."""
         wanted = query.offset + query.limit
         limit = max(FIRST_FETCH, wanted * 4)
         by_date = query.sort != "relevance"
@@ -236,20 +237,42 @@ class TantivyShard:
             keys = searcher.fast_field_values("doc_key", addrs) if addrs else []
             scores = [0.0 if by_date else float(s) for s, _ in found.hits]
             groups = results.group(zip(keys, scores, addrs, strict=True))
+            if by_date:  # a document's date: the sort value of its first page in the hits
+                dates: dict = {}
+                for key, (value, _) in zip(keys, found.hits, strict=True):
+                    dates.setdefault(key, value)
+                order = [dates[g.key] for g in groups]
+            else:
+                order = [g.score for g in groups]
             if limit >= found.count:
-                return groups, found.count, len(groups)
+                return groups, order, found.count, len(groups)
             if len(groups) >= wanted:
-                return groups[:wanted], found.count, None
+                return groups[:wanted], order[:wanted], found.count, None
             limit *= 4
 
-    def _hit(self, searcher: tantivy.Searcher, group: results.Group, matcher: WordMatcher
-             ) -> results.Hit:
-        stored = [(score, searcher.doc(addr).to_dict()) for score, addr in group.pages]
+
+@dataclass(frozen=True)
+class Ranked:
+    """One search's ranking, kept by the shard (its searcher: the documents' addresses
+    are only valid in it) until the hits of the documents shown are built."""
+
+    searcher: tantivy.Searcher
+    groups: list[results.Group]
+    matcher: WordMatcher  # shared by the hits: it remembers its word decisions
+
+    def fetch(self, positions: Iterable[int]) -> tuple[Hit, ...]:
+        """The hits (snippets, word boxes) of the documents at these rank positions."""
+        with _vendor_errors("be read"):
+            return tuple(self._hit(self.groups[i]) for i in positions)
+
+    def _hit(self, group: results.Group) -> Hit:
+        stored = [(score, self.searcher.doc(addr).to_dict()) for score, addr in group.pages]
         fields = {name: values[0] for name, values in stored[0][1].items() if values}
         pages = [results.StoredPage(score, d["page"][0], d.get("text", [""])[0],
                                     d["words"][0] if d.get("words") else b"[]")
                  for score, d in stored]
-        return results.make_hit(_entry_fields(fields), pages, matcher)
+        return results.make_hit(_entry_fields(fields), pages, self.matcher)
+
 
 def _has_phrase(parsed: ParsedQuery) -> bool:
     def phrase(node: Node) -> bool:

@@ -232,8 +232,11 @@ def search(query, mrn, doc_type, limit, as_json) -> None:  # noqa: ANN001
 
     settings = get_settings()
     text = " ".join(query)
-    result = open_index(settings).search(SearchQuery(text=text, mrn=mrn, doc_type=doc_type,
-                                                     limit=limit))
+    index = open_index(settings, one_shot=True)  # one search: no searcher processes
+    try:
+        result = index.search(SearchQuery(text=text, mrn=mrn, doc_type=doc_type, limit=limit))
+    finally:
+        index.close()
     with session_scope(settings) as session:
         access.record_search(session, _actor(), text, mrns=[h.mrn for h in result.hits],
                              hits=result.total, filters={"mrn": mrn, "type": doc_type})

@@ -12,6 +12,7 @@ def test_embedded_defaults_live_under_home(tmp_path: Path) -> None:
     assert s.broker_url.startswith("sqlite-queue+sqlite:///") and s.embedded_queue
     assert s.store_path == tmp_path / "objects" and s.index_path == tmp_path / "index"
     assert s.object_store == "filesystem" and s.search_backend == "tantivy"
+    assert s.search_shards == 2
     assert s.storage_key and s.secret_key  # made once, kept in the home folder
     assert load_settings({"CHARTVAULT_HOME": str(tmp_path)}).storage_key == s.storage_key
     assert (tmp_path / "secrets.json").stat().st_mode & 0o777 == 0o600
@@ -30,6 +31,8 @@ def test_embedded_defaults_live_under_home(tmp_path: Path) -> None:
         ({"CHARTVAULT_OCR_FORCE": "maybe"}, "CHARTVAULT_OCR_FORCE"),
         ({"CHARTVAULT_OCR_ENGINE": "cuneiform"}, "CHARTVAULT_OCR_ENGINE"),
         ({"CHARTVAULT_WORKER_MAX_MEMORY_MB": "0"}, "CHARTVAULT_WORKER_MAX_MEMORY_MB"),
+        ({"CHARTVAULT_SEARCH_SHARDS": "0"}, "CHARTVAULT_SEARCH_SHARDS"),
+        ({"CHARTVAULT_SEARCH_SHARDS": "two"}, "CHARTVAULT_SEARCH_SHARDS"),
     ],
 )
 def test_bad_settings_fail_with_the_variable_name(tmp_path: Path, env: dict, named: str) -> None:
