@@ -3,11 +3,11 @@ and merging the shards' answers into one :class:`SearchResult`.
 
 A document goes to shard ``key % N`` with a stable 64-bit key of its id, every page
 with it, so the shards' totals and facet counts simply add up. A search has two
-phases, as Elasticsearch's query-then-fetch: every shard ranks its documents
+phases, like Elasticsearch's query-then-fetch: every shard ranks its documents
 (:class:`ShardRanking`), the rankings are merged, and only the shards holding the
-documents shown build their hits (snippets, word boxes), each its own share. Each shard ranks with
-its own BM25 statistics (as Elasticsearch's query-then-fetch does): scores differ
-slightly from one big index, but the same index answers the same query the same way.
+documents shown build their hits (snippets, word boxes), each its own share. Each
+shard scores with its own BM25 statistics, so scores differ slightly from one big
+index's, but the same index answers the same query the same way.
 """
 
 from __future__ import annotations

@@ -251,3 +251,13 @@ def test_an_error_on_one_shard_leaves_no_reply_behind(sharded: TantivyIndex,
         sharded.search(SearchQuery("common"))
     moved.rename(broken)
     assert sharded.search(SearchQuery("common")) == expected
+
+
+def test_opening_and_searching_never_wait_for_a_writer(sharded: TantivyIndex,
+                                                       tmp_path: Path) -> None:
+    from search.locking import exclusive
+
+    with exclusive(tmp_path / "index.writer.lock"):  # a long rebuild elsewhere
+        reader = TantivyIndex(tmp_path / "index", shards=2, lock_timeout=0.2)
+        assert reader.search(SearchQuery("common")).total == 60
+        reader.close()
