@@ -261,3 +261,26 @@ def test_opening_and_searching_never_wait_for_a_writer(sharded: TantivyIndex,
         reader = TantivyIndex(tmp_path / "index", shards=2, lock_timeout=0.2)
         assert reader.search(SearchQuery("common")).total == 60
         reader.close()
+
+
+_CRASHING_PARENT = """
+import os, signal, sys
+from pathlib import Path
+from search import SearchQuery
+from search.tantivy_index import TantivyIndex
+index = TantivyIndex(Path(sys.argv[1]), shards=2)
+index.search(SearchQuery("common"))
+print(*index._pool.pids(), flush=True)
+os.kill(os.getpid(), signal.SIGKILL)  # no atexit, no close: a crash
+"""
+
+
+def test_searchers_of_a_crashed_parent_exit(sharded: TantivyIndex, tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-c", _CRASHING_PARENT, str(tmp_path / "index")],
+                          capture_output=True, text=True, timeout=120)
+    pids = [int(p) for p in done.stdout.split()]
+    assert len(pids) == 2, done.stderr
+    assert all(_wait_gone(pid) for pid in pids)  # no orphans left behind
