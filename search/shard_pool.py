@@ -16,7 +16,10 @@ from __future__ import annotations
 
 import atexit
 import logging
-import multiprocessing
+import os
+import socket
+import subprocess
+import sys
 import threading
 from contextlib import ExitStack
 from multiprocessing.connection import Connection
@@ -28,45 +31,9 @@ from search.shards import choose, merge, positions
 
 log = logging.getLogger(__name__)
 
-# forkserver: the parent may hold threads (Flask, the bench's counters), which fork
-# would copy mid-flight; the server preloads Tantivy so a searcher starts in ~10 ms.
-_CONTEXT = multiprocessing.get_context("forkserver")
-_CONTEXT.set_forkserver_preload(["search.tantivy_shard"])
+# The package's own folder first on the searcher's path: it runs this very code.
+_PACKAGE_ROOT = str(Path(__file__).resolve().parents[1])
 _ERRORS = {"QuerySyntaxError": QuerySyntaxError, "SearchUnavailable": SearchUnavailable}
-
-
-def _serve(path: str, conn: Connection) -> None:
-    """A searcher, until its pipe closes. ``("rank", generation, parsed, query)`` ranks
-    (a new generation means the parent committed to this shard: reload first, so the
-    write is visible); ``("fetch", positions)`` builds the hits of that ranking. Replies
-    are ``("ok", value)`` or ``("error", kind, message)``."""
-    from search.tantivy_shard import TantivyShard
-
-    shard, seen, ranked = None, None, None
-    while True:
-        try:
-            request = conn.recv()
-        except (EOFError, OSError):
-            return  # the parent closed the pipe or died
-        try:
-            if request[0] == "rank":
-                _, generation, parsed, query = request
-                if shard is None:
-                    shard, seen = TantivyShard(Path(path)), generation
-                elif generation != seen:
-                    shard.reload()
-                    seen = generation
-                ranking, ranked = shard.rank(parsed, query)
-                reply: tuple = ("ok", ranking)
-            else:
-                if ranked is None:
-                    raise SearchUnavailable("The search shard has no ranking to fetch from.")
-                reply, ranked = ("ok", ranked.fetch(request[1])), None
-        except (QuerySyntaxError, SearchUnavailable) as exc:
-            reply = ("error", type(exc).__name__, str(exc))
-        except Exception as exc:  # noqa: BLE001 - reported to the parent, never lost
-            reply = ("error", "SearchUnavailable", f"The search shard failed: {exc!r}")
-        conn.send(reply)
 
 
 class _Died(Exception):
@@ -76,10 +43,10 @@ class _Died(Exception):
 class _Searcher:
     """One shard's process and the parent's end of its pipe; callers hold ``lock``."""
 
-    def __init__(self, path: Path) -> None:
-        self.path = path
+    def __init__(self, path: Path, share: int) -> None:
+        self.path, self.share = path, share
         self.lock = threading.Lock()
-        self._process: multiprocessing.process.BaseProcess | None = None
+        self._process: subprocess.Popen | None = None
         self._conn: Connection | None = None
         self._pending = 0  # replies not read yet (a caller gave up after another's error)
 
@@ -89,7 +56,7 @@ class _Searcher:
                 self.receive(timeout)
             except (QuerySyntaxError, SearchUnavailable, _Died):
                 pass
-        if self._process is None or not self._process.is_alive():
+        if self._process is None or self._process.poll() is not None:
             self._restart()
         try:
             self._conn.send(request)  # type: ignore[union-attr]
@@ -117,17 +84,28 @@ class _Searcher:
         raise _ERRORS[reply[1]](reply[2])
 
     def _restart(self) -> None:
+        """A fresh searcher: ``python -m search.shard_worker`` on one end of a socket pair.
+        Not multiprocessing: its spawn and forkserver start methods run the parent's main
+        module again in the child (the web app, a script without a main guard), and
+        fork would copy the parent's threads mid-flight."""
         self.stop()
-        parent, child = _CONTEXT.Pipe()
-        process = _CONTEXT.Process(target=_serve, args=(str(self.path), child), daemon=True,
-                                   name=f"chartvault-search-{self.path.name}")
+        ours, theirs = socket.socketpair()
+        env = {**os.environ,
+               "PYTHONPATH": os.pathsep.join(filter(None, [_PACKAGE_ROOT,
+                                                           os.environ.get("PYTHONPATH")]))}
         try:
-            process.start()
+            process = subprocess.Popen(
+                [sys.executable, "-m", "search.shard_worker", str(self.path),
+                 str(self.share), str(theirs.fileno())],
+                pass_fds=[theirs.fileno()], stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL, env=env,
+                start_new_session=True)  # the terminal's Ctrl-C is the parent's to handle
         except OSError as exc:
+            ours.close()
             raise SearchUnavailable(f"Could not start a searcher process: {exc}") from exc
         finally:
-            child.close()  # the child's end lives in the child only: its death gives EOF
-        self._process, self._conn = process, parent
+            theirs.close()  # the child's end lives in the child only: its death gives EOF
+        self._process, self._conn = process, Connection(ours.detach())
 
     def stop(self, wait: float = 5.0) -> None:
         """Close the pipe (the searcher exits on EOF); kill it if still there after ``wait`` s."""
@@ -136,11 +114,11 @@ class _Searcher:
         if conn is not None:
             conn.close()
         if process is not None:
-            process.join(timeout=wait)
-            if process.is_alive():
+            try:
+                process.wait(timeout=wait)
+            except subprocess.TimeoutExpired:
                 process.kill()
-                process.join()
-            process.close()
+                process.wait()  # reaped: no zombie
 
     @property
     def pid(self) -> int | None:
@@ -151,7 +129,7 @@ class ShardPool:
     """Searcher processes for the shards at ``paths``; see the module docstring."""
 
     def __init__(self, paths: list[Path], reply_timeout: float = 60.0) -> None:
-        self._searchers = [_Searcher(p) for p in paths]
+        self._searchers = [_Searcher(p, len(paths)) for p in paths]
         self._generations = [0] * len(paths)
         self.reply_timeout = reply_timeout
 

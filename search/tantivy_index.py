@@ -52,7 +52,7 @@ class TantivyIndex:
         self._lock_timeout = lock_timeout
         paths = [shard_path(self.path, n) for n in range(shards)]
         self._open_layout(len(paths))
-        self._shards = [TantivyShard(p, writer_heap=writer_heap) for p in paths]
+        self._shards = [TantivyShard(p, share=shards, writer_heap=writer_heap) for p in paths]
         # processes only pay when there are shards to search at once
         self._pool = shard_pool.acquire(paths) if parallel and shards > 1 else None
 

@@ -40,6 +40,8 @@ EXACT_FACET_PAGES = 50_000
 # Pages fetched by the first ranking pass: results up to this size need no second pass
 # for their exact total (1M bench: mix p95 21.2 -> 18.3 ms CPU; phrases 39.5 -> 27.8 ms).
 FIRST_FETCH = 1000
+# These limits are for the whole index: a shard of N holds 1/N of the pages, so it applies
+# 1/N of each (the same totals stay exact, the same facets estimated, as with one index).
 
 
 def build_schema() -> tantivy.Schema:
@@ -121,11 +123,13 @@ class TantivyShard:
     """One Tantivy folder: a shard of :class:`search.tantivy_index.TantivyIndex`.
 
     Holds no lock: the index around it serializes writers. A searcher process opens
-    the same folder read-only and calls :meth:`search` and :meth:`reload`.
+    the same folder read-only and calls :meth:`rank` and :meth:`reload`.
     """
 
-    def __init__(self, path: Path, *, writer_heap: int = 128_000_000) -> None:
+    def __init__(self, path: Path, *, share: int = 1, writer_heap: int = 128_000_000) -> None:
+        """``share``: how many shards the index is split into (scales the limits above)."""
         self.path = Path(path)
+        self._share = share
         self._writer_heap = writer_heap
         with _vendor_errors("be opened"):
             self._index = Index(build_schema(), path=str(self.path), reuse=True)
@@ -190,19 +194,19 @@ class TantivyShard:
                groups: list[results.Group], pages: int, exact: int | None, least: int
                ) -> tuple[int, dict[str, dict[str, int]]]:
         """Matching documents (at least ``least``) and documents per facet value: exact
-        up to EXACT_TOTAL_LIMIT matching pages, estimated above."""
-        if exact is not None and exact <= FIRST_FETCH and _has_phrase(parsed):
+        up to this shard's part of EXACT_TOTAL_LIMIT matching pages, estimated above."""
+        exact_total, exact_facets = self._part(EXACT_TOTAL_LIMIT), self._part(EXACT_FACET_PAGES)
+        if exact is not None and exact <= self._part(FIRST_FETCH) and _has_phrase(parsed):
             # Every matching page was seen: facets from the first pages of those
             # documents, cheaper than checking the phrase's word positions again.
             aggs = searcher.aggregate(self._documents(groups), _aggregations(False, False))
             return max(exact, least), _facets(aggs, 1.0)
-        spec = _aggregations(exact is None and pages > EXACT_TOTAL_LIMIT,
-                             pages <= EXACT_FACET_PAGES)
-        if exact is None and pages <= EXACT_TOTAL_LIMIT:
+        spec = _aggregations(exact is None and pages > exact_total, pages <= exact_facets)
+        if exact is None and pages <= exact_total:
             # The exact total in the same pass: one bucket per matching document, all of
             # them, as there are no more documents than pages. A pass of its own cost
             # 1.5x as much (1M bench, 1,000-10,000 pages: p95 15.0 -> 9.5 ms).
-            spec["keys"] = {"terms": {"field": "doc_key", "size": EXACT_TOTAL_LIMIT}}
+            spec["keys"] = {"terms": {"field": "doc_key", "size": exact_total}}
         aggs = searcher.aggregate(tq, spec)
         if exact is not None:
             total = exact
@@ -212,6 +216,9 @@ class TantivyShard:
             total = round(aggs["documents"]["value"])
         total = max(total, least)
         return total, _facets(aggs, total / pages)
+
+    def _part(self, limit: int) -> int:
+        return max(1, limit // self._share)
 
     def _documents(self, groups: list[results.Group]) -> Query:
         """The first page of each of these documents."""
@@ -226,7 +233,7 @@ class TantivyShard:
         last value is their number), else at least offset+limit; the value each is ordered
         by (score, or service date in ns); and the matching page count."""
         wanted = query.offset + query.limit
-        limit = max(FIRST_FETCH, wanted * 4)
+        limit = max(self._part(FIRST_FETCH), wanted * 4)
         by_date = query.sort != "relevance"
         while True:
             found = searcher.search(

@@ -142,10 +142,11 @@ def test_a_dead_searcher_is_restarted_and_the_query_answered(sharded: TantivyInd
     before = sharded.search(SearchQuery("common"))
     pids = _pids(sharded)
     os.kill(pids[1], signal.SIGKILL)
-    assert _wait_gone(pids[1])
+    time.sleep(0.2)
     assert sharded.search(SearchQuery("common")) == before
     after = _pids(sharded)
     assert after[0] == pids[0] and after[1] not in (None, pids[1])
+    assert _gone(pids[1])  # reaped when found dead: no zombie
 
 
 def test_a_hung_searcher_fails_the_query_quickly_then_is_replaced(sharded: TantivyIndex) -> None:
@@ -284,3 +285,36 @@ def test_searchers_of_a_crashed_parent_exit(sharded: TantivyIndex, tmp_path: Pat
     pids = [int(p) for p in done.stdout.split()]
     assert len(pids) == 2, done.stderr
     assert all(_wait_gone(pid) for pid in pids)  # no orphans left behind
+
+
+def test_a_script_without_a_main_guard_can_search_in_parallel(sharded: TantivyIndex,
+                                                               tmp_path: Path) -> None:
+    # multiprocessing's spawn and forkserver would run this script again in each searcher
+    import subprocess
+    import sys
+
+    script = tmp_path / "no_guard.py"
+    script.write_text(
+        "import sys\nfrom pathlib import Path\nfrom search import SearchQuery\n"
+        "from search.tantivy_index import TantivyIndex\n"
+        "index = TantivyIndex(Path(sys.argv[1]), shards=2)\n"
+        "print(index.search(SearchQuery('common')).total, index._pool.pids()[0] is not None)\n")
+    done = subprocess.run([sys.executable, str(script), str(tmp_path / "index")],
+                          capture_output=True, text=True, timeout=120)
+    assert done.stdout.split() == ["60", "True"], done.stderr
+
+
+def test_a_shard_of_n_applies_one_nth_of_the_counting_limits(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import search.tantivy_shard as module
+    from search import results
+
+    single = TantivyIndex(tmp_path / "index", shards=1)
+    single.upsert_many(DOCS)  # 120 pages: lab 1 page a document, note 2, billing 3
+    single.close()
+    monkeypatch.setattr(module, "EXACT_FACET_PAGES", 200)
+    query = SearchQuery("common")
+    facets = {share: TantivyShard(shard_path(tmp_path / "index", 0), share=share)
+              .rank(results.parse(query), query)[0].facets["doc_type"] for share in (1, 2)}
+    assert facets[1] == {"lab": 20, "note": 20, "billing": 20}  # 120 <= 200: counted
+    assert facets[2] == {"lab": 10, "note": 20, "billing": 30}  # 120 > 100: pages scaled
