@@ -45,7 +45,10 @@ def serve(path: str, share: int, conn: Connection) -> None:
             reply = ("error", type(exc).__name__, str(exc))
         except Exception as exc:  # noqa: BLE001 - reported to the parent, never lost
             reply = ("error", "SearchUnavailable", f"The search shard failed: {exc!r}")
-        conn.send(reply)
+        try:
+            conn.send(reply)
+        except OSError:
+            return  # the parent went away while this shard worked
 
 
 def main(argv: list[str]) -> int:
