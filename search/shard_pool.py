@@ -50,7 +50,9 @@ class _Searcher:
         self._conn: Connection | None = None
         self._pending = 0  # replies not read yet (a caller gave up after another's error)
 
-    def send(self, request: tuple, timeout: float) -> None:
+    def send(self, request: tuple, timeout: float, *, fresh_ok: bool = True) -> None:
+        """Send ``request``, to a fresh process if this one died; :class:`_Died` instead
+        when not ``fresh_ok`` (a fetch needs the process that ranked)."""
         while self._pending:  # a reply nobody read (a search that failed on another
             try:               # shard) must not be taken for this request's reply
                 self.receive(timeout)
@@ -58,10 +60,14 @@ class _Searcher:
                 pass
         if self._process is None or self._process.poll() is not None:
             self._restart()
+            if not fresh_ok:
+                raise _Died
         try:
             self._conn.send(request)  # type: ignore[union-attr]
-        except OSError:  # died since the check
+        except OSError as exc:  # died since the check
             self._restart()
+            if not fresh_ok:
+                raise _Died from exc
             self._conn.send(request)  # type: ignore[union-attr]
         self._pending += 1
 
@@ -163,7 +169,7 @@ class ShardPool:
         chosen = choose(rankings, query)  # type: ignore[arg-type]
         shown = positions(chosen)
         for n, at in shown.items():
-            self._searchers[n].send(("fetch", at), timeout)
+            self._searchers[n].send(("fetch", at), timeout, fresh_ok=False)
         hits = {n: self._searchers[n].receive(timeout) for n in shown}
         return merge(rankings, chosen, hits)  # type: ignore[arg-type]
 

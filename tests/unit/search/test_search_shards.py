@@ -318,3 +318,24 @@ def test_a_shard_of_n_applies_one_nth_of_the_counting_limits(
               .rank(results.parse(query), query)[0].facets["doc_type"] for share in (1, 2)}
     assert facets[1] == {"lab": 20, "note": 20, "billing": 20}  # 120 <= 200: counted
     assert facets[2] == {"lab": 10, "note": 20, "billing": 30}  # 120 > 100: pages scaled
+
+
+def test_a_searcher_dying_between_ranking_and_fetching_reruns_the_search(
+        sharded: TantivyIndex, monkeypatch: pytest.MonkeyPatch) -> None:
+    import search.shard_pool as pool_module
+
+    expected = sharded.search(SearchQuery("common"))
+    victim = _pids(sharded)[0]
+    real_choose, calls = pool_module.choose, []
+
+    def choose_then_kill(*args):  # noqa: ANN002, ANN202 - fault injection around the real one
+        if not calls:
+            os.kill(victim, signal.SIGKILL)
+            while Path(f"/proc/{victim}/stat").read_text().split()[2] != "Z":
+                time.sleep(0.01)  # dead, not yet reaped
+        calls.append(1)
+        return real_choose(*args)
+
+    monkeypatch.setattr(pool_module, "choose", choose_then_kill)
+    assert sharded.search(SearchQuery("common")) == expected
+    assert len(calls) == 2 and victim not in _pids(sharded)
