@@ -26,6 +26,8 @@ from search.interface import (
 from search.query import ParsedQuery, parse_query
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from chartvault.settings import Settings
 
 __all__ = [
@@ -44,6 +46,7 @@ __all__ = [
     "check_drift",
     "open_index",
     "parse_query",
+    "set_aside_unreadable_index",
 ]
 
 
@@ -65,3 +68,15 @@ def open_index(settings: Settings, *, one_shot: bool = False) -> SearchIndex:
     raise ConfigurationError(
         f"CHARTVAULT_SEARCH_BACKEND={settings.search_backend!r}: use tantivy or elasticsearch"
     )
+
+
+def set_aside_unreadable_index(settings: Settings) -> Path | None:
+    """Before ``chartvault reindex``: an embedded index folder that this version cannot
+    read (built by an older version or with another ``CHARTVAULT_SEARCH_SHARDS``) is
+    renamed aside, so the rebuild can make a new one; returns where it went, or None
+    (nothing to do, or the Elasticsearch backend, whose rebuild makes a new index)."""
+    if settings.search_backend != "tantivy":
+        return None
+    from search.tantivy_index import set_aside_unreadable
+
+    return set_aside_unreadable(settings.index_path, settings.search_shards)

@@ -16,6 +16,7 @@ import hashlib
 import heapq
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from itertools import islice
 from pathlib import Path
 
@@ -27,6 +28,12 @@ SCHEMA_VERSION = "2"
 SCHEMA_FILE = "chartvault-schema"
 SHARDS_FILE = "chartvault-shards"
 MAX_SHARDS = 64
+
+
+class IndexLayoutError(SearchUnavailable):
+    """The index folder holds an index this code must not read (an older layout, another
+    shard count). The index is derived data: ``chartvault reindex`` sets the folder aside
+    and builds it again from the catalog."""
 
 
 @dataclass(frozen=True)
@@ -55,28 +62,36 @@ def shard_path(index: Path, number: int) -> Path:
 
 def check_layout(path: Path, shards: int) -> bool:
     """True when ``path`` holds a sharded index of ``shards`` shards, False when it holds
-    no index yet. Raises :class:`SearchUnavailable` (saying how to rebuild) for an index
+    no index yet. Raises :class:`IndexLayoutError` (saying how to rebuild) for an index
     of another version or another shard count: misreading it would lose documents."""
     version_file, shards_file = path / SCHEMA_FILE, path / SHARDS_FILE
     version = version_file.read_text().strip() if version_file.exists() else None
     if (path / "meta.json").exists():
-        raise SearchUnavailable(
+        raise IndexLayoutError(
             f"The search index at {path} is one unsharded index from an older version of "
-            "Chartvault; move the folder away (or delete it) and run `chartvault reindex` "
-            f"to build it again as {shards} shards.")
+            f"Chartvault; run `chartvault reindex` to build it again as {shards} shards "
+            "(it sets the old folder aside).")
     if version is None:
         return False
     if version != SCHEMA_VERSION:
-        raise SearchUnavailable(
+        raise IndexLayoutError(
             f"The search index at {path} was built by another version of Chartvault; "
-            "move the folder away and run `chartvault reindex`.")
+            "run `chartvault reindex` (it sets the old folder aside).")
     built = int(shards_file.read_text()) if shards_file.exists() else None
     if built != shards:
-        raise SearchUnavailable(
+        raise IndexLayoutError(
             f"The search index at {path} has {built} shards but CHARTVAULT_SEARCH_SHARDS "
-            f"is {shards}: set it back to {built}, or move the folder away and run "
-            "`chartvault reindex`.")
+            f"is {shards}: set it back to {built}, or run `chartvault reindex` (it sets "
+            "the old folder aside).")
     return True
+
+
+def set_aside(path: Path, now: datetime) -> Path:
+    """Rename an index folder this code cannot read to ``<name>.set-aside-<UTC time>``
+    beside it (kept, not deleted: the operator decides), so a new one can be built."""
+    target = path.with_name(f"{path.name}.set-aside-{now:%Y%m%dT%H%M%S%fZ}")
+    path.rename(target)
+    return target
 
 
 def write_layout(path: Path, shards: int) -> None:

@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable, Iterator
 from contextlib import ExitStack, contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 
 import tantivy
@@ -26,10 +27,12 @@ from search.locking import exclusive
 from search.query import ParsedQuery
 from search.shards import (
     MAX_SHARDS,
+    IndexLayoutError,
     check_layout,
     choose,
     merge,
     positions,
+    set_aside,
     shard_of,
     shard_path,
     write_layout,
@@ -37,6 +40,22 @@ from search.shards import (
 from search.tantivy_shard import TantivyShard, page_documents
 
 DEFAULT_SHARDS = 2
+
+
+def _lock_path(path: Path) -> Path:
+    return path.with_name(path.name + ".writer.lock")
+
+
+def set_aside_unreadable(path: Path, shards: int, lock_timeout: float = 60.0) -> Path | None:
+    """Before a rebuild: if ``path`` holds an index this code must not read (an older
+    layout, another shard count), rename it aside under the writer lock and return where
+    it went; None when the folder is readable or absent."""
+    with exclusive(_lock_path(path), lock_timeout):
+        try:
+            check_layout(path, shards)
+        except IndexLayoutError:
+            return set_aside(path, datetime.now(UTC))
+        return None
 
 
 class TantivyIndex:
@@ -48,7 +67,7 @@ class TantivyIndex:
         if not 1 <= shards <= MAX_SHARDS:
             raise ValueError(f"shards must be 1 to {MAX_SHARDS}")
         self.path = Path(path)
-        self._lock_path = self.path.with_name(self.path.name + ".writer.lock")
+        self._lock_path = _lock_path(self.path)
         self._lock_timeout = lock_timeout
         paths = [shard_path(self.path, n) for n in range(shards)]
         self._open_layout(len(paths))

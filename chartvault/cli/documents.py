@@ -340,8 +340,13 @@ def reindex() -> None:
     """Rebuild the search index from the catalog and the object store."""
     from archive import open_store
     from ocr.indexing import reindex_all
+    from search import set_aside_unreadable_index
 
     settings = get_settings()
+    aside = set_aside_unreadable_index(settings)
+    if aside is not None:
+        click.echo(f"the search index was built by another version or with another shard "
+                   f"count: moved to {aside} (delete it when the new one works)")
     count = reindex_all(settings, open_store(settings))
     click.echo(f"reindexed {count} document(s)")
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from search import DocumentEntry, PageEntry, SearchQuery, SearchUnavailable, check_drift
-from search.shards import shard_of, shard_path
+from search.shards import IndexLayoutError, shard_of, shard_path
 from search.tantivy_index import TantivyIndex
 from search.tantivy_shard import TantivyShard
 
@@ -339,3 +339,31 @@ def test_a_searcher_dying_between_ranking_and_fetching_reruns_the_search(
     monkeypatch.setattr(pool_module, "choose", choose_then_kill)
     assert sharded.search(SearchQuery("common")) == expected
     assert len(calls) == 2 and victim not in _pids(sharded)
+
+
+def test_reindex_sets_an_unreadable_index_aside_and_builds_a_new_one(
+        cv_env: dict[str, str]) -> None:
+    """Upgrading from the unsharded layout: `chartvault reindex` keeps the old folder
+    (renamed beside it) and builds the sharded one; searches work again."""
+    from click.testing import CliRunner
+
+    from chartvault.cli import main
+    from chartvault.settings import get_settings
+    from search import open_index
+
+    index = get_settings().index_path
+    index.mkdir(parents=True)
+    TantivyShard(index)  # the pre-shard layout
+    (index / "chartvault-schema").write_text("1\n")
+    with pytest.raises(IndexLayoutError, match="chartvault reindex"):
+        open_index(get_settings())
+    done = CliRunner().invoke(main, ["reindex"], catch_exceptions=False)
+    assert done.exit_code == 0, done.output
+    aside = [p for p in index.parent.iterdir() if p.name.startswith("index.set-aside-")]
+    assert len(aside) == 1 and (aside[0] / "meta.json").exists()
+    assert str(aside[0]) in done.output and "reindexed 0 document(s)" in done.output
+    reopened = open_index(get_settings(), one_shot=True)
+    assert reopened.count() == 0
+    reopened.close()
+    again = CliRunner().invoke(main, ["reindex"], catch_exceptions=False)
+    assert again.exit_code == 0 and "moved to" not in again.output  # readable: kept
