@@ -235,8 +235,9 @@ class ElasticIndex:
         facets = {name: {str(b.get("key_as_string", b["key"])): round(b["docs"]["value"])
                          for b in aggs.get(name, {}).get("buckets", [])}
                   for name in _FACETS}
+        # the cardinality count is exact-ish up to its precision threshold, HyperLogLog above
         return SearchResult(total=max(total, query.offset + len(hits)), hits=tuple(hits),
-                            facets=facets)
+                            facets=facets, total_estimated=total > EXACT_TOTAL_LIMIT)
 
     def close(self) -> None:
         self._es.close()

@@ -90,6 +90,9 @@ class SearchResult:
     total: int  # documents matched
     hits: tuple[Hit, ...]
     facets: Mapping[str, Mapping[str, int]] = field(default_factory=dict)
+    # True when ``total`` (and so the facet counts) is an estimate, as for large results
+    # (a HyperLogLog count, about 1-2 % off); show it as "about N".
+    total_estimated: bool = False
 
 
 @runtime_checkable

@@ -45,6 +45,7 @@ class ShardRanking:
     total: int
     facets: Mapping[str, Mapping[str, int]]
     order: tuple[float, ...]
+    estimated: bool = False  # the total is an estimate (see SearchResult.total_estimated)
 
 
 def doc_key(document_id: str) -> int:
@@ -126,7 +127,8 @@ def merge(rankings: Sequence[ShardRanking], chosen: Sequence[tuple[int, int]],
     taken = {n: iter(h) for n, h in hits.items()}
     return SearchResult(total=sum(r.total for r in rankings),
                         hits=tuple(next(taken[n]) for n, _ in chosen),
-                        facets=_sum_facets(r.facets for r in rankings))
+                        facets=_sum_facets(r.facets for r in rankings),
+                        total_estimated=any(r.estimated for r in rankings))
 
 
 def _sum_facets(facets: Iterable[Mapping[str, Mapping[str, int]]]

@@ -188,7 +188,8 @@ class TantivyShard:
             wanted = query.offset + query.limit
             least = min(len(groups), wanted)
             total, facets = self._count(searcher, tq, parsed, groups, pages, exact, least)
-        return ShardRanking(total, facets, tuple(order[:wanted])), ranked
+            estimated = exact is None and pages > self._part(EXACT_TOTAL_LIMIT)
+        return ShardRanking(total, facets, tuple(order[:wanted]), estimated), ranked
 
     def _count(self, searcher: tantivy.Searcher, tq: Query, parsed: ParsedQuery,
                groups: list[results.Group], pages: int, exact: int | None, least: int

@@ -94,7 +94,7 @@ def search():  # noqa: ANN201
              "snippet": "" if h.document_id in restricted else plain(h.snippet),
              "restricted": h.document_id in restricted,
              "pages": [p.page for p in h.pages]} for h in result.hits]
-    return jsonify(total=result.total, hits=hits,
+    return jsonify(total=result.total, total_estimated=result.total_estimated, hits=hits,
                    facets={k: dict(v) for k, v in result.facets.items()})
 
 

@@ -131,6 +131,7 @@ def openapi_document() -> dict[str, Any]:
                                                         "items": {"type": "object"}}}},
                 "SearchResult": {"type": "object", "required": ["total", "hits"],
                                  "properties": {"total": {"type": "integer"},
+                                                "total_estimated": {"type": "boolean"},
                                                 "hits": {"type": "array",
                                                          "items": {"type": "object"}},
                                                 "facets": {"type": "object"}}},

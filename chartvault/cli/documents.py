@@ -244,9 +244,10 @@ def search(query, mrn, doc_type, limit, as_json) -> None:  # noqa: ANN001
              "score": round(h.score, 4), "snippet": _plain(h.snippet), "type": h.doc_type,
              "pages": [p.page for p in h.pages]} for h in result.hits]
     if as_json:
-        emit_json({"total": result.total, "hits": hits})
+        emit_json({"total": result.total, "total_estimated": result.total_estimated,
+                   "hits": hits})
         return
-    click.echo(f"{result.total} document(s)")
+    click.echo(f"{'about ' if result.total_estimated else ''}{result.total:,} document(s)")
     table("Hits", ["document", "mrn", "page", "score", "snippet"],
           [[h["document_id"], h["mrn"], h["page"], h["score"], h["snippet"]] for h in hits])
 

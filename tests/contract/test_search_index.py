@@ -97,6 +97,11 @@ def test_upsert_again_replaces_every_page(loaded: SearchIndex) -> None:
     assert loaded.count() == len(CORPUS)
 
 
+def test_a_small_result_has_an_exact_total(loaded: SearchIndex) -> None:
+    result = find(loaded, "metformin")
+    assert (result.total, result.total_estimated) == (1, False)
+
+
 def test_upsert_is_idempotent(loaded: SearchIndex) -> None:
     loaded.upsert(CORPUS[0])
     loaded.upsert(CORPUS[0])
@@ -265,3 +270,19 @@ def test_elasticsearch_rebuild_swaps_the_alias_and_drops_the_old_index(
     assert not index._es.indices.exists(index=sorted(before)[0])
     assert index.document_ids() == {"doc-b", "doc-c"}
     index.close()
+
+
+@pytest.mark.integration
+def test_elasticsearch_flags_a_total_above_its_exact_count_as_estimated(
+        es_stand_in_url: str, monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: F811
+    import uuid
+
+    import search.elastic_index as module
+
+    index = module.ElasticIndex(es_stand_in_url, f"cv-est-{uuid.uuid4().hex[:8]}")
+    index.rebuild(CORPUS)
+    assert find(index, "testpatient").total_estimated is False
+    monkeypatch.setattr(module, "EXACT_TOTAL_LIMIT", 2)  # the cardinality's exact range
+    result = find(index, "testpatient")
+    index.close()
+    assert result.total > 2 and result.total_estimated is True

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 from click.testing import CliRunner
 from sqlalchemy import select
 
@@ -38,6 +40,7 @@ def test_show_of_a_restricted_document_needs_a_reason(settings) -> None:  # noqa
 def test_search_is_recorded_with_the_query(settings) -> None:  # noqa: ANN001
     result = CliRunner().invoke(main, ["search", "metformin", "--json"])
     assert result.exit_code == 0, result.output
+    assert json.loads(result.output)["total_estimated"] is False  # nothing indexed: exact
     with session_scope(settings) as session:
         event = session.scalars(select(AuditEvent).order_by(AuditEvent.seq.desc())).first()
     assert event.action == "search" and event.detail["query"] == "metformin"

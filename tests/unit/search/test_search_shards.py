@@ -367,3 +367,19 @@ def test_reindex_sets_an_unreadable_index_aside_and_builds_a_new_one(
     reopened.close()
     again = CliRunner().invoke(main, ["reindex"], catch_exceptions=False)
     assert again.exit_code == 0 and "moved to" not in again.output  # readable: kept
+
+
+def test_an_estimated_shard_total_makes_the_merged_total_estimated() -> None:
+    from search.shards import ShardRanking, choose, merge
+
+    exact = ShardRanking(3, {"doc_type": {"lab": 3}}, (2.0, 1.0, 0.5))
+    estimated = ShardRanking(12_000, {"doc_type": {"lab": 9_000, "note": 3_000}},
+                             (1.5,), estimated=True)
+    query = SearchQuery("common", limit=2)
+    for rankings, flagged in (([exact, exact], False), ([exact, estimated], True)):
+        chosen = choose(rankings, query)
+        hits = {n: [f"hit-{n}-{i}" for i in at] for n, at in
+                {n: [i for m, i in chosen if m == n] for n, _ in chosen}.items()}
+        result = merge(rankings, chosen, hits)  # type: ignore[arg-type]
+        assert result.total_estimated is flagged
+        assert result.total == sum(r.total for r in rankings)

@@ -123,6 +123,8 @@ def test_totals_and_facets_agree_with_a_plain_count_on_every_path(
     index.close()
     assert result.total == 60
     assert len(result.hits) == 5
+    # a HyperLogLog total (and only that) is flagged as an estimate
+    assert result.total_estimated == (first_fetch == 4 and exact_total == 10)
     if exact_facets > 100:  # counted, not scaled
         assert result.facets["doc_type"] == {"lab": 20, "note": 20, "billing": 20}
         assert result.facets["year"] == {str(y): 15 for y in range(2015, 2019)}

@@ -225,3 +225,28 @@ def test_restricted_document_needs_a_reason(as_role, hostile: str, settings) -> 
         assert r.status_code == 303
     with auditor.get("/audit/break-glass?unreviewed=1") as r:
         assert b"covering the patient" not in r.data
+
+
+def test_a_large_result_shows_its_total_as_an_estimate(as_role, settings) -> None:  # noqa: ANN001
+    """Above the exact-count limit the total is a HyperLogLog estimate: the page says
+    "about", the API says total_estimated; a small result stays exact."""
+    from search import DocumentEntry, PageEntry, open_index
+
+    index = open_index(settings)
+    index.upsert_many(DocumentEntry(f"doc-{n:05d}", "TST000777", "lab_result",
+                                    (PageEntry(1, f"estimword filler {n}"),))
+                      for n in range(12_000))
+    index.close()
+    client = as_role("staff")
+    with client.get("/search?q=estimword") as r:
+        body = r.get_data(as_text=True)
+        assert r.status_code == 200 and "counts estimated" in body and "about 1" in body
+    with client.get("/api/search?q=estimword") as r:
+        large = r.get_json()
+    assert large["total_estimated"] is True and abs(large["total"] - 12_000) < 600
+    with client.get("/api/search?q=filler%2011999") as r:
+        small = r.get_json()
+    assert (small["total"], small["total_estimated"]) == (1, False)
+    with client.get("/search?q=filler%2011999") as r:
+        assert "1 document(s)" in r.get_data(as_text=True)
+        assert "counts estimated" not in r.get_data(as_text=True)
