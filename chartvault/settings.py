@@ -80,7 +80,7 @@ class Settings:
     document_types_file: Path | None = None  # YAML; None = the list shipped in ingest/
     register_patients: bool = True  # False: an MRN not in the catalog is quarantined
     separator_barcodes: tuple[str, ...] = ("PATCHT",)  # plain separator-sheet values
-    separator_dpi: int = 200
+    separator_dpi: int = 150  # the samples' barcodes still read at 100-120 (ingest.barcodes)
     hot_folder: Path | None = None  # when set, `serve` also watches this folder
     hot_folder_interval: float = 2.0
     # workers and web

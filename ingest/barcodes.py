@@ -23,9 +23,12 @@ from chartvault.errors import BadInput
 PREFIX = "CHARTVAULT:1;"
 _FIELDS = {"MRN": "mrn", "TYPE": "doc_type", "NAME": "patient_name", "DOB": "date_of_birth",
            "DATE": "service_date", "FACILITY": "facility"}
-# Below this many pixels on the short side a page is upscaled before decoding:
-# a small QR code at 150 dpi is only a few pixels a module.
-_SMALL_SIDE = 1600
+# Below this many pixels on the short side a page is upscaled before decoding (a
+# second search, several times the cost of the first): a page under ~140 dpi. A letter
+# or A4 page at the separator scan's 150 dpi (1275 or 1240 px) is searched as it is:
+# cover sheets read down to 50 dpi, PATCH T to 75, the shared samples' tiny QR code
+# (paperless-ngx's "upscale" test) to 100-120 dpi without it (zxing-cpp 3.x).
+_SMALL_SIDE = 1200
 
 
 @dataclass(frozen=True)

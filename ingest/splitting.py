@@ -1,10 +1,13 @@
 """Splitting a scanned stack at its separator sheets.
 
-A PDF page that is one scanned image is taken out as stored (:mod:`ocr.scan`)
-and scaled to ``settings.separator_dpi``, as image files are; other pages are
-rasterised one small batch at a time (pdftoppm at ``settings.separator_dpi``,
-grayscale, to a temp folder), never the whole file in memory. Each page is
-searched for a separator barcode. A cover sheet
+A PDF page that is one scanned image is taken out as stored (:mod:`ocr.scan`;
+a JPEG decoded at reduced scale by libjpeg) and scaled to
+``settings.separator_dpi``, as image files are; other pages are rasterised one
+small batch at a time (pdftoppm at ``settings.separator_dpi``, grayscale, to a
+temp folder), never the whole file in memory. Each page is searched for a
+separator barcode; taking pages out and searching them runs on a few threads
+(pikepdf, libjpeg and zxing-cpp release the GIL), while the OCR workers still
+wait for the stack's first document. A cover sheet
 starts a document with its own patient and type; a plain separator sheet
 starts a document for the same patient and type as the one before it.
 Separator pages themselves are not chart pages: they stay in the archived
@@ -15,20 +18,25 @@ the sheet in a duplex scan.
 from __future__ import annotations
 
 import logging
+import os
 import tempfile
+from collections import deque
 from collections.abc import Callable, Iterator
+from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 from PIL import Image
 
 from chartvault.errors import BadInput
 from chartvault.settings import Settings
-from ingest.barcodes import CoverSheet, find_separator
+from ingest.barcodes import CoverSheet, Separator, find_separator
 from ocr.cleanup import is_blank, probe
 
 log = logging.getLogger(__name__)
-_CHUNK = 8  # pages rendered per pdftoppm run
+_CHUNK = 8  # pages rendered per pdftoppm run, and pages searched ahead of the splitting
+_MAX_THREADS = 4  # an intake shares its machine with OCR workers; more buys little
 
 
 @dataclass
@@ -48,57 +56,95 @@ def find_segments(path: Path, kind: str, page_count: int, settings: Settings,
     segment with every page and no cover. Segments may be empty (two sheets in a row)."""
     segments: list[Segment] = []
     current = Segment()
-    for number, image in page_images(path, kind, page_count, settings.separator_dpi):
-        blank = False
-        try:
-            found = (find_separator(image, settings.separator_barcodes)
-                     if image is not None else None)
-            error = None
-            after_sheet = current.separator_page == number - 1 and not current.pages
-            blank = (after_sheet and image is not None and not found
-                     and is_blank(probe(image)))
-        except BadInput as exc:
-            found, error = True, exc
-        finally:
-            if image is not None:
-                image.close()
-        if on_page:
-            on_page(number)
-        if not found:
-            if blank:
-                current.skipped.append(number)  # the sheet's blank back (duplex scan)
+    with ThreadPoolExecutor(_threads(), thread_name_prefix="separator-scan") as pool:
+        pages = page_images(path, kind, page_count, settings.separator_dpi, pool)
+        for number, image, found, error in _searched(pages, settings.separator_barcodes,
+                                                     pool):
+            blank = False
+            try:
+                after_sheet = current.separator_page == number - 1 and not current.pages
+                blank = (after_sheet and image is not None and not found and not error
+                         and is_blank(probe(image)))
+            finally:
+                if image is not None:
+                    image.close()
+            if on_page:
+                on_page(number)
+            if not found and not error:
+                if blank:
+                    current.skipped.append(number)  # the sheet's blank back (duplex scan)
+                else:
+                    current.pages.append(number)
+                continue
+            if current.pages or current.separator_page:
+                segments.append(current)
+            if error:
+                current = Segment(separator_page=number, error=error)
             else:
-                current.pages.append(number)
-            continue
-        if current.pages or current.separator_page:
-            segments.append(current)
-        if error:
-            current = Segment(separator_page=number, error=error)
-        else:
-            # A plain sheet continues the patient and type of the cover before it.
-            cover = found.cover or current.cover  # type: ignore[union-attr]
-            current = Segment(separator_page=number, cover=cover)
+                # A plain sheet continues the patient and type of the cover before it.
+                cover = found.cover or current.cover  # type: ignore[union-attr]
+                current = Segment(separator_page=number, cover=cover)
     if current.pages or current.separator_page or not segments:
         segments.append(current)
     return segments
 
 
-def page_images(path: Path, kind: str, page_count: int, dpi: int
+def _threads() -> int:
+    return max(1, min(_MAX_THREADS, len(os.sched_getaffinity(0))))
+
+
+_Searched = tuple[int, Image.Image | None, Separator | None, BadInput | None]
+
+
+def _searched(pages: Iterator[tuple[int, Image.Image | None]], values: tuple[str, ...],
+              pool: Executor) -> Iterator[_Searched]:
+    """(number, image, separator, unreadable cover sheet) for each page, in order; the
+    searches run on ``pool``, at most _CHUNK pages ahead (bounded memory)."""
+    pending: deque[tuple[int, Image.Image | None, Future]] = deque()
+    for number, image in pages:
+        pending.append((number, image, pool.submit(_search, image, values)))
+        if len(pending) > _CHUNK:
+            yield _result(pending.popleft())
+    while pending:
+        yield _result(pending.popleft())
+
+
+def _search(image: Image.Image | None, values: tuple[str, ...]
+            ) -> tuple[Separator | None, BadInput | None]:
+    if image is None:
+        return None, None
+    try:
+        return find_separator(image, values), None
+    except BadInput as exc:
+        return None, exc
+
+
+def _result(item: tuple[int, Image.Image | None, Future]) -> _Searched:
+    number, image, future = item
+    return (number, image, *future.result())
+
+
+def page_images(path: Path, kind: str, page_count: int, dpi: int, pool: Executor | None = None
                 ) -> Iterator[tuple[int, Image.Image | None]]:
-    """(number, grayscale image or None when the page cannot be rendered), in order."""
+    """(number, grayscale image or None when the page cannot be rendered), in order, at
+    most ``dpi`` (a letter page's long side at it). ``pool`` takes scanned PDF pages out
+    in parallel."""
     if kind == "pdf":
-        yield from _pdf_pages(path, page_count, dpi)
+        yield from _pdf_pages(path, page_count, dpi, pool.map if pool else map)
     else:
         yield from _image_pages(path, dpi)
 
 
-def _pdf_pages(path: Path, page_count: int, dpi: int) -> Iterator[tuple[int, Image.Image | None]]:
+def _pdf_pages(path: Path, page_count: int, dpi: int, each: Callable
+               ) -> Iterator[tuple[int, Image.Image | None]]:
     # Cap the long side at a letter page's: a hostile media box cannot make a
     # gigapixel raster.
     longest = round(11 * dpi)
     for first in range(1, page_count + 1, _CHUNK):
         last = min(page_count, first + _CHUNK - 1)
-        scans = {n: _scan_image(path, n, longest) for n in range(first, last + 1)}
+        numbers = range(first, last + 1)
+        scans = dict(zip(numbers, each(partial(_scan_image, path, longest=longest), numbers),
+                         strict=True))
         rendered = _render(path, [n for n, image in scans.items() if image is None], dpi,
                            longest)
         for number in range(first, last + 1):
@@ -109,10 +155,16 @@ def _scan_image(path: Path, number: int, longest: int) -> Image.Image | None:
     """The page's own scanned image, scaled as image files are (half the cost of a render)."""
     from ocr.scan import page_image
 
-    found = page_image(path, number, None)
-    if found is None:
-        return None
-    image = found.image
+    found = page_image(path, number, None, longest=longest)
+    return _shrink(found.image, longest) if found is not None else None
+
+
+def _shrink(image: Image.Image, longest: int) -> Image.Image:
+    """At most ``longest`` pixels on the long side: a whole-factor box reduction first (a
+    few ms; 300 to 150 dpi is all of it), a bilinear resample only for what is left."""
+    factor = max(image.size) // longest
+    if factor >= 2:
+        image = image.reduce(factor)
     if max(image.size) > longest:
         image.thumbnail((longest, longest), Image.Resampling.BILINEAR)
     return image
@@ -163,9 +215,7 @@ def _image_pages(path: Path, dpi: int) -> Iterator[tuple[int, Image.Image | None
             except Exception:  # noqa: BLE001 - a damaged frame: OCR will flag it
                 yield number, None
                 continue
-            if max(frame.size) > longest:
-                frame.thumbnail((longest, longest), Image.Resampling.BILINEAR)
-            yield number, frame
+            yield number, _shrink(frame, longest)
 
 
 def write_pages(path: Path, kind: str, pages: list[int], out: Path) -> Path:

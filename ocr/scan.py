@@ -16,6 +16,7 @@ pikepdf's errors never leave this module: an oddity found while looking means
 from __future__ import annotations
 
 import io
+import math
 import os
 import warnings
 from dataclasses import dataclass
@@ -43,15 +44,20 @@ class PageImage:
     jpeg: bytes | None  # the stored JPEG when Tesseract can read it as is (8-bit gray)
 
 
-def page_image(source: Path, number: int, dpi: int | None) -> PageImage | None:
+def page_image(source: Path, number: int, dpi: int | None, *,
+               longest: int | None = None) -> PageImage | None:
     """Page ``number``'s only image, decoded, when the page is nothing else and the image
     fills it at ``dpi`` (the resolution it would be rendered at; None: at any resolution,
-    up to :data:`MAX_PIXELS`); None otherwise."""
+    up to :data:`MAX_PIXELS`); None otherwise.
+
+    ``longest``: a look, not a read. A JPEG is then decoded at 1/2, 1/4 or 1/8 scale
+    (libjpeg's DCT scaling, a fraction of a full decode) as long as its long side stays
+    at least ``longest``; ``jpeg`` is None when it was so reduced."""
     try:
         with pikepdf.open(source) as pdf:
             page = pdf.pages[number - 1]
             stream = _single_image(page, dpi)
-            return _decode(stream) if stream is not None else None
+            return _decode(stream, longest) if stream is not None else None
     except _LOOK_ERRORS:
         return None
 
@@ -120,7 +126,7 @@ def _multiply(m: list[float], n: list[float]) -> list[float]:
             e * a2 + f * c2 + e2, e * b2 + f * d2 + f2]
 
 
-def _decode(stream: pikepdf.Stream) -> PageImage | None:
+def _decode(stream: pikepdf.Stream, longest: int | None) -> PageImage | None:
     """8-bit gray or RGB JPEG, or 1-bit CCITT; no masks, no /Decode; None for the rest."""
     if any(key in stream for key in ("/SMask", "/Mask", "/Decode")) or stream.get(
             "/ImageMask", False):
@@ -128,7 +134,8 @@ def _decode(stream: pikepdf.Stream) -> PageImage | None:
     image = pikepdf.PdfImage(stream)
     filters, space, depth = image.filters, stream.get("/ColorSpace"), image.bits_per_component
     if filters == ["/DCTDecode"] and depth == 8 and space in ("/DeviceGray", "/DeviceRGB"):
-        return _jpeg(stream.read_raw_bytes(), image.width, image.height, space == "/DeviceGray")
+        return _jpeg(stream.read_raw_bytes(), image.width, image.height, space == "/DeviceGray",
+                     longest)
     if filters == ["/CCITTFaxDecode"] and depth == 1 and space in (None, "/DeviceGray"):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -139,15 +146,22 @@ def _decode(stream: pikepdf.Stream) -> PageImage | None:
     return None
 
 
-def _jpeg(data: bytes, width: int, height: int, gray: bool) -> PageImage | None:
+def _jpeg(data: bytes, width: int, height: int, gray: bool,
+          longest: int | None) -> PageImage | None:
     with Image.open(io.BytesIO(data)) as im:
         # The JPEG's own header must agree with the PDF's before a pixel is decoded.
         if im.format != "JPEG" or im.size != (width, height) or im.mode != (
                 "L" if gray else "RGB"):
             return None
+        if longest:
+            # draft() picks the smallest DCT scale that is still at least this size;
+            # decoding to "L" skips the colour conversion of an RGB scan too.
+            scale = max(1.0, max(width, height) / longest)
+            im.draft("L", (math.ceil(width / scale), math.ceil(height / scale)))
         im.load()
-        decoded = im if gray else im.convert("L")
-    return PageImage(decoded, bilevel=False, jpeg=data if gray else None)
+        decoded = im if im.mode == "L" else im.convert("L")
+        whole = im.size == (width, height)
+    return PageImage(decoded, bilevel=False, jpeg=data if gray and whole else None)
 
 
 def graft_text(source: Path, number: int, text_pdf: bytes, out: Path) -> Path:

@@ -73,3 +73,21 @@ def test_cover_sheet_fed_upside_down_and_crooked(tmp_path: Path) -> None:
     crooked = page.rotate(183, resample=Image.Resampling.BICUBIC, fillcolor=255)
     found = find_separator(crooked, ())
     assert found is not None and found.cover == SHEET
+
+
+@pytest.mark.parametrize(("size", "searched"), [
+    ((1275, 1650), [(1275, 1650)]),  # letter at the separator scan's 150 dpi: as it is
+    ((1240, 1754), [(1240, 1754)]),  # A4 at 150 dpi
+    ((850, 1100), [(850, 1100), (1700, 2200)]),  # letter at 100 dpi: upscaled once more
+])
+def test_only_a_page_below_the_separator_resolution_is_searched_again_upscaled(
+        monkeypatch, size: tuple[int, int], searched: list[tuple[int, int]]) -> None:  # noqa: ANN001
+    import zxingcpp
+    from PIL import Image
+
+    seen = []
+    real = zxingcpp.read_barcodes
+    monkeypatch.setattr(zxingcpp, "read_barcodes",
+                        lambda image, **kw: seen.append(image.size) or real(image, **kw))
+    assert find_separator(Image.new("L", size, 255), ("PATCHT",)) is None
+    assert seen == searched

@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import subprocess
+import threading
+import time
 from datetime import date
 from pathlib import Path
 
 import pytest
 from PIL import Image
 
+from chartvault.settings import Settings
 from ingest import splitting
 from ingest.barcodes import CoverSheet, find_separator
 from ingest.coversheet import write_cover_sheet
-from tests.support.ingest_stacks import cover_sheet_image
+from tests.support.ingest_stacks import cover_sheet_image, three_patients, write_stack
 
 
 def _scan_pdf(image: Image.Image, out: Path, dpi: int) -> Path:
@@ -20,7 +23,9 @@ def _scan_pdf(image: Image.Image, out: Path, dpi: int) -> Path:
     return out
 
 
-def test_scans_are_taken_out_and_vector_pages_rendered(tmp_path: Path, monkeypatch) -> None:  # noqa: ANN001
+@pytest.mark.parametrize(("dpi", "size"), [(150, (1275, 1650)), (200, (1700, 2200))])
+def test_scans_are_taken_out_and_vector_pages_rendered(tmp_path: Path, monkeypatch, dpi: int,  # noqa: ANN001
+                                                       size: tuple[int, int]) -> None:
     cover = CoverSheet(mrn="TST000321", doc_type="progress_notes")
     scan = _scan_pdf(cover_sheet_image(cover, 300), tmp_path / "scan.pdf", 300)
     printed = write_cover_sheet(cover, tmp_path / "printed.pdf")  # vector, as printed
@@ -34,14 +39,15 @@ def test_scans_are_taken_out_and_vector_pages_rendered(tmp_path: Path, monkeypat
         return real(path, numbers, dpi, longest)
 
     monkeypatch.setattr(splitting, "_render", spy)
-    pages = list(splitting.page_images(mixed, "pdf", 3, 200))
+    pages = list(splitting.page_images(mixed, "pdf", 3, dpi))
     assert rendered == [[2]]  # only the vector page went to poppler
     assert [n for n, _ in pages] == [1, 2, 3]
     for number, image in pages:
-        assert image is not None and image.mode == "L" and max(image.size) <= 2200
+        assert image is not None and image.mode == "L" and max(image.size) <= 11 * dpi
         found = find_separator(image, ("PATCHT",))
         assert found is not None and found.cover.mrn == cover.mrn, number
-    assert pages[0][1].size == (1700, 2200)  # the 300-dpi scan scaled to 200 dpi
+    assert pages[0][1].size == size  # the 300-dpi scan scaled to the separator resolution
+    assert pages[1][1].size == size  # the printed sheet rendered at it
 
 
 def test_a_scan_below_the_separator_resolution_is_not_enlarged(tmp_path: Path) -> None:
@@ -52,11 +58,76 @@ def test_a_scan_below_the_separator_resolution_is_not_enlarged(tmp_path: Path) -
     assert find_separator(image, ()).cover.mrn == cover.mrn
 
 
-def test_patch_t_in_the_fax_sample_is_found_on_its_own_ccitt_image() -> None:
-    fax = Path(__file__).resolve().parents[3] / "../shared/samples/paperless-barcode-fax-image.pdf"
-    if not fax.resolve().is_file():
-        pytest.skip(f"real scans not found at {fax.resolve().parent} (the shared samples folder)")
-    pages = list(splitting.page_images(fax.resolve(), "pdf", 3, 200))
+def _sample(name: str) -> Path:
+    path = (Path(__file__).resolve().parents[3] / "../shared/samples" / name).resolve()
+    if not path.is_file():
+        pytest.skip(f"real scans not found at {path.parent} (the shared samples folder)")
+    return path
+
+
+@pytest.mark.parametrize("dpi", [150, 200])
+def test_patch_t_in_the_fax_sample_is_found_on_its_own_ccitt_image(dpi: int) -> None:
+    pages = list(splitting.page_images(_sample("paperless-barcode-fax-image.pdf"), "pdf", 3,
+                                       dpi))
+    assert all(max(image.size) <= 11 * dpi for _, image in pages)  # 300-dpi G4, scaled
     found = [find_separator(image, ("PATCHT",)) for _, image in pages]
     assert [f is not None for f in found] == [False, True, False]
     assert found[1].cover is None and found[1].value == "PATCHT"
+
+
+def test_the_default_resolution_reads_the_tiny_qr_sample_in_one_search(tmp_path: Path,
+                                                                      monkeypatch) -> None:  # noqa: ANN001
+    import zxingcpp
+
+    dpi = Settings(home=tmp_path).separator_dpi
+    assert dpi == 150  # half the cost of 200 (the pixels and the search)
+    ((_, page),) = splitting.page_images(
+        _sample("paperless-barcode-qr-asn-000123-upscale-dpi.pdf"), "pdf", 1, dpi)
+    searches = []
+    real = zxingcpp.read_barcodes
+    monkeypatch.setattr(zxingcpp, "read_barcodes",
+                        lambda image, **kw: searches.append(image.size) or real(image, **kw))
+    assert find_separator(page, ("ASN000123",)) is not None
+    assert searches == [page.size]  # read as it is: no upscaled second search
+
+
+def test_a_300_dpi_tiff_stack_is_searched_at_150_dpi(tmp_path: Path) -> None:
+    covers = three_patients()
+    stack = tmp_path / "stack.tif"
+    write_stack([("cover", covers[0], 1), ("patch", None, 1)], stack, dpi=300, fmt="tiff")
+    pages = list(splitting.page_images(stack, "tiff", 4, 150))
+    assert [image.size for _, image in pages] == [(1275, 1650)] * 4
+    found = [find_separator(image, ("PATCHT",)) for _, image in pages]
+    assert found[0].cover.mrn == covers[0].mrn
+    assert [f is not None for f in found] == [True, False, True, False]
+
+
+def test_searches_run_on_threads_and_the_stack_splits_as_in_one(tmp_path: Path,
+                                                               monkeypatch) -> None:  # noqa: ANN001
+    covers = three_patients()
+    stack = tmp_path / "stack.pdf"
+    write_stack([("cover", covers[0], 2), ("duplex", covers[1], 2), ("patch", None, 1),
+                 ("cover", covers[2], 3)], stack, dpi=150)
+    settings = Settings(home=tmp_path / "home")
+    threads: set[str] = set()
+    real = splitting.find_separator
+
+    def spy(image, values):  # noqa: ANN001, ANN202
+        threads.add(threading.current_thread().name)
+        time.sleep(0.02)  # long enough that one thread cannot take every page
+        return real(image, values)
+
+    monkeypatch.setattr(splitting, "find_separator", spy)
+    seen: list[int] = []
+    monkeypatch.setattr(splitting, "_threads", lambda: 1)
+    one = splitting.find_segments(stack, "pdf", 13, settings)
+    assert len(threads) == 1
+    threads.clear()
+    monkeypatch.setattr(splitting, "_threads", lambda: 2)
+    two = splitting.find_segments(stack, "pdf", 13, settings, on_page=seen.append)
+    assert len(threads) == 2 and all(t.startswith("separator-scan") for t in threads)
+    assert seen == list(range(1, 14))  # in page order
+    assert two == one
+    assert [(s.separator_page, s.pages, s.skipped, s.cover and s.cover.mrn) for s in two] == [
+        (1, [2, 3], [], covers[0].mrn), (4, [6, 7], [5], covers[1].mrn),
+        (8, [9], [], covers[1].mrn), (10, [11, 12, 13], [], covers[2].mrn)]

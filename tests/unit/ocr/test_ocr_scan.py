@@ -53,6 +53,16 @@ def test_scanned_pdf_page_is_taken_out_not_rendered(chart):
     assert found.image.mode == "L" and found.image.size == (1275, 1650)
 
 
+def test_a_look_decodes_a_jpeg_scan_at_reduced_scale(chart):
+    made = chart("pdf", dpi=300, paragraphs=1)
+    whole = page_image(made.path, 1, None)
+    assert whole.image.size == (2550, 3300) and whole.jpeg is not None
+    half = page_image(made.path, 1, None, longest=1650)  # libjpeg's 1/2 scale fits exactly
+    assert half.image.size == (1275, 1650) and half.image.mode == "L"
+    assert half.jpeg is None  # not the stored pixels: never handed to Tesseract as is
+    assert page_image(made.path, 1, None, longest=2200).image.size == (2550, 3300)  # 1/2 < 2200
+
+
 def test_extracted_and_rendered_pages_read_the_same(chart, ocr_settings, tmp_path,
                                                     char_error_rate, monkeypatch):
     made = chart("pdf", paragraphs=3)
