@@ -32,7 +32,6 @@ from PIL import Image
 from chartvault.errors import BadInput
 from chartvault.settings import Settings
 from ingest.barcodes import CoverSheet, Separator, find_separator
-from ocr.cleanup import is_blank, probe
 
 log = logging.getLogger(__name__)
 _CHUNK = 8  # pages rendered per pdftoppm run, and pages searched ahead of the splitting
@@ -60,11 +59,10 @@ def find_segments(path: Path, kind: str, page_count: int, settings: Settings,
         pages = page_images(path, kind, page_count, settings.separator_dpi, pool)
         for number, image, found, error in _searched(pages, settings.separator_barcodes,
                                                      pool):
-            blank = False
             try:
                 after_sheet = current.separator_page == number - 1 and not current.pages
                 blank = (after_sheet and image is not None and not found and not error
-                         and is_blank(probe(image)))
+                         and _blank(image))
             finally:
                 if image is not None:
                     image.close()
@@ -87,6 +85,12 @@ def find_segments(path: Path, kind: str, page_count: int, settings: Settings,
     if current.pages or current.separator_page or not segments:
         segments.append(current)
     return segments
+
+
+def _blank(image: Image.Image) -> bool:
+    from ocr.cleanup import is_blank, probe  # numpy: only after a separator sheet
+
+    return is_blank(probe(image))
 
 
 def _threads() -> int:

@@ -11,15 +11,19 @@ from __future__ import annotations
 from collections.abc import Sequence
 from functools import lru_cache
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from chartvault.settings import Settings
 from ocr import pdf as pdftools
 from ocr.interface import OcrEngine, PageResult, SourceInfo
-from ocr.page import Deadline, recognize_raster
-from ocr.rasterize import Raster, rasterize
 from ocr.sniff import inspect_file, read_kind
-from ocr.textlayer import text_layer_words
-from ocr.thumbnails import page_images
+
+if TYPE_CHECKING:
+    from ocr.page import Deadline
+    from ocr.rasterize import Raster
+
+# Reading pages (numpy, pdf2image, the clean-up) is imported by the functions that read
+# them: intake calls inspect() from a command line that starts for one batch.
 
 
 def inspect(path: Path, settings: Settings) -> SourceInfo:
@@ -36,6 +40,9 @@ def ocr_page(path: Path, number: int, workdir: Path, settings: Settings,
     recognised, or read from its own text layer when it is a born-digital PDF page
     (unless ``settings.ocr_force``). The whole page runs within
     ``settings.ocr_page_timeout`` seconds or raises :class:`OcrTimeout`."""
+    from ocr.page import Deadline, recognize_raster
+    from ocr.rasterize import rasterize
+
     path, workdir = Path(path), Path(workdir)
     engine = engine or default_engine(settings)
     deadline = Deadline(settings.ocr_page_timeout)
@@ -50,6 +57,9 @@ def ocr_page(path: Path, number: int, workdir: Path, settings: Settings,
 
 def _text_layer_page(path: Path, number: int, raster: Raster, text: str,
                      deadline: Deadline) -> PageResult:
+    from ocr.textlayer import text_layer_words
+    from ocr.thumbnails import page_images
+
     pdf = pdftools.extract_page(path, number, raster.path.with_suffix(".pdf"))
     words = text_layer_words(path, number, raster.dpi, deadline.left("word boxes"))
     return PageResult(

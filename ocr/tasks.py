@@ -10,10 +10,14 @@ from __future__ import annotations
 
 import logging
 
+from celery.signals import worker_init
+
 from chartvault.celery_app import app
 from chartvault.errors import Unavailable
 from chartvault.settings import get_settings
-from ocr import pipeline
+
+# ocr.pipeline (the store, the index, page reading) is imported by the task bodies, which
+# run in the worker: intake, a command line started for one batch, only sends tasks.
 
 log = logging.getLogger(__name__)
 
@@ -31,6 +35,8 @@ RETRY = {
 @app.task(name="ocr.process_document", **RETRY)
 def process_document(document_id: str) -> None:
     """Rasterise nothing yet: create the page rows and fan out one task per page."""
+    from ocr import pipeline
+
     pending = pipeline.start_document(document_id)
     for number in pending:
         process_page.delay(document_id, number)
@@ -46,12 +52,16 @@ PAGE_HARD_LIMIT = 2 * get_settings().ocr_page_timeout + 60
 
 @app.task(name="ocr.process_page", time_limit=PAGE_HARD_LIMIT, **RETRY)
 def process_page(document_id: str, number: int) -> None:
+    from ocr import pipeline
+
     pipeline.run_page(document_id, number)
     _maybe_finish(document_id)
 
 
 @app.task(name="ocr.finish_document", **RETRY)
 def finish_document(document_id: str) -> None:
+    from ocr import pipeline
+
     try:
         pipeline.finish_document(document_id)
     except Unavailable:
@@ -67,10 +77,20 @@ def finish_document(document_id: str) -> None:
 
 
 def _maybe_finish(document_id: str) -> None:
+    from ocr import pipeline
+
     # The join: the task that sees the last page done claims the document;
     # a second claimant finds it already claimed and does nothing.
     if pipeline.claim_for_finish(document_id):
         finish_document.delay(document_id)
+
+
+@worker_init.connect
+def _import_pipeline(**_: object) -> None:
+    # In the worker's main process, before it forks its pool: every pool process starts
+    # with the pipeline imported (shared pages), not importing it in its first task.
+    # ocr.page and ocr.rasterize: ocr.service imports them only when it reads a page.
+    from ocr import page, pipeline, rasterize  # noqa: F401
 
 
 def enqueue_document(document_id: str) -> None:

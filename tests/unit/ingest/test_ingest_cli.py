@@ -74,3 +74,21 @@ def test_watch_once(cv_env, tmp_path: Path, small_chart) -> None:  # noqa: ANN00
     (hot / "drop" / "m.csv").write_text("filename,mrn,document_type\na.pdf,TST000001,consent\n")
     done = invoke("watch", str(hot), "--once", "--interval", "0.1")
     assert done.exit_code == 0 and "drop -> done" in done.output
+
+
+def test_ingest_imports_no_page_reading_but_a_worker_does(cv_env) -> None:  # noqa: ANN001
+    """`chartvault ingest` starts for one batch: what only the worker's page tasks use
+    (numpy, pdf2image, the OCR pipeline, the search index) is not imported before the
+    intake starts, and the worker imports it before it forks its pool processes."""
+    import subprocess
+    import sys
+
+    heavy = ("numpy", "pdf2image", "ocr.page", "ocr.pipeline", "search")
+    code = ("import sys\nimport chartvault.cli\nfrom archive import open_store\n"
+            "from ingest.service import ingest_files\nfrom ocr.tasks import enqueue_document\n"
+            f"print(sorted(m for m in {heavy!r} if m in sys.modules))\n"
+            "from celery.signals import worker_init\nworker_init.send(sender=None)\n"
+            f"print(sorted(m for m in {heavy!r} if m in sys.modules))\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True).stdout.splitlines()
+    assert out == ["[]", str(sorted(heavy))]
