@@ -7,16 +7,18 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from alembic import command
-from alembic.config import Config
 from sqlalchemy import Engine, create_engine, event, text
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from chartvault.errors import Unavailable
 from chartvault.settings import Settings
 
 MIGRATIONS = Path(__file__).with_name("migrations")
+# The newest migration's revision (a test checks it against migrations/versions): a
+# catalog already there is recognised without importing alembic and reading every
+# migration script, ~0.17 s of every command's and worker's start.
+HEAD_REVISION = "0005"
 
 
 class CatalogUnavailable(Unavailable):
@@ -49,6 +51,11 @@ def make_engine(url: str) -> Engine:
 
 def migrate(engine: Engine) -> None:
     """Bring the schema to head; idempotent, safe to call from many processes at once."""
+    if _revision(engine) == HEAD_REVISION:
+        return
+    from alembic import command
+    from alembic.config import Config
+
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
     try:
@@ -59,6 +66,16 @@ def migrate(engine: Engine) -> None:
             command.upgrade(config, "head")
     except OperationalError as exc:
         raise CatalogUnavailable(f"the catalog database is unreachable: {exc.orig}") from exc
+
+
+def _revision(engine: Engine) -> str | None:
+    """The catalog's schema revision; None when it has none yet or cannot be read (then
+    :func:`migrate` takes the full path, which creates it or reports the outage)."""
+    try:
+        with engine.connect() as connection:
+            return connection.execute(text("SELECT version_num FROM alembic_version")).scalar()
+    except DBAPIError:
+        return None
 
 
 @contextmanager

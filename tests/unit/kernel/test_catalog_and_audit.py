@@ -2,7 +2,7 @@ from datetime import date
 
 import pytest
 from sqlalchemy import inspect as sa_inspect
-from sqlalchemy import select, update
+from sqlalchemy import select, text, update
 
 from chartvault import audit
 from chartvault.db import engine_for, session_scope
@@ -31,6 +31,39 @@ def test_migrations_create_every_table(settings) -> None:  # noqa: ANN001
     assert {"patient", "batch", "document", "page", "stored_object", "quarantine",
             "legal_hold", "destruction", "audit_event", "audit_head", "user_account",
             "alembic_version"} <= tables
+
+
+def test_head_revision_is_the_newest_migration() -> None:
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
+
+    from chartvault.db import HEAD_REVISION, MIGRATIONS
+
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    assert ScriptDirectory.from_config(config).get_current_head() == HEAD_REVISION
+
+
+def test_a_catalog_at_head_is_not_migrated_again_and_an_older_one_is(
+        tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: ANN001
+    import alembic.command
+
+    from chartvault.db import make_engine, migrate
+
+    engine = make_engine(f"sqlite:///{tmp_path / 'catalog.db'}")
+    migrate(engine)  # a new catalog: created by alembic
+    upgrades: list[str] = []
+    real_upgrade = alembic.command.upgrade
+    monkeypatch.setattr(alembic.command, "upgrade",
+                        lambda config, rev: upgrades.append(rev) or real_upgrade(config, rev))
+    migrate(engine)
+    assert upgrades == []  # at head: alembic not run
+    with engine.begin() as connection:  # a catalog one migration behind
+        connection.execute(text("UPDATE alembic_version SET version_num = '0004'"))
+        connection.execute(text("DROP TABLE disclosure"))  # what 0005 creates
+    migrate(engine)
+    assert upgrades == ["head"]
+    assert "disclosure" in set(sa_inspect(engine).get_table_names())
 
 
 def test_audit_chain_detects_an_edited_row(settings) -> None:  # noqa: ANN001
