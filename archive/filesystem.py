@@ -7,11 +7,14 @@ Retention or hold changed later go to ``.name@<version_id>.lock``. Key
 components never start with ``.``, so these names cannot meet a key's folder.
 
 A put writes ``.name@<version_id>.tmp`` (hashing, sealing and writing at once:
-:mod:`archive.fswrite`), fsyncs it, renames it to ``.v`` and fsyncs the folder:
-two flushes one after the other, the least a crash-safe write needs, and a
-crash never leaves a partial version visible. Folders the put had to create
-are fsynced by a helper thread while the body is written, so they add no
-flush in sequence. Nothing is acknowledged before all of these return.
+:mod:`archive.fswrite`), fsyncs it, checks its SHA-256, renames it to ``.v`` and
+fsyncs the folder: two flushes one after the other, the least a crash-safe write
+needs, and a crash never leaves a partial version visible. Folders the put had
+to create are fsynced by a helper thread beside the file's fsync: on a
+journalling file system (ext4, XFS) both wait for the same journal commit, so
+they add no flush in sequence (1 MB, 200 runs: 0.90 of a plain copy, against
+0.84 with the folders fsynced while the body was written and 0.86 after the
+file). Nothing is acknowledged before all of these return.
 Versions are never overwritten.
 Retention is COMPLIANCE-like: no delete before ``retain_until`` or under
 legal hold, and retention only grows. Changes to retention, hold and deletes
@@ -46,7 +49,7 @@ from archive.common import (
     utcnow,
 )
 from archive.fsreader import open_verified
-from archive.fswrite import write_all, write_body
+from archive.fswrite import BLOCK, hasher, write_body
 from archive.interface import (
     IntegrityMismatch,
     ObjectInfo,
@@ -127,6 +130,16 @@ def _meta_json(info: ObjectInfo, sealed: bool) -> bytes:
     doc["retain_until"] = info.retain_until.isoformat() if info.retain_until else None
     doc.update(format=_FORMAT, sealed=sealed)
     return json.dumps(doc, sort_keys=True).encode()
+
+
+def _trailer(info: ObjectInfo, sealed: bool, at: int) -> bytes:
+    """The metadata and ``_TRAILER``, to be written at file offset ``at``. JSON may end
+    in blanks: enough are added to end the file on a block boundary, so that its last
+    block goes to the disk with ``O_DIRECT`` like the others (no page-cache write for
+    fsync to flush first: 190 -> 130 us at 1 MB)."""
+    meta = _meta_json(info, sealed)
+    meta += b" " * (-(at + len(meta) + _TRAILER.size) % BLOCK)
+    return meta + _TRAILER.pack(len(meta), _MAGIC)
 
 
 def _meta_from_json(data: bytes, where: str) -> tuple[ObjectInfo, bool]:
@@ -293,27 +306,32 @@ class FilesystemStore:
         final = self.version_path(key, version_id)
         tmp = final.with_suffix(".tmp")
         try:
+            made: list[ObjectInfo] = []
+
+            def trailer(size: int, at: int, sha256: str) -> bytes:
+                made.append(ObjectInfo(
+                    key=key, version_id=version_id, size=size, sha256=sha256,
+                    content_type=content_type, last_modified=utcnow(),
+                    retain_until=retain_until, legal_hold=bool(legal_hold)))
+                return _trailer(made[0], self._key is not None, at)
+
             out, new_entries = self._create(folder, tmp)
-            with out, OrderedWorker("fsync", 1) as helper:
-                if new_entries:  # the folders this put created, fsynced meanwhile
-                    helper.submit(_fsync_dirs, new_entries)
+            with out, OrderedWorker("fsync", 1) as helper, hasher() as sha256:
                 sealer = Sealer(self._key, key, version_id) if self._key is not None else None
-                sha256, size = write_body(out, stream, sealer)
-                if expected is not None and sha256 != expected:
-                    raise IntegrityMismatch(
-                        f"{key}: received bytes hash to {sha256}, expected {expected}; "
-                        "nothing kept"
-                    )
-                info = ObjectInfo(key=key, version_id=version_id, size=size, sha256=sha256,
-                                  content_type=content_type, last_modified=utcnow(),
-                                  retain_until=retain_until, legal_hold=bool(legal_hold))
-                meta = _meta_json(info, self._key is not None)
-                write_all(out, meta + _TRAILER.pack(len(meta), _MAGIC))
+                write_body(out, stream, sealer, sha256, trailer, expected)
+                if new_entries:  # the folders this put created: on a journalling file
+                    # system their commit is the file's, so fsync them side by side
+                    helper.submit(_fsync_dirs, new_entries)
                 os.fsync(out.fileno())
+                if sha256.hexdigest() != made[0].sha256:  # the trailer has the expected one
+                    raise IntegrityMismatch(
+                        f"{key}: received bytes hash to {sha256.hexdigest()}, expected "
+                        f"{expected}; nothing kept"
+                    )
                 os.replace(tmp, final)
                 _fsync_dir(folder)
                 helper.drain()
-            return info
+            return made[0]
         except SourceError as exc:
             self._discard(tmp)
             raise exc.original from None

@@ -1,14 +1,22 @@
 """The body of a filesystem-store version: read, hashed, sealed and written at once.
 
-Per segment, the caller's thread reads it (into the staging buffer, or into a
-plaintext buffer that it then seals into the staging buffer with AES-256-GCM)
+Per whole segment, the caller's thread reads it (into the staging buffer, or into
+a plaintext buffer that it then seals into the staging buffer with AES-256-GCM)
 and hands the staging buffer to a writer thread. SHA-256 of the plaintext runs
 in a hasher thread (:class:`~archive.common.BackgroundSha256`): beside the
-sealing of the same segment, or beside reading the next one; the last segment
-of a plain body is hashed by the caller, which has nothing else left to do.
-At most ``_DEPTH`` buffers wait for each helper; a buffer is refilled only
-once both are done with it. The helper threads are kept per calling thread
+sealing of the same segment, or beside reading the next one. At most ``_DEPTH``
+buffers wait for each helper; a buffer is refilled only once both are done with
+it. The helper threads are kept per calling thread
 (:class:`~archive.common.OrderedWorker`).
+
+The last, partial segment (for a body under 1 MiB, the only one) goes to the
+hasher as soon as it is read; the caller then seals it and writes it itself,
+trailer included. The hasher takes the GIL for its start while the caller is in
+the write (sealing holds the GIL, hashlib lets go of it) and finishes during the
+fsync, so for a small body nothing waits for a thread to wake. Measured at 1 MB
+(200 interleaved runs, load 0.7): 1.72 ms against 2.02 ms with the writer thread
+sealing and writing while the caller hashed (two wake-ups in sequence), the plain
+copy taking 1.62 ms.
 
 The file is written with ``O_DIRECT`` where the file system takes it: the disk
 reads the buffers itself (DMA) while the next segments are hashed, instead of
@@ -29,11 +37,13 @@ busy threads, and hashing in the caller measured slightly better there.
 offsets: buffers are page-aligned ``mmap`` memory; each holds what the
 previous one left over (< 4 KiB: the sealed header, then what segments and
 tags add) followed by one segment, and only whole blocks are written. The
-last partial block is written through the page cache once ``O_DIRECT`` is
-switched off, followed by the trailer. Durability is unchanged: ``fsync``
-still follows (it commits the size and flushes the disk's cache). Where there
-is no ``O_DIRECT`` (tmpfs, other systems) the same code writes through the
-page cache and starts the writeback early (:mod:`archive.writeback`).
+trailer follows the body in the last buffer and ends on a block boundary (its
+JSON is padded with blanks), so the last block goes with ``O_DIRECT`` too and
+``fsync`` has no page-cache block to write before it commits (1 MB: fsync 193
+-> 128 us). Durability is unchanged: ``fsync`` still follows (it commits the
+size and flushes the disk's cache). Where there is no ``O_DIRECT`` (tmpfs, other
+systems) the same code writes through the page cache and starts the writeback
+early (:mod:`archive.writeback`).
 """
 
 from __future__ import annotations
@@ -44,6 +54,7 @@ import itertools
 import mmap
 import os
 import threading
+from collections.abc import Callable
 from io import FileIO
 from typing import BinaryIO
 
@@ -53,7 +64,10 @@ from archive.writeback import Writeback
 
 _DEPTH = 3
 _ALIGN = 4096  # Linux block devices' logical blocks are at most a page
-_STAGE = _ALIGN + SEGMENT + TAG  # what the previous segment left over + one segment
+BLOCK = _ALIGN  # the trailer ends the file on a block boundary: no write through the cache
+TRAILER_ROOM = 4 * _ALIGN  # the longest trailer (key and content type at their limits) fits
+# what the previous segment left over + one segment (+ the trailer, after the last one)
+_STAGE = _ALIGN + SEGMENT + TAG + TRAILER_ROOM
 _O_DIRECT = getattr(os, "O_DIRECT", 0)
 _local = threading.local()
 
@@ -81,13 +95,13 @@ def write_all(out: FileIO, data: bytes | memoryview) -> int:
     return done
 
 
-def _set_direct(fd: int, on: bool) -> bool:
-    """Switch O_DIRECT on or off for ``fd``; False where the file system refuses it."""
+def _set_direct(fd: int) -> bool:
+    """Switch O_DIRECT on for ``fd``; False where the file system refuses it."""
     if not _O_DIRECT:
         return False
     flags = fcntl.fcntl(fd, fcntl.F_GETFL)
     try:
-        fcntl.fcntl(fd, fcntl.F_SETFL, flags | _O_DIRECT if on else flags & ~_O_DIRECT)
+        fcntl.fcntl(fd, fcntl.F_SETFL, flags | _O_DIRECT)
     except OSError as exc:
         if exc.errno != errno.EINVAL:
             raise
@@ -95,51 +109,98 @@ def _set_direct(fd: int, on: bool) -> bool:
     return True
 
 
-def write_body(out: FileIO, stream: BinaryIO, sealer: Sealer | None) -> tuple[str, int]:
-    """Copy ``stream`` to its end into ``out`` (sealed when ``sealer`` is given), leaving
-    the file position at the end; the SHA-256 (hex) and size of what was read. Errors
-    of the stream (SourceError), of the disk (OSError) and of the writer thread surface
-    here, once the writer is done with ``out`` and the buffers."""
-    direct = _set_direct(out.fileno(), True)
-    align = _ALIGN if direct else 1
-    writeback = Writeback(out.fileno(), enabled=not direct)
-    plain, stages = _buffers()
-    carry = 0  # bytes at the start of the next staging buffer, not written yet
-    if sealer is not None:
-        stages[0][: len(sealer.header)] = sealer.header
-        carry = len(sealer.header)
-    size = 0
-    with OrderedWorker("writer", _DEPTH) as writer, BackgroundSha256(_DEPTH) as sha256:
-        for turn in itertools.count():
-            view = memoryview(stages[turn % len(stages)])
-            if sealer is None:  # what is written is the plaintext: read it in place
-                n = read_into(stream, view[:SEGMENT])  # no carry without a header
-                chunk, end = view[:n], n
-            else:
-                n = read_into(stream, plain[turn % len(plain)])
-                chunk = memoryview(plain[turn % len(plain)])[:n]
-                sha256.update(chunk)  # the hasher reads the plaintext while this thread seals it
-                end = carry + len(sealer.seal_into(chunk, view[carry:], last=n < SEGMENT))
-            size += n
-            last = n < SEGMENT
-            whole = end - end % align
-            if whole:
-                writer.submit(_write, out, writeback, view[:whole])
+def hasher() -> BackgroundSha256:
+    """The SHA-256 that :func:`write_body` feeds; the caller closes it (``with``) once the
+    file is done, after which the body's buffers may be reused."""
+    return BackgroundSha256(_DEPTH)
+
+
+# trailer(size read, file offset where it goes, SHA-256 hex): the bytes that end the file.
+Trailer = Callable[[int, int, str], bytes]
+
+
+def write_body(out: FileIO, stream: BinaryIO, sealer: Sealer | None,
+               sha256: BackgroundSha256, trailer: Trailer, expected: str | None) -> None:
+    """Copy ``stream`` to its end into ``out`` (sealed when ``sealer`` is given), then
+    the trailer, which must end on a :data:`BLOCK` boundary and be at most
+    :data:`TRAILER_ROOM` bytes. Every byte read is given to ``sha256``. With
+    ``expected`` the trailer names it and goes to the disk with the body while the
+    digest may still be computing: the caller compares ``sha256.hexdigest()`` with it
+    before the file may become visible. Without, the trailer waits for the digest.
+    Errors of the stream (SourceError), of the disk (OSError), of ``trailer`` and of the
+    helper threads surface here, once the writer is done with ``out``."""
+    _Body(out, sealer, sha256, trailer, expected).write(stream)
+
+
+class _Body:
+    """One version file being written: whole segments through the writer thread, then
+    the last, partial one (a small body's only one) and the trailer by the caller."""
+
+    def __init__(self, out: FileIO, sealer: Sealer | None, sha256: BackgroundSha256,
+                 trailer: Trailer, expected: str | None) -> None:
+        self._out, self._sealer, self._sha256 = out, sealer, sha256
+        self._trailer, self._expected = trailer, expected
+        self._direct = _set_direct(out.fileno())
+        self._writeback = Writeback(out.fileno(), enabled=not self._direct)
+
+    def write(self, stream: BinaryIO) -> None:
+        sealer, sha256 = self._sealer, self._sha256
+        align = _ALIGN if self._direct else 1
+        plain, stages = _buffers()
+        carry = 0  # bytes at the start of the next staging buffer, not written yet
+        if sealer is not None:
+            stages[0][: len(sealer.header)] = sealer.header
+            carry = len(sealer.header)
+        size = offset = 0  # bytes read; file offset of the staging buffer's first byte
+        with OrderedWorker("writer", _DEPTH) as writer:
+            for turn in itertools.count():
+                view = memoryview(stages[turn % len(stages)])
+                # a plain body is what is written: read it in place (no header, no carry)
+                into = view[:SEGMENT] if sealer is None else plain[turn % len(plain)]
+                chunk = memoryview(into)[:read_into(stream, into)]
+                size += len(chunk)
+                last = len(chunk) < SEGMENT
+                if sealer is not None or last:  # the hasher reads it while this seals it
+                    sha256.update(chunk)  # (or writes it: the hasher is awake by then)
+                if last:
+                    return self._finish(writer, view, carry, chunk, offset, size)
+                end = carry + SEGMENT
+                if sealer is not None:
+                    sealer.seal_into(chunk, view[carry:], last=False)
+                    end += TAG
+                whole = end - end % align
+                writer.submit(self._write, view[:whole])
                 os.sched_yield()  # let the writer start the disk (see above)
-            if sealer is None and last:  # hashing here overlaps the writer, no hand-over
-                sha256.update_here(chunk)
-            elif sealer is None:  # in the hasher thread, while this one reads the next
-                sha256.update(chunk)
-            if last:
-                writer.drain()
-                if direct:
-                    _set_direct(out.fileno(), False)
-                write_all(out, view[whole:end])
-                return sha256.hexdigest(), size
-            carry = end - whole
-            stages[(turn + 1) % len(stages)][:carry] = view[whole:end]
-    raise AssertionError("unreachable")
+                if sealer is None:  # in the hasher thread, while this one reads the next
+                    sha256.update(chunk)
+                carry, offset = end - whole, offset + whole
+                stages[(turn + 1) % len(stages)][:carry] = view[whole:end]
+        raise AssertionError("unreachable")
+
+    def _finish(self, writer: OrderedWorker, view: memoryview, carry: int,
+                chunk: memoryview, offset: int, size: int) -> None:
+        """Seal and write the last chunk, shorter than a segment, here, with the trailer
+        when it need not wait for the digest: no thread waits for another to wake."""
+        end = carry + len(chunk)
+        if self._sealer is not None:
+            self._sealer.seal_into(chunk, view[carry:], last=True)
+            end += TAG
+        whole = end - end % _ALIGN
+        early = self._expected is not None
+        stop = _place(view, end, self._trailer(size, offset + end, self._expected)) \
+            if early else whole
+        writer.drain()  # the segments before go to the disk first
+        self._write(view[:stop])
+        if not early:
+            last = self._trailer(size, offset + end, self._sha256.hexdigest())
+            self._write(view[whole:_place(view, end, last)])
+
+    def _write(self, data: memoryview) -> None:
+        if data:
+            self._writeback.wrote(write_all(self._out, data))
 
 
-def _write(out: FileIO, writeback: Writeback, data: memoryview) -> None:
-    writeback.wrote(write_all(out, data))
+def _place(view: memoryview, end: int, trailer: bytes) -> int:
+    """Put ``trailer`` after the body's ``end`` in ``view``; where the file's bytes stop."""
+    view[end:end + len(trailer)] = trailer
+    return end + len(trailer)

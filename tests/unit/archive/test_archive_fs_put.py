@@ -7,6 +7,7 @@ import io
 import multiprocessing
 import os
 import shutil
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -40,7 +41,7 @@ def buffered(monkeypatch):
 def _direct_supported(folder: Path) -> bool:
     fd = os.open(folder / "probe", os.O_WRONLY | os.O_CREAT, 0o600)
     try:
-        return archive.fswrite._set_direct(fd, True)
+        return archive.fswrite._set_direct(fd)
     finally:
         os.close(fd)
 
@@ -64,8 +65,11 @@ def test_versions_written_by_the_previous_code_still_read(tmp_path, kind):
         assert stream.read() == CHART
 
 
-def test_a_sha256_mismatch_leaves_no_file_behind(store):
-    data = os.urandom(3 * SEGMENT + 5)
+@pytest.mark.parametrize("size", [0, 1000, SEGMENT - 1, 3 * SEGMENT + 5])
+def test_a_sha256_mismatch_leaves_no_file_behind(store, size):
+    """The trailer names the expected digest before the hash is done: the check before
+    the rename is what keeps a wrong body from becoming a version."""
+    data = os.urandom(size)
     with pytest.raises(IntegrityMismatch, match="nothing kept"):
         store.put("documents/d1/original.pdf", io.BytesIO(data),
                   expected_sha256=hashlib.sha256(data + b"x").hexdigest())
@@ -108,6 +112,68 @@ def test_every_folder_that_changed_is_fsynced_before_put_returns(store, monkeypa
                        sorted([final, store.version_path(info.key, second.version_id).name]))]
 
 
+@pytest.mark.parametrize("size", [1000, SEGMENT - 1, 2 * SEGMENT + 5])
+def test_the_file_is_fsynced_before_its_rename_and_the_folder_after(store, monkeypatch, size):
+    """The order a crash-safe write needs: the file's bytes and size, then its name."""
+    events = []
+    real_fsync, real_replace = os.fsync, os.replace
+
+    def fsync(fd):
+        real_fsync(fd)
+        events.append(("fsync", os.readlink(f"/proc/self/fd/{fd}")))
+
+    def replace(src, dst):
+        real_replace(src, dst)
+        events.append(("rename", str(dst)))
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    monkeypatch.setattr(os, "replace", replace)
+    data = os.urandom(size)
+    info = store.put("documents/d1/original.pdf", io.BytesIO(data),
+                     expected_sha256=hashlib.sha256(data).hexdigest())
+    final = store.version_path(info.key, info.version_id)
+    mine = [event for event in events
+            if event[1] in (str(final.with_suffix(".tmp")), str(final), str(final.parent))]
+    assert mine == [("fsync", str(final.with_suffix(".tmp"))), ("rename", str(final)),
+                    ("fsync", str(final.parent))]
+
+
+@pytest.mark.parametrize("which", ["file", "folder", "new parent"])
+def test_a_failing_fsync_leaves_no_version(store, monkeypatch, which):
+    """Whichever flush fails, put raises and nothing it wrote is left to be read."""
+    real = os.fsync
+    target = {"file": ".tmp", "folder": "/d1", "new parent": "/documents"}[which]
+
+    def fsync(fd):
+        if os.readlink(f"/proc/self/fd/{fd}").endswith(target):
+            raise OSError(errno.EIO, "Input/output error")
+        real(fd)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    with pytest.raises(StorageUnavailable, match="Input/output error"):
+        store.put("documents/d1/original.pdf", io.BytesIO(os.urandom(1000)))
+    monkeypatch.undo()
+    assert list(store.list_versions()) == [] and _files(store) == []
+
+
+@pytest.mark.parametrize("size", [10, SEGMENT - 1, SEGMENT + 10])
+def test_the_longest_trailer_fits_the_staging_buffer(store, size):
+    """Key and content type at their limits, in characters JSON escapes the most (a
+    4-byte character becomes 12): the trailer fits in TRAILER_ROOM wherever it starts."""
+    key = "/".join(["\U0001d11e" * 50] * 5)  # 200 bytes a component, 1004 in all
+    content_type = "\U0001d11e" * 255
+    data = os.urandom(size)
+    info = store.put(key, io.BytesIO(data), content_type=content_type,
+                     retain_until=datetime.now(UTC) + timedelta(days=1), legal_hold=True,
+                     expected_sha256=hashlib.sha256(data).hexdigest())
+    assert store.stat(key) == info and info.content_type == content_type
+    with store.get(key) as stream:
+        assert stream.read() == data
+    for at in (1, 4095, 4096, 10**15):
+        trailer = archive.filesystem._trailer(info, True, at)
+        assert len(trailer) <= archive.fswrite.TRAILER_ROOM and (at + len(trailer)) % 4096 == 0
+
+
 def test_writeback_is_started_on_whole_pages_as_the_body_grows(store, buffered, monkeypatch):
     calls = []
 
@@ -125,9 +191,10 @@ def test_writeback_is_started_on_whole_pages_as_the_body_grows(store, buffered, 
     assert [offset for offset, _, _ in calls] == [0, *ends[:-1]]  # contiguous, in order
     with open(store.version_path("k", info.version_id), "rb") as raw:
         body = archive.filesystem._read_trailer(raw, "k")[2]
-    # Never the partial page at the end (the trailer is still to be written into it);
-    # what is left is at most one batch, for the final fsync.
-    assert body - archive.writeback._BATCH - page < ends[-1] <= body - body % page
+    # What is left for the final fsync is at most one batch, the trailer's page included.
+    end = store.version_path("k", info.version_id).stat().st_size
+    assert body < end and end % page == 0
+    assert end - archive.writeback._BATCH - page < ends[-1] <= end
     with store.get("k", info.version_id) as stream:
         assert stream.read() == data
 
@@ -173,22 +240,22 @@ SIZES = [0, 1, 4095, 4096, 4097, SEGMENT - 51, SEGMENT - 1, SEGMENT, SEGMENT + 1
          2 * SEGMENT + 4096 - 51 - 2 * TAG, 3 * SEGMENT + 777]
 
 
+@pytest.mark.parametrize("expected", [True, False])
 @pytest.mark.parametrize("mode", ["direct", "buffered"])
-def test_sizes_around_block_and_segment_edges_round_trip(store, mode, monkeypatch):
+def test_sizes_around_block_and_segment_edges_round_trip(store, mode, monkeypatch, expected):
     if mode == "buffered":
         monkeypatch.setattr(archive.fswrite, "_O_DIRECT", 0)
     for size in SIZES:
         data = os.urandom(size)
         info = store.put(f"s/{size}", io.BytesIO(data),
-                         expected_sha256=hashlib.sha256(data).hexdigest())
-        assert info.size == size
+                         expected_sha256=hashlib.sha256(data).hexdigest() if expected else None)
+        assert info.size == size and info.sha256 == hashlib.sha256(data).hexdigest()
         with store.get(info.key) as stream:
             assert stream.read() == data, size
 
 
-def test_the_body_goes_to_disk_with_o_direct_and_the_tail_without(store, monkeypatch):
-    if not _direct_supported(store.root):
-        pytest.skip(f"{store.root} does not take O_DIRECT")
+def _spy_writes(monkeypatch) -> list[tuple[int, bool]]:
+    """(length, O_DIRECT on) of every write of a version file."""
     seen = []
     real = archive.fswrite.write_all
 
@@ -197,10 +264,28 @@ def test_the_body_goes_to_disk_with_o_direct_and_the_tail_without(store, monkeyp
         return real(out, data)
 
     monkeypatch.setattr(archive.fswrite, "write_all", spy)
-    store.put("k", io.BytesIO(os.urandom(2 * SEGMENT + 5000)))
-    *body, tail = seen
-    assert body and all(direct and n % 4096 == 0 for n, direct in body)
-    assert not tail[1] and 0 < tail[0] < 4096
+    return seen
+
+
+@pytest.mark.parametrize("size", [5000, SEGMENT - 1, 2 * SEGMENT + 5000])
+@pytest.mark.parametrize("expected", [True, False])
+def test_every_block_goes_to_disk_with_o_direct_trailer_included(store, monkeypatch, size,
+                                                                 expected):
+    """The trailer's JSON is padded so that the file ends on a block boundary: no
+    page-cache block is left for fsync to write before it commits."""
+    if not _direct_supported(store.root):
+        pytest.skip(f"{store.root} does not take O_DIRECT")
+    seen = _spy_writes(monkeypatch)
+    data = os.urandom(size)
+    info = store.put("k", io.BytesIO(data),
+                     expected_sha256=hashlib.sha256(data).hexdigest() if expected else None)
+    path = store.version_path("k", info.version_id)
+    assert seen and all(direct and n % 4096 == 0 for n, direct in seen)
+    assert sum(n for n, _ in seen) == path.stat().st_size
+    with store.get("k") as stream:
+        assert stream.read() == data
+    if size < SEGMENT and expected:  # a small body and its trailer: one write
+        assert len(seen) == 1
 
 
 def test_a_file_system_refusing_o_direct_gets_the_page_cache(store, monkeypatch):
