@@ -13,10 +13,10 @@ The last, partial segment (for a body under 1 MiB, the only one) goes to the
 hasher as soon as it is read; the caller then seals it and writes it itself,
 trailer included. The hasher takes the GIL for its start while the caller is in
 the write (sealing holds the GIL, hashlib lets go of it) and finishes during the
-fsync, so for a small body nothing waits for a thread to wake. Measured at 1 MB
-(200 interleaved runs, load 0.7): 1.72 ms against 2.02 ms with the writer thread
-sealing and writing while the caller hashed (two wake-ups in sequence), the plain
-copy taking 1.62 ms.
+fsync, so for a small body nothing waits for a thread to wake. 1 MB encrypted, 200
+interleaved runs (load 0.8): 0.85 of a plain copy, against 0.70 with the writer
+thread sealing and writing while the caller hashed (two wake-ups in sequence) and
+0.67 before (bench/RESULTS.md, 2026-11-26 09:55).
 
 The file is written with ``O_DIRECT`` where the file system takes it: the disk
 reads the buffers itself (DMA) while the next segments are hashed, instead of
