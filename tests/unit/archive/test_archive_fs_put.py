@@ -303,19 +303,23 @@ def test_a_file_system_refusing_o_direct_gets_the_page_cache(store, monkeypatch)
         assert stream.read() == data
 
 
-def test_a_failing_disk_write_surfaces_and_removes_the_temp_file(store, monkeypatch):
+@pytest.mark.parametrize(("size", "failing_write"), [(5 * SEGMENT, 3), (SEGMENT - 1, 1)])
+def test_a_failing_disk_write_surfaces_and_removes_the_temp_file(store, monkeypatch, size,
+                                                                 failing_write):
+    """A segment the writer thread writes, or a small body the caller writes while the
+    hasher is still at work: the error surfaces once no thread uses the file."""
     calls = []
     real = archive.fswrite.write_all
 
     def failing(out, data):
         calls.append(len(data))
-        if len(calls) == 3:
+        if len(calls) == failing_write:
             raise OSError(errno.ENOSPC, "No space left on device")
         return real(out, data)
 
     monkeypatch.setattr(archive.fswrite, "write_all", failing)
     with pytest.raises(StorageUnavailable, match="No space left"):
-        store.put("documents/d1/original.pdf", io.BytesIO(os.urandom(5 * SEGMENT)))
+        store.put("documents/d1/original.pdf", io.BytesIO(os.urandom(size)))
     assert list(store.list_versions()) == [] and _files(store) == []
 
 
