@@ -13,7 +13,14 @@ import os
 
 from celery import Celery
 from celery.schedules import crontab
-from celery.signals import setup_logging, task_postrun, task_prerun, worker_process_init
+from celery.signals import (
+    beat_init,
+    setup_logging,
+    task_postrun,
+    task_prerun,
+    worker_init,
+    worker_process_init,
+)
 
 from chartvault import queue_transport  # noqa: F401  (registers the embedded queue's scheme)
 from chartvault.settings import Settings, get_settings
@@ -76,6 +83,15 @@ def make_celery(settings: Settings) -> Celery:
 
 
 app = make_celery(get_settings())
+
+
+@worker_init.connect
+@beat_init.connect
+def _stop_with_the_starter(**_: object) -> None:
+    # A worker or beat that `serve`, `demo` or `ingest --wait` started never outlives it.
+    from chartvault.workers import watch_parent
+
+    watch_parent()
 
 
 @worker_process_init.connect

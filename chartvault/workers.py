@@ -7,19 +7,52 @@ same code path a server deployment runs.
 
 from __future__ import annotations
 
+import logging
 import os
 import signal
 import subprocess
 import sys
+import threading
+import time
 from pathlib import Path
 
 from chartvault.settings import Settings
+
+log = logging.getLogger(__name__)
+
+# Set in the environment of a worker or beat this module starts: the process that
+# started it. The worker or beat watches it and stops when it is gone (see watch_parent).
+PARENT_VARIABLE = "CHARTVAULT_STARTED_BY"
 
 
 def _env() -> dict[str, str]:
     env = dict(os.environ)
     env["OMP_THREAD_LIMIT"] = "1"  # Tesseract single-threaded; processes give parallelism
+    env[PARENT_VARIABLE] = str(os.getpid())
     return env
+
+
+def watch_parent(interval: float = 1.0) -> threading.Thread | None:
+    """In a worker or beat started by :func:`start_worker` / :func:`start_beat`: a daemon
+    thread that sends this process SIGTERM (Celery's warm shutdown) once the process that
+    started it is gone. ``serve``, ``demo`` and ``ingest --wait`` stop their worker and
+    beat on the way out, but a SIGKILL (an OOM kill, a test's timeout) gives them no way
+    out, and an orphaned worker would go on taking tasks and CPU. None when this process
+    was not started that way (a server deployment's own ``chartvault worker``)."""
+    started_by = os.environ.get(PARENT_VARIABLE)
+    if not started_by or not started_by.isdigit():
+        return None
+    parent = int(started_by)
+
+    def watch() -> None:
+        while os.getppid() == parent:  # re-parented (to init) once the parent has died
+            time.sleep(interval)
+        log.warning("the process that started this one (%d) is gone: stopping", parent)
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    thread = threading.Thread(target=watch, name="parent-watch", daemon=True)
+    thread.start()
+    return thread
 
 
 def start_worker(settings: Settings, concurrency: int | None = None, *,
