@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import shutil
 import tempfile
 from collections.abc import Iterable
@@ -245,10 +246,19 @@ def _local_original(settings: Settings, key: str, version: str, sha256: str) -> 
 
 
 def _download(key: str, version: str | None, target: Path) -> None:
-    tmp = target.with_name(f".{target.name}.{id(target)}.part")
-    with _store().get(key, version) as stream, tmp.open("wb") as out:
-        shutil.copyfileobj(stream, out, 1 << 20)
-    tmp.replace(target)
+    """Fetch into a temp file of this call's own, then rename: the pool processes of a
+    worker start their first pages together and may fetch the same original at once.
+    (The temp name once came from ``id(target)``, which forked processes share: two
+    fetches wrote one file and the second rename failed, leaving a page pending.)"""
+    fd, name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=target.parent)
+    tmp = Path(name)
+    try:
+        with _store().get(key, version) as stream, os.fdopen(fd, "wb") as out:
+            shutil.copyfileobj(stream, out, 1 << 20)
+        tmp.replace(target)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
 
 
 def _work_root(settings: Settings) -> Path:

@@ -135,3 +135,36 @@ def test_low_confidence_pages_are_flagged(cv_env, tmp_path, monkeypatch, confide
     with session_scope(settings) as session:
         doc = session.get(Document, document_id)
         assert doc.pages[0].flag == "low_confidence" and doc.needs_review
+
+
+def test_pool_processes_fetching_the_same_original_at_once_both_get_it(
+        settings, tmp_path) -> None:  # noqa: ANN001
+    """A worker's pool processes start their first pages together and fetch the one
+    original at the same moment, from forked copies of one process (whose objects have
+    the same ids): each fetch must write a temp file of its own."""
+    import os
+
+    document_id = _ingest(settings, tmp_path)
+    with session_scope(settings) as session:
+        doc = session.get(Document, document_id)
+        key, version, sha = doc.original_key, doc.original_version, doc.sha256
+    target = tmp_path / "cache" / sha
+    target.parent.mkdir()
+    children = []
+    for _ in range(4):
+        pid = os.fork()
+        if pid == 0:  # the same memory as its siblings, as a pool process has
+            code = 0
+            try:
+                for _ in range(5):
+                    pipeline._download(key, version, target)
+            except BaseException:  # noqa: BLE001
+                code = 1
+            os._exit(code)
+        children.append(pid)
+    codes = [os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]) for pid in children]
+    assert codes == [0, 0, 0, 0], "a concurrent fetch failed"
+    with session_scope(settings) as session:
+        size = session.get(Document, document_id).size
+    assert target.stat().st_size == size
+    assert not list(target.parent.glob(".*.part"))  # no temp file left behind
