@@ -65,6 +65,8 @@ def make_pdf(folder: Path, pages: int, seed: int = 1):  # noqa: ANN201
     return make_chart(spec, folder / f"chart-{pages}.pdf", fmt="pdf", dpi=300)
 
 
+STUCK_AFTER = 1800  # s: a 500-page chart takes ~400 s here
+
 # Runs inside the installation, started before the clock starts (imports paid): waits for
 # the document, and prints the monotonic time and the worker's CPU seconds when every
 # page's text is stored and when the document is indexed, then the page texts (JSON).
@@ -88,7 +90,10 @@ def tree_cpu():
 print(json.dumps({"ready": time.monotonic(), "cpu": tree_cpu()}), flush=True)
 events = {}
 settings = get_settings()
+deadline = time.monotonic() + float(sys.argv[2])
 while "indexed" not in events:
+    if time.monotonic() > deadline:
+        sys.exit(f"not indexed within {sys.argv[2]} s: stuck (see the worker's log)")
     with session_scope(settings) as s:
         doc = s.scalars(select(Document)).first()
         if doc is not None:
@@ -154,6 +159,7 @@ class Installation:
         self.concurrency = concurrency
         self.worker: subprocess.Popen | None = None
         self.intake: subprocess.Popen | None = None
+        self.log = self.home / "worker.log"  # warnings and errors only
 
     def start(self, intake: str = "cli") -> None:
         self.home.mkdir(parents=True)
@@ -164,7 +170,7 @@ class Installation:
             [sys.executable, "-m", "celery", "-A", "chartvault.celery_app", "worker", "-Q",
              "chartvault", "--concurrency", str(self.concurrency), "--loglevel", "WARNING",
              "--without-mingle", "--without-gossip"],
-            env=self.env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            env=self.env, stdout=subprocess.DEVNULL, stderr=self.log.open("ab"))
         if intake == "service":
             self.intake = subprocess.Popen([sys.executable, "-c", INTAKE], env=self.env,
                                            stdin=subprocess.PIPE, stdout=subprocess.PIPE,
@@ -188,7 +194,8 @@ class Installation:
         """Hand ``pdf`` over (``chartvault ingest`` started now, or the resident intake)
         and wait until it is indexed. CPU counts the worker (every process of it and
         their children) and the intake, not this bench or its poller."""
-        poller = subprocess.Popen([sys.executable, "-c", POLLER, str(self.worker.pid)],
+        poller = subprocess.Popen([sys.executable, "-c", POLLER, str(self.worker.pid),
+                                   str(STUCK_AFTER)],
                                   env=self.env, stdout=subprocess.PIPE, text=True)
         ready = json.loads(poller.stdout.readline())
         started, before = time.monotonic(), children_cpu()
@@ -201,8 +208,12 @@ class Installation:
                             "--mrn", "TST424242", "--json"], env=self.env,
                            capture_output=True, text=True, check=True)
             intake_cpu = children_cpu() - before
-        done = json.loads(poller.stdout.read())
-        poller.wait()
+        out = poller.stdout.read()
+        if poller.wait() != 0:  # a document that never finishes fails the run, not hangs it
+            tail = self.log.read_text(errors="replace")[-3000:] if self.log.exists() else ""
+            raise RuntimeError(f"the bench's document was not indexed within {STUCK_AFTER} s;"
+                               f" the worker's log ends:\n{tail}")
+        done = json.loads(out)
         wall = {k: t - started for k, (t, _) in done["events"].items()}
         cpu = {k: c - ready["cpu"] + intake_cpu for k, (_, c) in done["events"].items()}
         return Run(wall, cpu, done["texts"])
