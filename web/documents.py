@@ -32,7 +32,7 @@ from chartvault.catalog import document_view
 from chartvault.db import session_scope
 from chartvault.errors import BadInput, NotFound, PermissionDenied
 from chartvault.models import Document, LegalHold, Page, Patient, StoredObject
-from web.common import actor, client, settings, store
+from web.common import actor, client, search_index, settings, store
 from web.permissions import requires
 
 bp = Blueprint("documents", __name__)
@@ -147,12 +147,12 @@ def _words(page: Page) -> dict[str, Any]:
 
 def _hit_boxes(query: str, doc: Document, number: int) -> tuple[list[dict], list[int]]:
     """Boxes of the query's matches on this page, and the pages of the document it hits."""
-    from search import SearchQuery, open_index
+    from search import SearchQuery
 
     if not query:
         return [], []
     try:
-        result = open_index(settings()).search(SearchQuery(text=query, mrn=doc.mrn, limit=100))
+        result = search_index().search(SearchQuery(text=query, mrn=doc.mrn, limit=100))
     except BadInput:
         return [], []
     for hit in result.hits:

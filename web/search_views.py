@@ -10,8 +10,8 @@ from chartvault import access
 from chartvault.db import session_scope
 from chartvault.errors import BadInput
 from chartvault.models import Document, Patient
-from search import SearchQuery, open_index
-from web.common import actor, client, settings
+from search import SearchQuery
+from web.common import actor, client, search_index, settings
 from web.permissions import requires
 
 bp = Blueprint("search", __name__)
@@ -56,7 +56,7 @@ def restricted_ids(document_ids: list[str]) -> set[str]:
 
 def run_search(query: SearchQuery):  # noqa: ANN201
     """Search and audit the query (who searched what, and how many documents matched)."""
-    result = open_index(settings()).search(query)
+    result = search_index().search(query)
     filters = {k: v for k, v in (("mrn", query.mrn), ("type", query.doc_type)) if v}
     with session_scope(settings()) as db:
         access.record_search(db, actor(), query.text, mrns=[h.mrn for h in result.hits],

@@ -250,3 +250,31 @@ def test_a_large_result_shows_its_total_as_an_estimate(as_role, settings) -> Non
     with client.get("/search?q=filler%2011999") as r:
         assert "1 document(s)" in r.get_data(as_text=True)
         assert "counts estimated" not in r.get_data(as_text=True)
+
+
+def test_requests_share_one_search_index_and_a_failed_open_is_retried(
+        app, as_role, settings, monkeypatch) -> None:  # noqa: ANN001
+    import dataclasses
+    import socket
+
+    client = as_role("staff")
+    with client.get("/api/search?q=anything") as r:
+        assert r.status_code == 200
+    first = app.extensions["chartvault_search_index"]
+    with client.get("/search?q=other") as r:
+        assert r.status_code == 200
+    assert app.extensions["chartvault_search_index"] is first  # not reopened per request
+
+    with socket.socket() as s:  # a port where no Elasticsearch answers
+        s.bind(("127.0.0.1", 0))
+        dead = f"http://127.0.0.1:{s.getsockname()[1]}"
+    down = dataclasses.replace(settings, search_backend="elasticsearch",
+                               elasticsearch_url=dead)
+    app.extensions.pop("chartvault_search_index")
+    app.config["CHARTVAULT_SETTINGS"] = down
+    with client.get("/api/search?q=anything") as r:
+        assert r.status_code == 503 and r.get_json()["error"]["code"] == "search_unavailable"
+    assert "chartvault_search_index" not in app.extensions  # not kept: the next one retries
+    app.config["CHARTVAULT_SETTINGS"] = settings
+    with client.get("/api/search?q=anything") as r:
+        assert r.status_code == 200
