@@ -154,12 +154,6 @@ class BackgroundSha256:
     def update(self, data: bytes) -> None:
         self._worker.submit(self._sha256.update, data)
 
-    def update_here(self, data: bytes) -> None:
-        """Hash ``data`` in the calling thread, after everything given before: for a last
-        chunk, when the caller has nothing left to overlap it with."""
-        self._worker.drain()
-        self._sha256.update(data)
-
     def hexdigest(self) -> str:
         self._worker.drain()
         return self._sha256.hexdigest()

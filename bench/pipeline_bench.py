@@ -166,11 +166,12 @@ class Installation:
         self._python("from chartvault.db import session_scope; "
                      "from chartvault.settings import get_settings; "
                      "session_scope(get_settings()).__enter__()")
-        self.worker = subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "chartvault.celery_app", "worker", "-Q",
-             "chartvault", "--concurrency", str(self.concurrency), "--loglevel", "WARNING",
-             "--without-mingle", "--without-gossip"],
-            env=self.env, stdout=subprocess.DEVNULL, stderr=self.log.open("ab"))
+        with self.log.open("ab") as log:  # the worker keeps its own copy of the handle
+            self.worker = subprocess.Popen(
+                [sys.executable, "-m", "celery", "-A", "chartvault.celery_app", "worker",
+                 "-Q", "chartvault", "--concurrency", str(self.concurrency), "--loglevel",
+                 "WARNING", "--without-mingle", "--without-gossip"],
+                env=self.env, stdout=subprocess.DEVNULL, stderr=log)
         if intake == "service":
             self.intake = subprocess.Popen([sys.executable, "-c", INTAKE], env=self.env,
                                            stdin=subprocess.PIPE, stdout=subprocess.PIPE,

@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable, Iterator
 from contextlib import ExitStack, contextmanager
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -152,8 +153,7 @@ class TantivyIndex:
 
     def _search(self, parsed: ParsedQuery, query: SearchQuery) -> SearchResult:
         # every shard ranks its first offset+limit documents: any of them may be on the page
-        wanted = SearchQuery(query.text, query.mrn, query.doc_type,
-                             limit=query.offset + query.limit, offset=0, sort=query.sort)
+        wanted = replace(query, limit=query.offset + query.limit, offset=0)
         if self._pool is not None:
             return self._pool.search(parsed, wanted, query)
         ranked = [s.rank(parsed, wanted) for s in self._shards]
