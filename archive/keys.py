@@ -28,6 +28,7 @@ _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$")
 _HEX = re.compile(r"^[0-9a-f]{16,64}$")
 _EXT = re.compile(r"^(\.[a-z0-9]{1,10})?$")
 _NAME_PART = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
 class BadKey(BadInput):
@@ -45,7 +46,7 @@ def validate_key(key: object) -> str:
         raise BadKey(f"object key must be a non-empty string, got {key!r}")
     if len(key.encode("utf-8", "surrogatepass")) > MAX_KEY_BYTES:
         raise BadKey(f"object key longer than {MAX_KEY_BYTES} bytes")
-    if any(ord(ch) < 0x20 or ord(ch) == 0x7F for ch in key):
+    if _CONTROL.search(key):
         raise BadKey(f"object key contains a control character: {key!r}")
     if "\\" in key:
         raise BadKey(f"object key contains a backslash: {key!r}")
