@@ -104,6 +104,14 @@ def _fsync_dirs(paths: list[str]) -> None:
 def _makedirs(path: str, top: str) -> list[str]:
     """Create ``path`` (under ``top``); the folders that gained an entry, to be fsynced
     by the caller before it reports success."""
+    if path != top:
+        try:  # the usual case: a new document's folder, in a folder that exists
+            os.mkdir(path, 0o700)
+            return [os.path.dirname(path)]
+        except FileExistsError:
+            return []
+        except FileNotFoundError:
+            pass
     missing = []
     while path != top and not os.path.isdir(path):
         missing.append(path)
