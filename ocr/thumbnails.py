@@ -19,8 +19,9 @@ def page_images(image: Image.Image, base: Path) -> dict[str, Path]:
     at 200 and 1000 px wide, never enlarged. Overwrites."""
     page = image.convert("L") if image.mode not in ("L", "RGB") else image
     out: dict[str, Path] = {}
-    # Largest first, each from the one before; a whole-number box reduction before the
-    # Lanczos filter (reducing_gap 1): 25 ms instead of 60 ms a letter page at 300 dpi.
+    # Largest first, each from the one before; a whole-number box reduction (reducing_gap
+    # 1), then Hamming's filter over what is left (less than 2x): 13 ms a letter page at
+    # 300 dpi, against 25 ms with Lanczos after the same reduction and 60 ms without it.
     for name, width in sorted(THUMBNAIL_WIDTHS.items(), key=lambda item: -item[1]):
         page = _shrink(page, width)
         target = base.with_name(f"{base.name}-{name}.jpg")
@@ -33,4 +34,4 @@ def _shrink(image: Image.Image, width: int) -> Image.Image:
     if image.width <= width:
         return image
     height = max(1, round(image.height * width / image.width))
-    return image.resize((width, height), Image.Resampling.LANCZOS, reducing_gap=1.0)
+    return image.resize((width, height), Image.Resampling.HAMMING, reducing_gap=1.0)
