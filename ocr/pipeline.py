@@ -12,7 +12,6 @@ import os
 import shutil
 import tempfile
 from collections.abc import Iterable
-from dataclasses import asdict
 from datetime import UTC, datetime, time
 from functools import lru_cache
 from pathlib import Path
@@ -24,6 +23,7 @@ from chartvault.db import session_scope
 from chartvault.errors import BadInput, ChartvaultError, NotFound
 from chartvault.models import Document, Page, StoredObject, utcnow
 from chartvault.settings import Settings, get_settings
+from chartvault.types import WordBox
 from ocr.indexing import index_document
 from ocr.interface import OcrFailed, PageResult
 from ocr.service import merge_pdfs, ocr_page
@@ -82,8 +82,8 @@ def run_page(document_id: str, number: int) -> None:
     try:
         source = _local_original(settings, original_key, version, sha256)
         result = ocr_page(source, number, workdir, settings)
-        stored = _store_page_files(document_id, result, workdir, retain)
-        _save_page(settings, document_id, result, stored)
+        stored, rows = _store_page_files(document_id, result, workdir, retain)
+        _save_page(settings, document_id, result, stored, rows)
     except (BadInput, OcrFailed) as exc:
         log.warning("page failed", extra={"document_id": document_id, "page": number,
                                           "code": exc.code})
@@ -167,22 +167,32 @@ def _assemble_pdf(settings: Settings, document_id: str, pages: list[Page], retai
 
 
 def _store_page_files(document_id: str, result: PageResult, workdir: Path, retain  # noqa: ANN001
-                      ) -> dict[str, str]:
+                      ) -> tuple[dict[str, str], list[StoredObject]]:
+    """Put the page's derived files in the store: their keys by kind, and the catalog rows
+    of those not stored before (a redelivered task finds them recorded and skips them),
+    for the caller to commit with the page."""
     n = result.number
     words = workdir / f"{n:04d}-words.json"
     words.write_text(json.dumps({"width": result.width, "height": result.height,
-                                 "words": [asdict(w) for w in result.words]}), "utf-8")
+                                 "words": [_word(w) for w in result.words]}), "utf-8")
     files = {"pdf": (f"pages/{n:04d}.pdf", result.pdf_path, "application/pdf"),
              "words": (f"pages/{n:04d}-words.json", words, "application/json")}
     for size, path in result.images.items():
         files[f"image-{size}"] = (f"pages/{n:04d}-{size}{path.suffix}", path,
                                   _image_type(path))
-    stored = {}
-    for kind, (name, path, content_type) in files.items():
-        key = keys.derived_key(document_id, name)
-        _put_derived(document_id, f"page-{kind}", key, path, content_type, retain)
-        stored[kind] = key
-    return stored
+    stored = {kind: keys.derived_key(document_id, name) for kind, (name, _, _) in files.items()}
+    with session_scope(get_settings()) as session:
+        recorded = set(session.scalars(select(StoredObject.key).where(
+            StoredObject.key.in_(list(stored.values())))))
+    rows = [_put(document_id, f"page-{kind}", stored[kind], path, content_type, retain)
+            for kind, (_, path, content_type) in files.items() if stored[kind] not in recorded]
+    return stored, rows
+
+
+def _word(word: WordBox) -> dict:
+    """A word box as JSON (``asdict`` deep-copies: a tenth of a page's own work)."""
+    return {"text": word.text, "left": word.left, "top": word.top, "width": word.width,
+            "height": word.height, "confidence": word.confidence}
 
 
 def _image_type(path: Path) -> str:
@@ -197,20 +207,29 @@ def _put_derived(document_id: str, kind: str, key: str, path: Path, content_type
     with session_scope(settings) as session:
         if session.scalar(select(StoredObject.id).where(StoredObject.key == key).limit(1)):
             return
+    row = _put(document_id, kind, key, path, content_type, retain)
+    with session_scope(settings) as session:
+        session.add(row)
+
+
+def _put(document_id: str, kind: str, key: str, path: Path, content_type: str,
+         retain) -> StoredObject:  # noqa: ANN001
+    """Store ``path`` under ``key``; its catalog row, not yet added to a session."""
     until = datetime.combine(retain, time(0), tzinfo=UTC) if retain else None
     with path.open("rb") as stream:
         info = _store().put(key, stream, content_type=content_type, retain_until=until)
-    with session_scope(settings) as session:
-        session.add(StoredObject(document_id=document_id, kind=kind, key=key,
-                                 version_id=info.version_id, sha256=info.sha256, size=info.size,
-                                 content_type=content_type, retain_until=retain))
+    return StoredObject(document_id=document_id, kind=kind, key=key,
+                        version_id=info.version_id, sha256=info.sha256, size=info.size,
+                        content_type=content_type, retain_until=retain)
 
 
 def _save_page(settings: Settings, document_id: str, result: PageResult,
-               stored: dict[str, str]) -> None:
+               stored: dict[str, str], rows: list[StoredObject]) -> None:
+    """The page's text and flags, and the rows of its derived files, in one commit."""
     low = (result.confidence is not None
            and result.confidence < settings.ocr_confidence_threshold)
     with session_scope(settings) as session:
+        session.add_all(rows)
         page = _page(session, document_id, result.number)
         page.status = "done"
         page.text = result.text
