@@ -165,7 +165,12 @@ def test_page_images(chart, tmp_path):
         assert page_images(original, tmp_path / "page-0001") == thumbs  # overwrites
 
 
-def test_merge_pdfs_gives_one_searchable_pdf(chart, ocr_settings, tmp_path):
+@pytest.mark.parametrize("in_process", [True, False], ids=["pikepdf", "pdfunite"])
+def test_merge_pdfs_gives_one_searchable_pdf(chart, ocr_settings, tmp_path, monkeypatch,
+                                             in_process):
+    import ocr.pdf
+
+    monkeypatch.setattr(ocr.pdf, "IN_PROCESS_MERGE_PAGES", 100 if in_process else 2)
     made = chart("tiff", pages=3)
     pages = [ocr_page(made.path, n, tmp_path / "work", ocr_settings) for n in (1, 2, 3)]
     out = merge_pdfs([p.pdf_path for p in pages], tmp_path / "out" / "doc.pdf")
@@ -174,6 +179,24 @@ def test_merge_pdfs_gives_one_searchable_pdf(chart, ocr_settings, tmp_path):
     for number, page in enumerate(reader.pages, start=1):
         assert f"Page {number} of 3" in page.extract_text()
         assert made.spec.mrn in page.extract_text()
+    assert list(out.parent.iterdir()) == [out]  # no temp file left
+
+
+@pytest.mark.parametrize("limit", [100, 2], ids=["pikepdf", "pdfunite"])
+def test_merging_a_damaged_page_pdf_is_a_clear_error(chart, ocr_settings, tmp_path,
+                                                     monkeypatch, limit):
+    import ocr.pdf
+    from ocr.interface import UnreadableFile
+
+    monkeypatch.setattr(ocr.pdf, "IN_PROCESS_MERGE_PAGES", limit)
+    made = chart("tiff", pages=2)
+    good = [ocr_page(made.path, n, tmp_path / "work", ocr_settings).pdf_path for n in (1, 2)]
+    bad = tmp_path / "bad.pdf"
+    bad.write_bytes(b"%PDF-1.4\nthis is not a PDF body\n")
+    with pytest.raises(UnreadableFile) as caught:
+        merge_pdfs([*good, bad], tmp_path / "out" / "doc.pdf")
+    assert caught.value.code == "corrupt_pdf"
+    assert not (tmp_path / "out").exists() or list((tmp_path / "out").iterdir()) == []
 
 
 def test_bbox_html_is_parsed_and_scaled():
