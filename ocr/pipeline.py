@@ -12,6 +12,7 @@ import os
 import shutil
 import tempfile
 from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, time
 from functools import lru_cache
 from pathlib import Path
@@ -24,7 +25,7 @@ from chartvault.errors import BadInput, ChartvaultError, NotFound
 from chartvault.models import Document, Page, StoredObject, utcnow
 from chartvault.settings import Settings, get_settings
 from chartvault.types import WordBox
-from ocr.indexing import index_document
+from ocr.indexing import index_document, index_for
 from ocr.interface import OcrFailed, PageResult
 from ocr.service import merge_pdfs, ocr_page
 
@@ -119,19 +120,35 @@ def finish_document(document_id: str) -> None:
     if not any(p.status == "done" for p in pages):
         _fail_document(settings, document_id, pages)
         return
-    pdf_key = _assemble_pdf(settings, document_id, pages, retain)
+    # The searchable PDF and the index entry need nothing of each other: the PDF is put
+    # together on a helper thread (its merge, qpdf, lets go of the GIL) while the pages
+    # go to the index. A PDF that fails takes the entry out again.
+    with ThreadPoolExecutor(1, "assemble-pdf") as helper:
+        assembling = helper.submit(_assemble_pdf, settings, document_id, pages, retain)
+        index_document(settings, _store(), document_id)
+        try:
+            pdf_key = assembling.result()
+        except BaseException:
+            _unindex(settings, document_id)
+            raise
     confidences = [p.confidence for p in pages if p.confidence is not None and not p.blank]
     with session_scope(settings) as session:
         doc = _document(session, document_id)
         doc.pdf_key = pdf_key
         doc.mean_confidence = sum(confidences) / len(confidences) if confidences else None
         doc.needs_review = any(p.flag for p in pages)
-    index_document(settings, _store(), document_id)
-    with session_scope(settings) as session:
-        doc = _document(session, document_id)
         doc.status = "indexed"
         doc.indexed_at = utcnow()
         doc.error = "; ".join(f"page {p.number}: {p.error}" for p in pages if p.error) or None
+
+
+def _unindex(settings: Settings, document_id: str) -> None:
+    """Best effort: the finish failed, so the document must not be found by search."""
+    try:
+        index_for(settings).delete(document_id)
+    except ChartvaultError as exc:
+        log.warning("could not take a failed document out of the index",
+                    extra={"document_id": document_id, "code": exc.code})
 
 
 def mark_failed(document_id: str, reason: str) -> None:

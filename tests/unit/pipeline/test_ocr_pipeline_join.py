@@ -168,3 +168,30 @@ def test_pool_processes_fetching_the_same_original_at_once_both_get_it(
         size = session.get(Document, document_id).size
     assert target.stat().st_size == size
     assert not list(target.parent.glob(".*.part"))  # no temp file left behind
+
+
+def test_a_searchable_pdf_that_cannot_be_made_leaves_nothing_in_the_index(settings, tmp_path,
+                                                                          monkeypatch):  # noqa: ANN001
+    """The PDF is put together while the pages are indexed; when it fails, the entry goes
+    again and the document is not indexed (the task retries or marks it failed)."""
+    from ocr.interface import UnreadableFile
+
+    document_id = _ingest(settings, tmp_path, pages=2)
+
+    def broken(parts, out):  # noqa: ANN001, ANN202
+        raise UnreadableFile("cannot merge the page PDFs: simulated", code="corrupt_pdf")
+
+    monkeypatch.setattr(pipeline, "merge_pdfs", broken)
+    with pytest.raises(UnreadableFile):
+        _run_all(document_id)
+    with session_scope(settings) as session:
+        assert session.get(Document, document_id).status == "finishing"
+    assert open_index(settings).search(SearchQuery(text="TST000777", limit=5)).hits == ()
+
+    monkeypatch.undo()  # the retry: the same finish step, now able to merge
+    pipeline.finish_document(document_id)
+    with session_scope(settings) as session:
+        doc = session.get(Document, document_id)
+        assert doc.status == "indexed" and doc.pdf_key
+    hits = open_index(settings).search(SearchQuery(text="TST000777", limit=5)).hits
+    assert [h.document_id for h in hits] == [document_id]
