@@ -95,35 +95,31 @@ def _fsync_dir(path: str | Path) -> None:
 
 
 def _fsync_dirs(paths: list[str]) -> None:
-    """Run in a helper thread while the body is written: each journal commit they wait
-    for then overlaps the hashing instead of coming before or after it."""
+    """Run in a helper thread beside the file's fsync: on a journalling file system both
+    wait for the same journal commit."""
     for path in paths:
         _fsync_dir(path)
 
 
 def _makedirs(path: str, top: str) -> list[str]:
-    """Create ``path`` (under ``top``); the folders that gained an entry, to be fsynced
-    by the caller before it reports success."""
-    if path != top:
-        try:  # the usual case: a new document's folder, in a folder that exists
-            os.mkdir(path, 0o700)
-            return [os.path.dirname(path)]
-        except FileExistsError:
-            return []
-        except FileNotFoundError:
-            pass
-    missing = []
-    while path != top and not os.path.isdir(path):
-        missing.append(path)
-        path = os.path.dirname(path)
-    changed = []
-    for directory in reversed(missing):
+    """Create ``path`` and any missing folders above it, up to ``top`` (not created);
+    the folders that gained an entry, to be fsynced by the caller before it reports
+    success. One ``mkdir`` in the usual case (a new document's folder)."""
+    if path == top:
+        return []
+    parent = os.path.dirname(path)
+    try:
+        os.mkdir(path, 0o700)
+    except FileExistsError:
+        return []
+    except FileNotFoundError:  # its parent is missing too
+        changed = _makedirs(parent, top)
         try:
-            os.mkdir(directory, 0o700)
-        except FileExistsError:
-            continue
-        changed.append(os.path.dirname(directory))
-    return changed
+            os.mkdir(path, 0o700)
+        except (FileExistsError, FileNotFoundError):  # made, or removed again, meanwhile:
+            return changed                             # the caller tries the file again
+        return [*changed, parent]
+    return [parent]
 
 
 def _write_durably(path: Path, data: bytes, tmp: Path) -> None:
@@ -212,13 +208,19 @@ class FilesystemStore:
 
     # paths ------------------------------------------------------------------------
 
+    def _paths(self, key: str, version_id: str) -> tuple[str, str]:
+        """The folder of ``key`` and the file of one of its versions, as plain strings
+        (pathlib's joins were a twentieth of a 1 MB put)."""
+        parent, name = _split(key)
+        folder = f"{self._objects_path}/{parent}" if parent else self._objects_path
+        return folder, f"{folder}/.{name}@{version_id}.v"
+
     def _folder(self, key: str) -> Path:
         return self._objects / _split(key)[0]
 
     def version_path(self, key: str, version_id: str) -> Path:
         """The file holding one version (for fixity tools and tests)."""
-        parent, name = _split(key)
-        return self._objects / parent / f".{name}@{version_id}.v"
+        return Path(self._paths(key, version_id)[1])
 
     def _lock_path(self, key: str, version_id: str) -> Path:
         return self.version_path(key, version_id).with_suffix(".lock")
@@ -310,14 +312,11 @@ class FilesystemStore:
             expected_sha256: str | None = None) -> ObjectInfo:
         """Store a new version; durable on return. Raises BadInput, IntegrityMismatch,
         StorageUnavailable; an exception from ``stream`` is re-raised unchanged."""
-        parent, name = _split(key)
+        version_id = new_version_id()
+        folder, final = self._paths(key, version_id)  # checks the key first
         check_content_type(content_type)
         retain_until = normalize_retain_until(retain_until)
         expected = normalize_sha256(expected_sha256)
-        version_id = new_version_id()
-        # plain strings: pathlib's joins were a twentieth of a 1 MB put
-        folder = f"{self._objects_path}/{parent}" if parent else self._objects_path
-        final = f"{folder}/.{name}@{version_id}.v"
         tmp = final[:-2] + ".tmp"
         try:
             made: list[ObjectInfo] = []

@@ -343,3 +343,17 @@ def test_a_forked_child_does_not_share_the_write_buffers(store):
     child.join(30)
     assert [bytes(buffer[:5]) for buffer in buffers] == before
     assert b"child" not in before
+
+
+def test_missing_folders_are_made_up_to_the_top_and_reported_for_fsync(tmp_path):
+    from archive.filesystem import _makedirs
+
+    top = str(tmp_path / "objects")
+    os.mkdir(top)
+    # every folder that gained an entry, from the top down
+    assert _makedirs(f"{top}/a/b/c", top) == [top, f"{top}/a", f"{top}/a/b"]
+    assert _makedirs(f"{top}/a/b/c", top) == []  # already there
+    assert _makedirs(f"{top}/a/x", top) == [f"{top}/a"]
+    shutil.rmtree(top)
+    assert _makedirs(f"{top}/a", top) == []  # the top itself is never made here
+    assert not os.path.exists(top)
