@@ -1,0 +1,111 @@
+"""The OCR tasks' fan-out and join, run in-process: the sender of a document makes
+its page rows and sends one task per page itself, and the task that reads the last
+page finishes the document in its own process (the queue is replaced by lists here;
+the e2e tests run the same tasks through a real Celery worker)."""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+
+import pytest
+
+from archive import open_store
+from chartvault.db import session_scope
+from chartvault.errors import Unavailable
+from chartvault.models import Document
+from chartvault.synthetic import ChartSpec, make_chart
+from ingest.service import IncomingFile, IntakeOptions, ingest_files
+from ocr import pipeline, tasks
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture
+def sent(monkeypatch):  # noqa: ANN001, ANN201
+    """What the tasks would have put on the queue, in order: (task name, args)."""
+    out: list[tuple[str, tuple]] = []
+    for task in (tasks.process_page, tasks.process_document, tasks.finish_document):
+        monkeypatch.setattr(task, "delay",
+                            lambda *args, _name=task.name: out.append((_name, args)))
+    monkeypatch.setattr(tasks.app, "send_task",
+                        lambda name, args=(), **_: out.append((name, tuple(args))))
+    return out
+
+
+def _ingest(settings, tmp_path: Path, pages: int) -> str:  # noqa: ANN001
+    spec = ChartSpec(mrn="TST000778", patient_name="TESTPATIENT, Dora",
+                     date_of_birth=date(1961, 4, 5), doc_type="lab_results",
+                     service_date=date(2023, 2, 3), pages=pages, seed=6, paragraphs=1)
+    chart = make_chart(spec, tmp_path / "chart.pdf", dpi=150)
+    result = ingest_files(settings, open_store(settings), [IncomingFile(chart.path, "c.pdf")],
+                          IntakeOptions(actor="test", mrn=spec.mrn, doc_type=spec.doc_type),
+                          tasks.enqueue_document)
+    assert len(result.queued_ids) == 1
+    return result.queued_ids[0]
+
+
+def _status(settings, document_id: str) -> str:  # noqa: ANN001
+    with session_scope(settings) as session:
+        return session.get(Document, document_id).status
+
+
+def test_the_sender_makes_the_page_rows_and_sends_every_page(settings, tmp_path, sent):  # noqa: ANN001
+    document_id = _ingest(settings, tmp_path, pages=3)
+    assert sent == [("ocr.process_page", (document_id, n)) for n in (1, 2, 3)]
+    with session_scope(settings) as session:
+        doc = session.get(Document, document_id)
+        assert doc.status == "ocr"
+        assert sorted((p.number, p.status) for p in doc.pages) == [
+            (1, "pending"), (2, "pending"), (3, "pending")]
+    # Sent again (the stuck-document sweep, an old document-task message): nothing doubles.
+    sent.clear()
+    tasks.process_document(document_id)
+    assert sent == [("ocr.process_page", (document_id, n)) for n in (1, 2, 3)]
+    with session_scope(settings) as session:
+        assert len(session.get(Document, document_id).pages) == 3
+
+
+def test_the_last_page_task_finishes_the_document_itself(settings, tmp_path, sent):  # noqa: ANN001
+    document_id = _ingest(settings, tmp_path, pages=2)
+    sent.clear()
+    tasks.process_page(document_id, 2)
+    assert sent == [] and _status(settings, document_id) == "ocr"  # page 1 still pending
+    tasks.process_page(document_id, 1)
+    assert _status(settings, document_id) == "indexed"
+    assert sent == [("retention.apply", (document_id,))]  # no finish message: done here
+    tasks.process_page(document_id, 1)  # a redelivered page: nothing more happens
+    assert sent == [("retention.apply", (document_id,))]
+
+
+def test_an_outage_while_finishing_hands_the_document_to_the_finish_task(  # noqa: ANN001
+        settings, tmp_path, sent, monkeypatch):
+    document_id = _ingest(settings, tmp_path, pages=1)
+    sent.clear()
+    real = pipeline.finish_document
+
+    def search_down(doc_id: str) -> None:
+        raise Unavailable("search backend unreachable", code="search_unavailable")
+
+    monkeypatch.setattr(pipeline, "finish_document", search_down)
+    tasks.process_page(document_id, 1)
+    assert sent == [("ocr.finish_document", (document_id,))]
+    assert _status(settings, document_id) == "finishing"
+    monkeypatch.setattr(pipeline, "finish_document", real)
+    tasks.finish_document(document_id)  # the finish task's own (retried) run
+    assert _status(settings, document_id) == "indexed"
+
+
+def test_a_bug_while_finishing_marks_the_document_failed(settings, tmp_path, sent,  # noqa: ANN001
+                                                        monkeypatch):
+    document_id = _ingest(settings, tmp_path, pages=1)
+
+    def broken(doc_id: str) -> None:
+        raise KeyError("simulated bug")
+
+    monkeypatch.setattr(pipeline, "finish_document", broken)
+    with pytest.raises(KeyError):
+        tasks.process_page(document_id, 1)
+    with session_scope(settings) as session:
+        doc = session.get(Document, document_id)
+        assert doc.status == "failed" and "internal error while finishing" in doc.error
