@@ -41,7 +41,7 @@ def test_payload_ignores_unknown_fields_and_rejects_missing_mrn() -> None:
         decode_cover(PREFIX + "MRN=TST1234567;DOB=1970-13-45")
 
 
-@pytest.mark.parametrize("dpi", [100, 150, 200, 300])
+@pytest.mark.parametrize("dpi", [50, 100, 150, 200, 300, 600])
 def test_printed_cover_sheet_reads_back_at_scan_resolutions(tmp_path: Path, dpi: int) -> None:
     pdf = write_cover_sheet(SHEET, tmp_path / "cover.pdf")
     page = convert_from_path(pdf, dpi=dpi, grayscale=True)[0]
@@ -49,15 +49,16 @@ def test_printed_cover_sheet_reads_back_at_scan_resolutions(tmp_path: Path, dpi:
     assert found is not None and found.cover == SHEET
 
 
-def test_patch_t_sheet_in_the_fax_sample_is_a_plain_separator() -> None:
-    pages = convert_from_path(sample("paperless-barcode-fax-image.pdf"), dpi=150,
+@pytest.mark.parametrize("dpi", [75, 150, 300, 600])
+def test_patch_t_sheet_in_the_fax_sample_is_a_plain_separator(dpi: int) -> None:
+    pages = convert_from_path(sample("paperless-barcode-fax-image.pdf"), dpi=dpi,
                               grayscale=True)
     found = [find_separator(page, ("PATCHT",)) for page in pages]
     assert [f is not None for f in found] == [False, True, False]
     assert found[1].cover is None and found[1].value == "PATCHT"
 
 
-@pytest.mark.parametrize("dpi", [150, 300])
+@pytest.mark.parametrize("dpi", [100, 150, 300, 600])
 def test_small_qr_sample_is_found_when_its_value_is_configured(dpi: int) -> None:
     page = convert_from_path(sample("paperless-barcode-qr-asn-000123-upscale-dpi.pdf"),
                              dpi=dpi, grayscale=True)[0]
