@@ -35,17 +35,16 @@ RETRY = {
 @app.task(name="ocr.process_document", **RETRY)
 def process_document(document_id: str) -> None:
     """Rasterise nothing yet: create the page rows and fan out one task per page (what
-    :func:`enqueue_document` does in the sender; this task is for messages sent so)."""
-    _fan_out(document_id)
-
-
-def _fan_out(document_id: str) -> None:
+    :func:`enqueue_document` does in the sender for all but long documents)."""
     from ocr import pipeline
 
-    pending = pipeline.start_document(document_id)
+    _send_pages(document_id, pipeline.start_document(document_id))
+
+
+def _send_pages(document_id: str, pending: list[int]) -> None:
     for number in pending:
         process_page.delay(document_id, number)
-    if not pending:
+    if not pending:  # every page read already (a document sent again): the join
         _maybe_finish(document_id)
 
 
@@ -109,10 +108,23 @@ def _import_pipeline(**_: object) -> None:
     from ocr import page, pipeline, rasterize  # noqa: F401
 
 
+# Up to this many pages a document's page tasks are sent by its sender; a longer one's by
+# a document task on a worker: 1,000 messages are seconds on the embedded queue (~3-7 ms
+# each), which a clerk's upload should not wait for.
+SEND_PAGES_HERE = 64
+
+
 def enqueue_document(document_id: str) -> None:
     """Called by intake after the catalog commit: the page rows are made and one task per
     page is sent here, so every worker process starts on a page at once. (A document task
     in between cost a queue hop and held one process: 0.15-0.25 s before the second page
-    began, for every document.) A sender stopped half-way leaves the document "ocr" with
-    pages pending: the stuck-document sweep sends it again."""
-    _fan_out(document_id)
+    began, for every document.) Longer documents go through the document task. A sender
+    stopped half-way leaves the document "ocr" with pages pending: the stuck-document sweep
+    sends it again."""
+    from ocr import pipeline
+
+    pending = pipeline.start_document(document_id)
+    if len(pending) > SEND_PAGES_HERE:
+        process_document.delay(document_id)
+    else:
+        _send_pages(document_id, pending)

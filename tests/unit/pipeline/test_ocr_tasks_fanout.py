@@ -66,6 +66,17 @@ def test_the_sender_makes_the_page_rows_and_sends_every_page(settings, tmp_path,
         assert len(session.get(Document, document_id).pages) == 3
 
 
+def test_a_long_document_is_fanned_out_by_a_document_task(settings, tmp_path, sent,  # noqa: ANN001
+                                                          monkeypatch):
+    # Above the limit the sender sends one message, not one a page (its clerk waits for it).
+    monkeypatch.setattr(tasks, "SEND_PAGES_HERE", 2)
+    document_id = _ingest(settings, tmp_path, pages=3)
+    assert sent == [("ocr.process_document", (document_id,))]
+    sent.clear()
+    tasks.process_document(document_id)  # on a worker
+    assert sent == [("ocr.process_page", (document_id, n)) for n in (1, 2, 3)]
+
+
 def test_the_last_page_task_finishes_the_document_itself(settings, tmp_path, sent):  # noqa: ANN001
     document_id = _ingest(settings, tmp_path, pages=2)
     sent.clear()
