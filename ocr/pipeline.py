@@ -24,7 +24,6 @@ from chartvault.db import session_scope
 from chartvault.errors import BadInput, ChartvaultError, NotFound
 from chartvault.models import Document, Page, StoredObject, utcnow
 from chartvault.settings import Settings, get_settings
-from chartvault.types import WordBox
 from ocr.indexing import index_document, index_for
 from ocr.interface import OcrFailed, PageResult
 from ocr.service import merge_pdfs, ocr_page
@@ -191,7 +190,7 @@ def _store_page_files(document_id: str, result: PageResult, workdir: Path, retai
     n = result.number
     words = workdir / f"{n:04d}-words.json"
     words.write_text(json.dumps({"width": result.width, "height": result.height,
-                                 "words": [_word(w) for w in result.words]}), "utf-8")
+                                 "words": [w.as_dict() for w in result.words]}), "utf-8")
     files = {"pdf": (f"pages/{n:04d}.pdf", result.pdf_path, "application/pdf"),
              "words": (f"pages/{n:04d}-words.json", words, "application/json")}
     for size, path in result.images.items():
@@ -204,12 +203,6 @@ def _store_page_files(document_id: str, result: PageResult, workdir: Path, retai
     rows = [_put(document_id, f"page-{kind}", stored[kind], path, content_type, retain)
             for kind, (_, path, content_type) in files.items() if stored[kind] not in recorded]
     return stored, rows
-
-
-def _word(word: WordBox) -> dict:
-    """A word box as JSON (``asdict`` deep-copies: a tenth of a page's own work)."""
-    return {"text": word.text, "left": word.left, "top": word.top, "width": word.width,
-            "height": word.height, "confidence": word.confidence}
 
 
 def _image_type(path: Path) -> str:

@@ -104,8 +104,12 @@ def _maybe_finish(document_id: str) -> None:
 def _import_pipeline(**_: object) -> None:
     # In the worker's main process, before it forks its pool: every pool process starts
     # with the pipeline imported (shared pages), not importing it in its first task.
-    # ocr.page and ocr.rasterize: ocr.service imports them only when it reads a page.
+    # ocr.page and ocr.rasterize: ocr.service imports them only when it reads a page; the
+    # search backend: the finish step opens it only at a process's first document.
     from ocr import page, pipeline, rasterize  # noqa: F401
+    from search import import_backend
+
+    import_backend(get_settings())
 
 
 # Up to this many pages a document's page tasks are sent by its sender; a longer one's by

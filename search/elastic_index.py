@@ -21,7 +21,6 @@ import json
 import uuid
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import asdict
 from typing import Any
 
 import elastic_transport
@@ -115,7 +114,7 @@ def page_sources(entry: DocumentEntry) -> Iterator[tuple[str, Dsl]]:
     for page in entry.pages:
         source = dict(meta, page=page.number, first_page=page.number == first,
                       text=page.text.translate(_CLEAN),
-                      words=[asdict(w) for w in page.words])
+                      words=[w.as_dict() for w in page.words])
         yield f"{entry.document_id}:{page.number}", source
 
 

@@ -14,7 +14,7 @@ import json
 import logging
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
 
@@ -85,7 +85,7 @@ def page_documents(entry: DocumentEntry) -> Iterator[Document]:
         doc.add_integer("page", page.number)
         doc.add_text("text", page.text)
         doc.add_text("exact", page.text)
-        doc.add_bytes("words", json.dumps([asdict(w) for w in page.words]).encode())
+        doc.add_bytes("words", json.dumps([w.as_dict() for w in page.words]).encode())
         yield doc
 
 
