@@ -3,34 +3,16 @@
 
 from __future__ import annotations
 
-from datetime import date
-from pathlib import Path
-
 import pytest
 
-from archive import open_store
 from chartvault.db import session_scope
 from chartvault.models import Document, Page, StoredObject
-from chartvault.synthetic import ChartSpec, make_chart
-from ingest.service import IncomingFile, IntakeOptions, ingest_files
 from ocr import pipeline
 from ocr.interface import OcrFailed
 from search import SearchQuery, open_index
+from tests.support.pipeline_charts import ingest_chart
 
 pytestmark = pytest.mark.slow
-
-
-def _ingest(settings, tmp_path: Path, pages: int = 3) -> str:  # noqa: ANN001
-    spec = ChartSpec(mrn="TST000777", patient_name="TESTPATIENT, Carol",
-                     date_of_birth=date(1960, 3, 4), doc_type="lab_results",
-                     service_date=date(2023, 1, 2), pages=pages, seed=5, paragraphs=1)
-    chart = make_chart(spec, tmp_path / "chart.pdf", dpi=150)
-    queued: list[str] = []
-    result = ingest_files(settings, open_store(settings), [IncomingFile(chart.path, "c.pdf")],
-                          IntakeOptions(actor="test", mrn=spec.mrn, doc_type=spec.doc_type),
-                          queued.append)
-    assert queued == result.queued_ids and len(queued) == 1
-    return queued[0]
 
 
 def _run_all(document_id: str) -> None:
@@ -42,7 +24,7 @@ def _run_all(document_id: str) -> None:
 
 
 def test_a_failed_page_is_recorded_and_the_document_completes(settings, tmp_path, monkeypatch):  # noqa: ANN001
-    document_id = _ingest(settings, tmp_path)
+    document_id = ingest_chart(settings, tmp_path)
     real = pipeline.ocr_page
 
     def flaky(path, number, workdir, s, engine=None):  # noqa: ANN001, ANN202
@@ -67,7 +49,7 @@ def test_a_failed_page_is_recorded_and_the_document_completes(settings, tmp_path
 def test_a_page_that_keeps_killing_its_worker_is_given_up(settings, tmp_path, monkeypatch):  # noqa: ANN001
     # A crash inside an in-process engine kills the pool process before run_page
     # returns; the redelivered task comes back to a page whose attempts went up.
-    document_id = _ingest(settings, tmp_path, pages=2)
+    document_id = ingest_chart(settings, tmp_path, pages=2)
     pipeline.start_document(document_id)
 
     class WorkerKilled(BaseException):
@@ -97,7 +79,7 @@ def test_a_page_that_keeps_killing_its_worker_is_given_up(settings, tmp_path, mo
 
 
 def test_every_page_failing_fails_the_document(settings, tmp_path, monkeypatch):  # noqa: ANN001
-    document_id = _ingest(settings, tmp_path, pages=2)
+    document_id = ingest_chart(settings, tmp_path, pages=2)
 
     def broken(*_args, **_kw):  # noqa: ANN002, ANN003, ANN202
         raise OcrFailed("simulated: nothing readable")
@@ -110,7 +92,7 @@ def test_every_page_failing_fails_the_document(settings, tmp_path, monkeypatch):
 
 
 def test_steps_are_idempotent(settings, tmp_path):  # noqa: ANN001
-    document_id = _ingest(settings, tmp_path, pages=2)
+    document_id = ingest_chart(settings, tmp_path, pages=2)
     _run_all(document_id)
     # A redelivered message for every step changes nothing.
     assert pipeline.start_document(document_id) == []
@@ -130,7 +112,7 @@ def test_low_confidence_pages_are_flagged(cv_env, tmp_path, monkeypatch, confide
     monkeypatch.setenv("CHARTVAULT_OCR_CONFIDENCE_THRESHOLD", confidence_threshold)
     reset_settings_cache()
     settings = get_settings()
-    document_id = _ingest(settings, tmp_path, pages=1)
+    document_id = ingest_chart(settings, tmp_path, pages=1)
     _run_all(document_id)
     with session_scope(settings) as session:
         doc = session.get(Document, document_id)
@@ -144,7 +126,7 @@ def test_pool_processes_fetching_the_same_original_at_once_both_get_it(
     the same ids): each fetch must write a temp file of its own."""
     import os
 
-    document_id = _ingest(settings, tmp_path)
+    document_id = ingest_chart(settings, tmp_path)
     with session_scope(settings) as session:
         doc = session.get(Document, document_id)
         key, version, sha = doc.original_key, doc.original_version, doc.sha256
@@ -176,7 +158,7 @@ def test_a_searchable_pdf_that_cannot_be_made_leaves_nothing_in_the_index(settin
     again and the document is not indexed (the task retries or marks it failed)."""
     from ocr.interface import UnreadableFile
 
-    document_id = _ingest(settings, tmp_path, pages=2)
+    document_id = ingest_chart(settings, tmp_path, pages=2)
 
     def broken(parts, out):  # noqa: ANN001, ANN202
         raise UnreadableFile("cannot merge the page PDFs: simulated", code="corrupt_pdf")

@@ -5,18 +5,13 @@ the e2e tests run the same tasks through a real Celery worker)."""
 
 from __future__ import annotations
 
-from datetime import date
-from pathlib import Path
-
 import pytest
 
-from archive import open_store
 from chartvault.db import session_scope
 from chartvault.errors import Unavailable
 from chartvault.models import Document
-from chartvault.synthetic import ChartSpec, make_chart
-from ingest.service import IncomingFile, IntakeOptions, ingest_files
 from ocr import pipeline, tasks
+from tests.support.pipeline_charts import ingest_chart
 
 pytestmark = pytest.mark.slow
 
@@ -33,25 +28,13 @@ def sent(monkeypatch):  # noqa: ANN001, ANN201
     return out
 
 
-def _ingest(settings, tmp_path: Path, pages: int) -> str:  # noqa: ANN001
-    spec = ChartSpec(mrn="TST000778", patient_name="TESTPATIENT, Dora",
-                     date_of_birth=date(1961, 4, 5), doc_type="lab_results",
-                     service_date=date(2023, 2, 3), pages=pages, seed=6, paragraphs=1)
-    chart = make_chart(spec, tmp_path / "chart.pdf", dpi=150)
-    result = ingest_files(settings, open_store(settings), [IncomingFile(chart.path, "c.pdf")],
-                          IntakeOptions(actor="test", mrn=spec.mrn, doc_type=spec.doc_type),
-                          tasks.enqueue_document)
-    assert len(result.queued_ids) == 1
-    return result.queued_ids[0]
-
-
 def _status(settings, document_id: str) -> str:  # noqa: ANN001
     with session_scope(settings) as session:
         return session.get(Document, document_id).status
 
 
 def test_the_sender_makes_the_page_rows_and_sends_every_page(settings, tmp_path, sent):  # noqa: ANN001
-    document_id = _ingest(settings, tmp_path, pages=3)
+    document_id = ingest_chart(settings, tmp_path, 3, tasks.enqueue_document)
     assert sent == [("ocr.process_page", (document_id, n)) for n in (1, 2, 3)]
     with session_scope(settings) as session:
         doc = session.get(Document, document_id)
@@ -70,7 +53,7 @@ def test_a_long_document_is_fanned_out_by_a_document_task(settings, tmp_path, se
                                                           monkeypatch):
     # Above the limit the sender sends one message, not one a page (its clerk waits for it).
     monkeypatch.setattr(tasks, "SEND_PAGES_HERE", 2)
-    document_id = _ingest(settings, tmp_path, pages=3)
+    document_id = ingest_chart(settings, tmp_path, 3, tasks.enqueue_document)
     assert sent == [("ocr.process_document", (document_id,))]
     sent.clear()
     tasks.process_document(document_id)  # on a worker
@@ -78,7 +61,7 @@ def test_a_long_document_is_fanned_out_by_a_document_task(settings, tmp_path, se
 
 
 def test_the_last_page_task_finishes_the_document_itself(settings, tmp_path, sent):  # noqa: ANN001
-    document_id = _ingest(settings, tmp_path, pages=2)
+    document_id = ingest_chart(settings, tmp_path, 2, tasks.enqueue_document)
     sent.clear()
     tasks.process_page(document_id, 2)
     assert sent == [] and _status(settings, document_id) == "ocr"  # page 1 still pending
@@ -91,7 +74,7 @@ def test_the_last_page_task_finishes_the_document_itself(settings, tmp_path, sen
 
 def test_an_outage_while_finishing_hands_the_document_to_the_finish_task(  # noqa: ANN001
         settings, tmp_path, sent, monkeypatch):
-    document_id = _ingest(settings, tmp_path, pages=1)
+    document_id = ingest_chart(settings, tmp_path, 1, tasks.enqueue_document)
     sent.clear()
     real = pipeline.finish_document
 
@@ -109,7 +92,7 @@ def test_an_outage_while_finishing_hands_the_document_to_the_finish_task(  # noq
 
 def test_a_bug_while_finishing_marks_the_document_failed(settings, tmp_path, sent,  # noqa: ANN001
                                                         monkeypatch):
-    document_id = _ingest(settings, tmp_path, pages=1)
+    document_id = ingest_chart(settings, tmp_path, 1, tasks.enqueue_document)
 
     def broken(doc_id: str) -> None:
         raise KeyError("simulated bug")
