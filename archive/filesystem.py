@@ -212,11 +212,14 @@ class FilesystemStore:
         """The folder of ``key`` and the file of one of its versions, as plain strings
         (pathlib's joins were a twentieth of a 1 MB put)."""
         parent, name = _split(key)
-        folder = f"{self._objects_path}/{parent}" if parent else self._objects_path
+        folder = self._folder_of(parent)
         return folder, f"{folder}/.{name}@{version_id}.v"
 
+    def _folder_of(self, parent: str) -> str:
+        return f"{self._objects_path}/{parent}" if parent else self._objects_path
+
     def _folder(self, key: str) -> Path:
-        return self._objects / _split(key)[0]
+        return Path(self._folder_of(_split(key)[0]))
 
     def version_path(self, key: str, version_id: str) -> Path:
         """The file holding one version (for fixity tools and tests)."""
