@@ -6,11 +6,15 @@ import contextlib
 import os
 import signal
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from chartvault.cli.output import emit_json, table
 from chartvault.settings import Settings, get_settings
+
+if TYPE_CHECKING:
+    from chartvault.synthetic import ChartSpec
 
 
 def _serve_http(settings: Settings, host: str, port: int) -> None:
@@ -111,28 +115,29 @@ def demo(host: str, port: int, then_serve: bool, as_json: bool) -> None:
     settings = get_settings()
     charts = _demo_charts(settings.home / "demo")
     with worker_if_embedded(settings, True):
-        ids = []
-        for chart in charts:
-            spec = chart.spec
+        ids, again = [], 0
+        for path, spec in charts:
             options = IntakeOptions(actor="demo", source="cli", mrn=spec.mrn,
                                     doc_type=spec.doc_type, service_date=spec.service_date,
                                     facility=spec.facility, patient_name=spec.patient_name,
                                     date_of_birth=spec.date_of_birth)
             result = ingest_files(settings, open_store(settings),
-                                  [IncomingFile(chart.path, chart.path.name)], options,
-                                  enqueue_document)
-            ids += result.queued_ids + [o.duplicate_of for o in result.outcomes
-                                        if o.duplicate_of]
+                                  [IncomingFile(path, path.name)], options, enqueue_document)
+            earlier = [o.duplicate_of for o in result.outcomes if o.duplicate_of]
+            ids += result.queued_ids + earlier
+            again += len(earlier)
         wait_for(settings, ids, 1800, not as_json)
     result = open_index(settings).search(SearchQuery(text="metformin", limit=5))
     hits = [{"document_id": h.document_id, "mrn": h.mrn, "page": h.page,
              "snippet": h.snippet.replace("\x02", "[").replace("\x03", "]")}
             for h in result.hits]
     if as_json:
-        emit_json({"documents": ids, "query": "metformin", "total": result.total, "hits": hits})
+        emit_json({"documents": ids, "already_archived": again, "query": "metformin",
+                   "total": result.total, "hits": hits})
     else:
-        click.echo(f"Ingested {len(ids)} synthetic chart(s). Search 'metformin': "
-                   f"{result.total} document(s)")
+        done = (f"Ingested {len(ids) - again} synthetic chart(s)"
+                + (f", {again} already in the archive from an earlier demo" if again else ""))
+        click.echo(f"{done}. Search 'metformin': {result.total} document(s)")
         table("metformin", ["document", "mrn", "page", "snippet"],
               [[h["document_id"], h["mrn"], h["page"], h["snippet"]] for h in hits])
     if then_serve:
@@ -155,16 +160,26 @@ def _demo_admin(settings: Settings, host: str, port: int) -> None:
                f"password {password}")
 
 
-def _demo_charts(folder: Path):  # noqa: ANN202
-    """Three fake patients, one chart each (2-3 pages, one of them skewed and noisy)."""
+def _demo_charts(folder: Path) -> list[tuple[Path, ChartSpec]]:
+    """Three fake patients, one chart each (2-3 pages, one of them skewed and noisy).
+
+    The files are kept in ``folder`` and made only once: a second demo hands over the same
+    bytes, which the intake knows as duplicates, so the archive does not fill up with
+    copies (a fresh PDF would differ in its creation date alone)."""
     from chartvault.synthetic import fake_patients, make_chart, spec_for
 
     folder.mkdir(parents=True, exist_ok=True)
     patients = fake_patients(3, seed=2026)
     shapes = [{"pages": 3}, {"pages": 2, "noise": True, "skew": 2.0}, {"pages": 2}]
-    return [make_chart(spec_for(patient, seed=100 + i, **shape),
-                       folder / f"demo-chart-{i + 1}.pdf", fmt="pdf", dpi=300)
-            for i, (patient, shape) in enumerate(zip(patients, shapes, strict=True))]
+    charts = []
+    for i, (patient, shape) in enumerate(zip(patients, shapes, strict=True)):
+        spec, path = spec_for(patient, seed=100 + i, **shape), folder / f"demo-chart-{i + 1}.pdf"
+        if not path.exists():  # made whole beside it, then renamed: never half a file
+            partial = path.with_suffix(".partial.pdf")
+            make_chart(spec, partial, fmt="pdf", dpi=300)
+            partial.replace(path)
+        charts.append((path, spec))
+    return charts
 
 
 COMMANDS = [serve, worker, beat, demo]

@@ -160,5 +160,12 @@ def test_demo_ingests_synthetic_charts_and_finds_a_word(cv_env: dict[str, str]) 
     done = run_cli("demo", "--no-serve", "--json", env=cv_env)
     assert done.returncode == 0, done.stderr
     report = json.loads(done.stdout)
-    assert len(report["documents"]) == 3
+    assert len(report["documents"]) == 3 and report["already_archived"] == 0
     assert report["total"] >= 1 and "[metformin]" in report["hits"][0]["snippet"].lower()
+
+    # Run again (the README's command, twice): the same charts are duplicates, not copies.
+    again = run_cli("demo", "--no-serve", "--json", env=cv_env)
+    assert again.returncode == 0, again.stderr
+    second = json.loads(again.stdout)
+    assert sorted(second["documents"]) == sorted(report["documents"])
+    assert second["already_archived"] == 3 and second["total"] == report["total"]
