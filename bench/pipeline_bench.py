@@ -399,23 +399,23 @@ def scaling(args: argparse.Namespace, root: Path) -> None:
                   f"{one:.1f} s  2 workers {two:.1f} s  speed-up {one / two:.2f}x  "
                   f"(target >= 1.8x)  CPU {runs[1].cpu[end]:.1f} / {runs[2].cpu[end]:.1f} s"
                   f"  load {os.getloadavg()[0]:.1f}")
+        to_indexed = speedups["to indexed"][-1]
         cpu_out = runs[2].cpu["indexed"] / runs[1].cpu["indexed"]
-        speedups.setdefault("to indexed, CPU taken out", []).append(
-            speedups["to indexed"][-1] * cpu_out)
+        speedups.setdefault("to indexed, CPU taken out", []).append(to_indexed * cpu_out)
         one, two = (runs[w].wall["indexed"] - runs[w].wall["queued"] for w in (1, 2))
         speedups.setdefault("the workers' part", []).append(one / two)
         print(f"          the workers' part (document committed -> indexed) {one:.1f} s / "
               f"{two:.1f} s: {one / two:.2f}x;  to indexed with CPU taken out: "
-              f"{speedups['to indexed'][-1] * cpu_out:.2f}x;  the bench's poller "
+              f"{to_indexed * cpu_out:.2f}x;  the bench's poller "
               f"{runs[1].poller_cpu:.2f} / {runs[2].poller_cpu:.2f} CPU s")
         raw_speedup = raw[1][0] / raw[2][0]
         speedups.setdefault("raw tesseract", []).append(raw_speedup)
         speedups.setdefault("Chartvault to indexed / raw tesseract", []).append(
-            speedups["to indexed"][-1] / raw_speedup)
+            to_indexed / raw_speedup)
         print(f"          raw tesseract, same pages, 2 processes vs 1: {raw[1][0]:.1f} s / "
               f"{raw[2][0]:.1f} s: {raw_speedup:.2f}x (CPU {raw[1][1]:.1f} / {raw[2][1]:.1f} s)"
               f";  Chartvault's speed-up to indexed is "
-              f"{speedups['to indexed'][-1] / raw_speedup:.0%} of it")
+              f"{to_indexed / raw_speedup:.0%} of it")
     if args.rounds > 1:
         for end, values in speedups.items():
             print(f"scaling   median over {args.rounds} rounds, {end}: "
