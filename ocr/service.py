@@ -8,6 +8,7 @@ trouble raises :class:`~ocr.interface.OcrFailed` or
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from functools import lru_cache
 from pathlib import Path
@@ -21,6 +22,8 @@ from ocr.sniff import inspect_file, read_kind
 if TYPE_CHECKING:
     from ocr.page import Deadline
     from ocr.rasterize import Raster
+
+log = logging.getLogger(__name__)
 
 # Reading pages (numpy, pdf2image, the clean-up) is imported by the functions that read
 # them: intake calls inspect() from a command line that starts for one batch.
@@ -78,6 +81,18 @@ def default_engine(settings: Settings) -> OcrEngine:
     """The engine ``settings.ocr_engine`` names (``OMP_THREAD_LIMIT=1`` either way), one
     per process: the in-process engine keeps its model loaded between pages."""
     return _engine(settings.ocr_engine, settings.ocr_tessdata)
+
+
+def warm_engine(settings: Settings) -> None:
+    """Load the default engine's model for ``settings.ocr_language`` now (a worker's pool
+    process as it starts), not in that process's first page. Never raises: an engine
+    that cannot load it is left for the first page to report, with its reason on the
+    page, and the process starts all the same (it runs other tasks too)."""
+    try:
+        default_engine(settings).warm(settings.ocr_language)
+    except Exception as exc:  # noqa: BLE001 - a pool process that fails to start is worse
+        log.warning("the OCR engine could not load its model ahead of the first page",
+                    extra={"error": f"{type(exc).__name__}: {exc}"})
 
 
 @lru_cache(maxsize=4)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 
-from celery.signals import worker_init
+from celery.signals import worker_init, worker_process_init
 
 from chartvault.celery_app import app
 from chartvault.errors import Unavailable
@@ -111,6 +111,16 @@ def _import_pipeline(**_: object) -> None:
     from search import import_backend
 
     import_backend(get_settings())
+
+
+@worker_process_init.connect
+def _warm_engine(**_: object) -> None:
+    # In each pool process as it starts (after the fork: the engine's library state is
+    # the process's own): the model loads now (0.1 s for eng, measured), not in the first
+    # page this process reads.
+    from ocr.service import warm_engine
+
+    warm_engine(get_settings())
 
 
 # Up to this many pages a document's page tasks are sent by its sender; a longer one's by

@@ -1,10 +1,11 @@
 """``TesserocrEngine``: Tesseract's C API in the worker process, through tesserocr.
 
 The ``tesseract`` command loads its model again for every page (about 0.1 s of
-CPU a page); this engine loads it once per worker process and keeps it. The
-wheel bundles its own Tesseract (5.5) and reads the system's tessdata.
-Chosen by ``CHARTVAULT_OCR_ENGINE=tesserocr``; the CLI engine stays the default
-elsewhere and the fallback.
+CPU a page); this engine loads it once per worker process (as the process starts:
+:meth:`TesserocrEngine.warm`) and keeps it. tesserocr is built on Debian's
+libtesseract (``scripts/setup.sh``, the Dockerfile), so it reads exactly as the
+``tesseract`` command does, from the system's tessdata. The default engine
+(``CHARTVAULT_OCR_ENGINE=tesserocr``); ``tesseract`` chooses the command line.
 
 Safety: every run has a deadline (Tesseract's own, in milliseconds) and fails
 cleanly on an unreadable image. A crash inside the library takes the worker's
@@ -89,6 +90,11 @@ class TesserocrEngine:
     def languages(self) -> set[str]:
         _, found = tesserocr.get_languages(str(self.tessdata) + os.sep)
         return set(found)
+
+    def warm(self, language: str) -> None:
+        """Load ``language``'s model now (0.1 s for ``eng``), not in the first page."""
+        with self._lock:
+            self._api(language, tesserocr.PSM.AUTO)
 
     def _api(self, language: str, psm: int) -> tesserocr.PyTessBaseAPI:
         api = self._apis.get(language)

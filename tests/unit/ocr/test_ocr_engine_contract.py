@@ -60,6 +60,36 @@ def test_text_only_pdf_has_the_words_and_no_image(engine, chart, tmp_path):
     assert made.spec.mrn in _pdf_text(result.pdf, tmp_path)
 
 
+def test_warm_then_read(engine, chart):
+    engine.warm("eng")
+    made = chart("png", paragraphs=1)
+    assert made.spec.mrn in engine.recognize(made.path, language="eng", dpi=150,
+                                              timeout=60).text
+
+
+def test_tesserocr_warm_loads_the_model_once_ahead_of_the_first_page(chart, monkeypatch):
+    import tesserocr
+
+    loaded, real = [], tesserocr.PyTessBaseAPI
+
+    def counting(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+        loaded.append(kwargs.get("lang"))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(tesserocr, "PyTessBaseAPI", counting)
+    engine = TesserocrEngine()
+    engine.warm("eng")
+    assert loaded == ["eng"]
+    made = chart("png", paragraphs=1)
+    engine.recognize(made.path, language="eng", dpi=150, timeout=60)
+    assert loaded == ["eng"]  # the first page found it loaded
+
+
+def test_tesserocr_warm_with_a_language_not_installed_says_which():
+    with pytest.raises(OcrFailed, match="tesseract-ocr-xyz"):
+        TesserocrEngine().warm("xyz")
+
+
 def test_tesserocr_runs_the_same_tesseract_as_the_cli():
     # scripts/setup.sh builds tesserocr on Debian's libtesseract; PyPI's wheel bundles
     # another version, which reads a letter here and there differently.

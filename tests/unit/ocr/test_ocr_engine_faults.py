@@ -50,6 +50,9 @@ class FakeEngine:
     def languages(self) -> set[str]:
         return {"eng"}
 
+    def warm(self, language: str) -> None:
+        self.calls.append(("warm", 0))
+
     def names(self) -> list[str]:
         return [name for name, _ in self.calls]
 

@@ -12,7 +12,7 @@ from reportlab.lib.pagesizes import letter
 from reportlab.pdfgen import canvas
 
 from ocr.interface import UnreadableFile
-from ocr.service import merge_pdfs, ocr_page
+from ocr.service import merge_pdfs, ocr_page, warm_engine
 from ocr.thumbnails import page_images
 
 MAX_CER = 0.03
@@ -231,3 +231,13 @@ def test_image_without_dpi_gives_a_letter_sized_pdf_page(chart, ocr_settings, tm
     assert result.dpi == 150
     width_in = float(PdfReader(result.pdf_path).pages[0].mediabox.width) / 72
     assert width_in == pytest.approx(8.5, abs=0.1)
+
+
+def test_warm_engine_never_stops_a_worker_process_starting(ocr_settings, caplog):
+    # A language that is not installed: the pool process starts, the log says why, and
+    # the first page will fail with the engine's own message (tesseract-ocr-xyz).
+    warm_engine(ocr_settings.replace(ocr_engine="tesserocr", ocr_language="xyz"))
+    warned = [r for r in caplog.records if "could not load its model" in r.getMessage()]
+    assert warned and "tesseract-ocr-xyz" in warned[0].error
+    warm_engine(ocr_settings.replace(ocr_engine="tesserocr"))  # eng: loads, says nothing
+    assert len([r for r in caplog.records if r.levelname == "WARNING"]) == 1
