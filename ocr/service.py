@@ -91,8 +91,8 @@ def warm_engine(settings: Settings) -> None:
     try:
         default_engine(settings).warm(settings.ocr_language)
     except Exception as exc:  # noqa: BLE001 - a pool process that fails to start is worse
-        log.warning("the OCR engine could not load its model ahead of the first page",
-                    extra={"error": f"{type(exc).__name__}: {exc}"})
+        log.warning("the OCR engine could not load its model ahead of the first page: %s",
+                    exc, extra={"code": type(exc).__name__})
 
 
 @lru_cache(maxsize=4)

@@ -238,6 +238,7 @@ def test_warm_engine_never_stops_a_worker_process_starting(ocr_settings, caplog)
     # the first page will fail with the engine's own message (tesseract-ocr-xyz).
     warm_engine(ocr_settings.replace(ocr_engine="tesserocr", ocr_language="xyz"))
     warned = [r for r in caplog.records if "could not load its model" in r.getMessage()]
-    assert warned and "tesseract-ocr-xyz" in warned[0].error
+    assert warned and "install tesseract-ocr-xyz" in warned[0].getMessage()
+    assert warned[0].code == "OcrFailed"
     warm_engine(ocr_settings.replace(ocr_engine="tesserocr"))  # eng: loads, says nothing
     assert len([r for r in caplog.records if r.levelname == "WARNING"]) == 1
