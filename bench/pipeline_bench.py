@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/pipeline_bench.py overhead --pages 6
     .venv/bin/python bench/pipeline_bench.py scaling --pages 20
+    .venv/bin/python bench/pipeline_bench.py scaling --rounds 6 --probe
     .venv/bin/python bench/pipeline_bench.py ocrmypdf --pages 6
     .venv/bin/python bench/pipeline_bench.py memory --pages 50 500
     .venv/bin/python bench/pipeline_bench.py --paragraphs 8 overhead --pages 20 --rounds 3
@@ -27,7 +28,9 @@ OMP_THREAD_LIMIT=1 everywhere.
 - scaling: the same chart with 2 worker processes against 1, end to end, and the
   workers' part alone (the document committed -> indexed); beside each round, the raw
   tesseract CLI's own speed-up (2 processes vs 1) on the same page images, which this
-  2-vCPU host does not always give (1.5-2.2x by round). Target >= 1.8x.
+  2-vCPU host does not always give (1.5-2.3x by round). Target >= 1.8x. With
+  ``--probe`` the workers also report the CPU seconds of Tesseract's own runs and of
+  the page tasks around them (``bench/worker_probe``), 1 worker against 2.
 - ocrmypdf: OCRmyPDF (``--output-type pdf -j N``) against Chartvault with N
   worker processes on the same PDF, with the character error rate of both.
 - memory: peak RSS of the worker (every process of it) while it OCRs an
@@ -64,6 +67,8 @@ def cer(text: str, truth: str) -> float:
 
 PARAGRAPHS = 4  # body paragraphs per synthetic page (--paragraphs): 4 is a half-full page
 ENGINE = ""  # CHARTVAULT_OCR_ENGINE of the installations (--engine); "": the product default
+PROBE = False  # --probe: the workers report Tesseract's CPU and their page tasks' CPU
+PROBE_PATH = Path(__file__).resolve().parent / "worker_probe"  # its sitecustomize
 
 
 def make_pdf(folder: Path, pages: int, seed: int = 1):  # noqa: ANN201
@@ -174,6 +179,9 @@ class Run:
     cpu: dict[str, float]
     texts: list[str]
     poller_cpu: float = 0.0  # the bench's own observer, from the hand-over to indexed
+    # --probe: CPU seconds inside the worker, "engine" (Tesseract's own runs) and "page"
+    # (the page tasks, engine included), summed over every worker process
+    probe: dict[str, float] | None = None
 
 
 class Installation:
@@ -184,6 +192,11 @@ class Installation:
         self.env = {**os.environ, "CHARTVAULT_HOME": str(self.home), "OMP_THREAD_LIMIT": "1"}
         if ENGINE:
             self.env["CHARTVAULT_OCR_ENGINE"] = ENGINE
+        self.worker_env = dict(self.env)
+        if PROBE:  # the worker alone: the command line and the poller run as they are
+            self.worker_env["PYTHONPATH"] = os.pathsep.join(
+                p for p in (str(PROBE_PATH), os.environ.get("PYTHONPATH", "")) if p)
+            self.worker_env["CHARTVAULT_BENCH_PROBE"] = str(self.home / "probe")
         self.concurrency = concurrency
         self.worker: subprocess.Popen | None = None
         self.intake: subprocess.Popen | None = None
@@ -199,7 +212,7 @@ class Installation:
                 [sys.executable, "-m", "celery", "-A", "chartvault.celery_app", "worker",
                  "-Q", "chartvault", "--concurrency", str(self.concurrency), "--loglevel",
                  "WARNING", "--without-mingle", "--without-gossip"],
-                env=self.env, stdout=subprocess.DEVNULL, stderr=log)
+                env=self.worker_env, stdout=subprocess.DEVNULL, stderr=log)
         if intake == "service":
             self.intake = subprocess.Popen([sys.executable, "-c", INTAKE], env=self.env,
                                            stdin=subprocess.PIPE, stdout=subprocess.PIPE,
@@ -245,7 +258,18 @@ class Installation:
         done = json.loads(out)
         wall = {k: t - started for k, (t, _) in done["events"].items()}
         cpu = {k: c - ready["cpu"] + intake_cpu for k, (_, c) in done["events"].items()}
-        return Run(wall, cpu, done["texts"], done["poller_cpu"])
+        return Run(wall, cpu, done["texts"], done["poller_cpu"], self.probed())
+
+    def probed(self) -> dict[str, float] | None:
+        """CPU seconds by kind from the probe's files (``--probe``), else None."""
+        if not PROBE:
+            return None
+        totals = {"engine": 0.0, "page": 0.0}
+        for file in self.home.glob("probe.*"):
+            for line in file.read_text().splitlines():
+                row = json.loads(line)
+                totals[row["kind"]] += row["cpu"]
+        return totals
 
     def worker_pids(self) -> list[int]:
         if not self.worker:
@@ -412,6 +436,12 @@ def scaling(args: argparse.Namespace, root: Path) -> None:
         speedups.setdefault("raw tesseract", []).append(raw_speedup)
         speedups.setdefault("Chartvault to indexed / raw tesseract", []).append(
             to_indexed / raw_speedup)
+        if args.probe:
+            (e1, p1), (e2, p2) = ((runs[w].probe["engine"], runs[w].probe["page"])
+                                  for w in (1, 2))
+            print(f"          inside the workers, CPU s 1 / 2 workers: Tesseract's own runs "
+                  f"{e1:.1f} / {e2:.1f} ({e2 / e1 - 1:+.0%}); the page tasks around them "
+                  f"{p1 - e1:.2f} / {p2 - e2:.2f}")
         print(f"          raw tesseract, same pages, 2 processes vs 1: {raw[1][0]:.1f} s / "
               f"{raw[2][0]:.1f} s: {raw_speedup:.2f}x (CPU {raw[1][1]:.1f} / {raw[2][1]:.1f} s)"
               f";  Chartvault's speed-up to indexed is "
@@ -494,9 +524,12 @@ def main() -> None:
     parser.add_argument("--engine", choices=("tesseract", "tesserocr"), default="",
                         help="CHARTVAULT_OCR_ENGINE for the installations (default: the "
                              "product's default)")
+    parser.add_argument("--probe", action="store_true",
+                        help="scaling: the workers report the CPU of Tesseract's own runs "
+                             "and of the page tasks around them (bench/worker_probe)")
     args = parser.parse_args()
-    global PARAGRAPHS, ENGINE
-    PARAGRAPHS, ENGINE = args.paragraphs, args.engine
+    global PARAGRAPHS, ENGINE, PROBE
+    PARAGRAPHS, ENGINE, PROBE = args.paragraphs, args.engine, args.probe
     root = Path(tempfile.mkdtemp(prefix="chartvault-bench-"))
     try:
         {"overhead": overhead, "scaling": scaling, "ocrmypdf": ocrmypdf,
