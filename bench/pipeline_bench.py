@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/pipeline_bench.py overhead --pages 6
     .venv/bin/python bench/pipeline_bench.py scaling --pages 20
-    .venv/bin/python bench/pipeline_bench.py scaling --rounds 6 --probe
+    .venv/bin/python bench/pipeline_bench.py --probe scaling --rounds 6
     .venv/bin/python bench/pipeline_bench.py ocrmypdf --pages 6
     .venv/bin/python bench/pipeline_bench.py memory --pages 50 500
     .venv/bin/python bench/pipeline_bench.py --paragraphs 8 overhead --pages 20 --rounds 3
