@@ -57,6 +57,8 @@ from pathlib import Path
 
 from rapidfuzz.distance import Levenshtein
 
+# Set once for this process: every child the bench starts (workers, tesseract, OCRmyPDF)
+# inherits it.
 os.environ["OMP_THREAD_LIMIT"] = "1"
 
 
@@ -189,7 +191,7 @@ class Installation:
 
     def __init__(self, root: Path, concurrency: int) -> None:
         self.home = root / f"home-{concurrency}-{time.monotonic_ns()}"
-        self.env = {**os.environ, "CHARTVAULT_HOME": str(self.home), "OMP_THREAD_LIMIT": "1"}
+        self.env = {**os.environ, "CHARTVAULT_HOME": str(self.home)}
         if ENGINE:
             self.env["CHARTVAULT_OCR_ENGINE"] = ENGINE
         self.worker_env = dict(self.env)
@@ -319,13 +321,12 @@ def raw_tesseract(pdf: Path, pages: int, work: Path) -> dict[str, Raw]:
     subprocess.run(["pdftoppm", "-r", "300", "-gray", str(pdf), str(work / "p")], check=True)
     inputs = {"rendered": sorted(work.glob("p-*.pgm"))[:pages], "extracted": extracted}
     out = {name: Raw(0.0, 0.0, []) for name in inputs}
-    env = {**os.environ, "OMP_THREAD_LIMIT": "1"}
     for i in range(pages):
         for name, images in inputs.items():
             base = work / f"raw-{name}-{i}"
             started, before = time.perf_counter(), children_cpu()
             subprocess.run(["tesseract", str(images[i]), str(base), "-l", "eng"], check=True,
-                           capture_output=True, env=env)
+                           capture_output=True)
             out[name].wall += time.perf_counter() - started
             out[name].cpu += children_cpu() - before
             out[name].texts.append(base.with_suffix(".txt").read_text())
@@ -387,11 +388,10 @@ def raw_tesseract_parallel(images: list[Path], processes: int) -> tuple[float, f
     """The tesseract CLI alone (text output, OMP_THREAD_LIMIT=1) on ``images`` with at
     most ``processes`` running at once, each taking the next page as it frees up (as the
     worker processes do): wall and CPU seconds."""
-    env = {**os.environ, "OMP_THREAD_LIMIT": "1"}
 
     def read(image: Path) -> None:
         subprocess.run(["tesseract", str(image), "-", "-l", "eng"], check=True,
-                       capture_output=True, env=env)
+                       capture_output=True)
 
     started, before = time.perf_counter(), children_cpu()
     with ThreadPoolExecutor(processes) as pool:
@@ -459,7 +459,7 @@ def ocrmypdf(args: argparse.Namespace, root: Path) -> None:
     started, before = time.perf_counter(), children_cpu()
     subprocess.run([sys.executable, "-m", "ocrmypdf", "--output-type", "pdf", "-j",
                     str(args.jobs), "-l", "eng", str(chart.path), str(out)], check=True,
-                   capture_output=True, env={**os.environ, "OMP_THREAD_LIMIT": "1"})
+                   capture_output=True)
     theirs, their_cpu = time.perf_counter() - started, children_cpu() - before
     their_texts = [subprocess.run(["pdftotext", "-f", str(i), "-l", str(i), str(out), "-"],
                                   capture_output=True, text=True, check=True).stdout

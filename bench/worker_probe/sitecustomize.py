@@ -30,11 +30,11 @@ def _cpu() -> float:
 def _probed(kind: str, function):  # noqa: ANN001, ANN202
     @functools.wraps(function)
     def run(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
-        cpu, wall = _cpu(), time.monotonic()
+        cpu = _cpu()
         try:
             return function(*args, **kwargs)
         finally:
-            line = {"kind": kind, "cpu": _cpu() - cpu, "wall": time.monotonic() - wall}
+            line = {"kind": kind, "cpu": _cpu() - cpu}
             with open(f"{PREFIX}.{os.getpid()}", "a") as out:
                 out.write(json.dumps(line) + "\n")
     return run
