@@ -1,4 +1,5 @@
-"""The embedded queue: kombu's SQLAlchemy transport on a SQLite file, polled faster.
+"""The embedded queue: kombu's SQLAlchemy transport on a SQLite file, polled faster,
+and safe when two processes declare the same queue at once.
 
 kombu polls its virtual transports once a second; a document crosses the queue
 three times (document, pages, finish), so a clerk waiting on ``ingest --wait``
@@ -6,17 +7,36 @@ would pay seconds of pure polling. A SQLite read every 0.1 s is cheap.
 kombu hands the SQLAlchemy transport's options to ``create_engine``, so the
 interval cannot be passed as a transport option: it is a subclass, registered
 under the URL scheme ``sqlite-queue+sqlite:///...``.
+
+kombu makes a queue's row on first use behind a lock of its own process only: a
+worker starting while a command sends its first message (``ingest --wait`` starts
+both) could both find no row and both insert it, and the loser's worker stopped on
+the unique constraint ("Unrecoverable error: IntegrityError"), leaving the command
+waiting for pages nobody read. Here the loser takes the winner's row.
 """
 
 from __future__ import annotations
 
 from kombu.transport import TRANSPORT_ALIASES
+from kombu.transport.sqlalchemy import Channel as SQLAlchemyChannel
 from kombu.transport.sqlalchemy import Transport as SQLAlchemyTransport
+from sqlalchemy.exc import IntegrityError
 
 SCHEME = "sqlite-queue"
 
 
+class Channel(SQLAlchemyChannel):
+    def _get_or_create(self, queue: str):  # noqa: ANN202 - kombu's queue row
+        try:
+            return super()._get_or_create(queue)
+        except IntegrityError:  # another process inserted it between our look and insert
+            self.session.rollback()
+            return self.session.query(self.queue_cls).filter(
+                self.queue_cls.name == queue).one()
+
+
 class Transport(SQLAlchemyTransport):
+    Channel = Channel
     polling_interval = 0.1
 
 

@@ -1,0 +1,41 @@
+"""The embedded queue (``chartvault.queue_transport``) when two processes declare one
+queue at the same moment: a worker starting while a command sends (``ingest --wait``)."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+from kombu import Connection
+from sqlalchemy import event
+
+from chartvault import queue_transport
+
+
+# kombu's own table mapping uses a loader SQLAlchemy 2.1 deprecates; not ours to change.
+@pytest.mark.filterwarnings("ignore:The ``noload`` loader strategy is deprecated")
+def test_a_queue_row_another_process_made_meanwhile_is_taken_not_fatal(tmp_path: Path):
+    db = tmp_path / "queue.sqlite3"
+    with Connection(f"{queue_transport.SCHEME}+sqlite:///{db}") as conn:
+        channel = conn.default_channel
+        other = sqlite3.connect(db)  # the other process
+        raced = []
+
+        def insert_first(_conn, _cursor, statement: str, *_: object) -> None:
+            # Between this process finding no row and inserting its own, the other one
+            # inserts and commits the same queue.
+            if statement.startswith("INSERT INTO kombu_queue") and not raced:
+                other.execute("INSERT INTO kombu_queue (name) VALUES ('chartvault')")
+                other.commit()
+                raced.append(statement)
+
+        event.listen(channel.session.get_bind(), "before_cursor_execute", insert_first)
+        queue = conn.SimpleQueue("chartvault")
+        queue.put({"page": 1})
+        assert queue.get(timeout=5).payload == {"page": 1}
+        assert raced
+        rows = other.execute("SELECT count(*) FROM kombu_queue WHERE name = 'chartvault'")
+        assert rows.fetchone() == (1,)
+        queue.close()
+        other.close()
