@@ -136,12 +136,7 @@ class ShardPool:
 
     def __init__(self, paths: list[Path], reply_timeout: float = 60.0) -> None:
         self._searchers = [_Searcher(p, len(paths)) for p in paths]
-        self._generations = [0] * len(paths)
         self.reply_timeout = reply_timeout
-
-    def changed(self, shard: int) -> None:
-        """This process committed to ``shard``: its searcher reloads before the next search."""
-        self._generations[shard] += 1
 
     def search(self, parsed: ParsedQuery, wanted: SearchQuery, query: SearchQuery
                ) -> SearchResult:
@@ -163,8 +158,8 @@ class ShardPool:
     def _search(self, parsed: ParsedQuery, wanted: SearchQuery, query: SearchQuery
                 ) -> SearchResult:
         timeout = self.reply_timeout
-        for searcher, generation in zip(self._searchers, self._generations, strict=True):
-            searcher.send(("rank", generation, parsed, wanted), timeout)
+        for searcher in self._searchers:
+            searcher.send(("rank", parsed, wanted), timeout)
         rankings = [s.receive(timeout) for s in self._searchers]
         chosen = choose(rankings, query)  # type: ignore[arg-type]
         shown = positions(chosen)

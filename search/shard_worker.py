@@ -17,11 +17,11 @@ from search.tantivy_shard import TantivyShard
 
 
 def serve(path: str, share: int, conn: Connection) -> None:
-    """A searcher, until its pipe closes. ``("rank", generation, parsed, query)`` ranks
-    (a new generation means the parent committed to this shard: reload first, so the
-    write is visible); ``("fetch", positions)`` builds the hits of that ranking. Replies
-    are ``("ok", value)`` or ``("error", kind, message)``."""
-    shard, seen, ranked = None, None, None
+    """A searcher, until its pipe closes. ``("rank", parsed, query)`` ranks (after the
+    last commit of any process: the shard reloads itself when one came);
+    ``("fetch", positions)`` builds the hits of that ranking. Replies are ``("ok", value)``
+    or ``("error", kind, message)``."""
+    shard, ranked = None, None
     while True:
         try:
             request = conn.recv()
@@ -29,12 +29,9 @@ def serve(path: str, share: int, conn: Connection) -> None:
             return  # the parent closed the pipe or died
         try:
             if request[0] == "rank":
-                _, generation, parsed, query = request
+                _, parsed, query = request
                 if shard is None:
-                    shard, seen = TantivyShard(Path(path), share=share), generation
-                elif generation != seen:
-                    shard.reload()
-                    seen = generation
+                    shard = TantivyShard(Path(path), share=share)
                 ranking, ranked = shard.rank(parsed, query)
                 reply: tuple = ("ok", ranking)
             else:

@@ -4,8 +4,9 @@ The folder holds ``shard-0`` ... ``shard-<N-1>``, each its own Tantivy index; a
 document lives, every page of it, in shard ``doc_key(id) % N`` (:mod:`search.shards`).
 Writes from any process are serialized by an ``flock`` on ``<index>.writer.lock``
 beside the folder (Tantivy allows one writer per index and fails rather than waits),
-and every write commits and reloads before returning, so an upsert is visible to this
-process on return and to other processes within about 0.5 s. Searches run on every
+and every write commits before returning. A shard reloads at the start of any read
+that follows a commit (:class:`~search.tantivy_shard.TantivyShard`), so an upsert is
+visible on return to every process's next search. Searches run on every
 shard at once in searcher processes (:mod:`search.shard_pool`), or one shard after
 another in this process (``parallel=False``: one-shot commands, where starting
 processes costs more than it saves, and one shard).
@@ -98,9 +99,6 @@ class TantivyIndex:
                 writers = {n: stack.enter_context(self._shards[n].writer(action))
                            for n in sorted(set(numbers))}
                 yield writers
-            if self._pool is not None:  # committed: the searchers reload before next use
-                for n in writers:
-                    self._pool.changed(n)
 
     def _shard_of(self, document_id: str) -> int:
         return shard_of(document_id, len(self._shards))

@@ -123,7 +123,13 @@ class TantivyShard:
     """One Tantivy folder: a shard of :class:`search.tantivy_index.TantivyIndex`.
 
     Holds no lock: the index around it serializes writers. A searcher process opens
-    the same folder read-only and calls :meth:`rank` and :meth:`reload`.
+    the same folder read-only and calls :meth:`rank`.
+
+    Every read first looks at the shard's ``meta.json``, which Tantivy replaces on each
+    commit (of any process), and reloads when it changed. So whatever a process
+    committed before a read began is in that read: a chart marked indexed is found by
+    the next search of every process. Tantivy's own reload, a watcher thread that
+    polls every 500 ms, is off.
     """
 
     def __init__(self, path: Path, *, share: int = 1, writer_heap: int = 128_000_000) -> None:
@@ -133,6 +139,8 @@ class TantivyShard:
         self._writer_heap = writer_heap
         with _vendor_errors("be opened"):
             self._index = Index(build_schema(), path=str(self.path), reuse=True)
+            self._index.config_reader("manual")
+        self._seen = self._meta()
 
     # --- writes (the caller holds the index's writer lock) -------------------------------
 
@@ -154,17 +162,34 @@ class TantivyShard:
         self.reload()
 
     def reload(self) -> None:
+        """Read the last commit. ``meta.json`` is read before the reload: a commit landing
+        in between is reloaded again at the next read, never missed."""
+        seen = self._meta()
         with _vendor_errors("reload"):
             self._index.reload()
+        self._seen = seen
+
+    def _meta(self) -> bytes | None:
+        try:
+            return (self.path / "meta.json").read_bytes()  # a few KB: schema, segments
+        except OSError:
+            return None  # the folder went away: the reload says why
+
+    def _fresh(self) -> None:
+        """Reload if any process committed since the last reload."""
+        if self._meta() != self._seen:
+            self.reload()
 
     # --- reads --------------------------------------------------------------------------
 
     def count(self) -> int:
+        self._fresh()
         with _vendor_errors("be read"):
             searcher = self._index.searcher()
             return searcher.search(self._first_pages(), limit=1, count=True).count
 
     def document_ids(self) -> set[str]:
+        self._fresh()
         with _vendor_errors("be read"):
             searcher = self._index.searcher()
             total = searcher.search(self._first_pages(), limit=1, count=True).count
@@ -178,6 +203,7 @@ class TantivyShard:
         """This shard's first ``query.offset + query.limit`` documents in rank order, with
         its total and facets (which add up across shards); their hits are built later,
         by :meth:`Ranked.fetch`, for the documents the merged page shows."""
+        self._fresh()
         with _vendor_errors("be searched"):
             searcher = self._index.searcher()
             tq = to_tantivy(self._index.schema, parsed)

@@ -42,6 +42,39 @@ def test_two_processes_upserting_concurrently_lose_nothing(tmp_path: Path) -> No
     assert index.search(SearchQuery("worker b document", limit=200)).total == 50
 
 
+def _deleter_process(path: str, document_id: str) -> None:
+    index = TantivyIndex(Path(path))
+    index.delete(document_id)
+    index.close()
+
+
+def _in_another_process(target, *args) -> None:  # noqa: ANN001
+    process = multiprocessing.get_context("spawn").Process(target=target, args=args)
+    process.start()
+    process.join(timeout=120)
+    assert process.exitcode == 0
+
+
+@pytest.mark.parametrize("parallel", [True, False], ids=["searcher-processes", "in-process"])
+def test_what_another_process_committed_is_in_the_next_search(tmp_path: Path,
+                                                              parallel: bool) -> None:
+    """A chart marked indexed is found by the next search of every process (the web app,
+    the CLI): no wait for a reload. Tantivy's own reload would lag up to 500 ms."""
+    path = tmp_path / "index"
+    reader = TantivyIndex(path, parallel=parallel)
+    try:
+        assert reader.search(SearchQuery("worker")).total == 0  # its readers are loaded
+        _in_another_process(_writer_process, str(path), "w", 3)
+        assert reader.search(SearchQuery("worker", limit=10)).total == 3
+        assert reader.document_ids() == {"w-000", "w-001", "w-002"}
+        _in_another_process(_deleter_process, str(path), "w-001")
+        assert {h.document_id for h in reader.search(SearchQuery("worker")).hits} == {
+            "w-000", "w-002"}
+        assert reader.count() == 2
+    finally:
+        reader.close()
+
+
 def test_writer_waits_for_the_lock_then_gives_up_with_search_unavailable(tmp_path: Path) -> None:
     index = TantivyIndex(tmp_path / "index", lock_timeout=0.2)
     with exclusive(tmp_path / "index.writer.lock"):
