@@ -14,8 +14,10 @@ import subprocess
 import sys
 import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
+from chartvault.errors import Unavailable
 from chartvault.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -53,6 +55,59 @@ def watch_parent(interval: float = 1.0) -> threading.Thread | None:
     thread = threading.Thread(target=watch, name="parent-watch", daemon=True)
     thread.start()
     return thread
+
+
+class WorkerStopped(Unavailable):
+    """The worker a command started exited while the command waited for its documents;
+    ``statuses`` is where they stood (they stay archived and queued)."""
+
+    code = "worker_stopped"
+
+    def __init__(self, message: str, statuses: dict[str, str]) -> None:
+        super().__init__(message)
+        self.statuses = statuses
+
+
+@dataclass(frozen=True)
+class WatchedWorker:
+    """A worker started for a command that waits on it, and where its log began."""
+
+    process: subprocess.Popen
+    log_file: Path
+    log_start: int
+
+    def why_stopped(self) -> str | None:
+        """None while the worker runs; once it has exited, its exit code or the signal
+        that killed it, and the last error it logged in this run (PHI scrubbed)."""
+        code = self.process.poll()
+        if code is None:
+            return None
+        how = f"killed by {signal.Signals(-code).name}" if code < 0 else f"exit code {code}"
+        error = _last_error(self.log_file, self.log_start)
+        return how + (f"; its last error: {error}" if error else "")
+
+
+def start_watched_worker(settings: Settings) -> WatchedWorker:
+    """:func:`start_worker` for ``ingest --wait`` and ``demo``, which check on it as they
+    wait instead of waiting out their timeout for a worker that is gone."""
+    log_file = settings.home / "logs" / "worker.log"
+    start = log_file.stat().st_size if log_file.exists() else 0
+    return WatchedWorker(start_worker(settings, log_file=log_file), log_file, start)
+
+
+def _last_error(path: Path, start: int, limit: int = 300) -> str:
+    """The last line of ``path`` past ``start`` that mentions an error ("" if none): the
+    lines after it are often Celery's start-up banner, which says nothing of the cause."""
+    from chartvault.logs import redact
+
+    try:
+        with path.open("rb") as log:
+            log.seek(max(start, path.stat().st_size - 64 * 1024))
+            lines = log.read().decode("utf-8", "replace").splitlines()
+    except OSError:
+        return ""
+    last = next((line.strip() for line in reversed(lines) if "error" in line.lower()), "")
+    return redact(last, limit)
 
 
 def start_worker(settings: Settings, concurrency: int | None = None, *,

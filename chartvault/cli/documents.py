@@ -6,11 +6,15 @@ import tempfile
 import time
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from chartvault.cli.output import emit_json, table
 from chartvault.settings import Settings, get_settings
+
+if TYPE_CHECKING:
+    from chartvault.workers import WatchedWorker
 
 
 def _collect(paths: tuple[str, ...]):  # noqa: ANN202
@@ -30,24 +34,28 @@ def _collect(paths: tuple[str, ...]):  # noqa: ANN202
 
 @contextmanager
 def worker_if_embedded(settings: Settings, needed: bool):  # noqa: ANN201
-    """On the embedded queue, run a worker for as long as the caller waits."""
+    """On the embedded queue, run a worker for as long as the caller waits; yields it
+    (a :class:`~chartvault.workers.WatchedWorker` for :func:`wait_for`), else None."""
     from chartvault import workers
 
     if not (needed and settings.embedded_queue):
-        yield
+        yield None
         return
-    process = workers.start_worker(settings)
+    worker = workers.start_watched_worker(settings)
     try:
-        yield
+        yield worker
     finally:
-        workers.stop(process)
+        workers.stop(worker.process)
 
 
 def wait_for(settings: Settings, document_ids: list[str], timeout: float,
-             show_progress: bool) -> dict[str, str]:
-    """Poll the catalog until every document is indexed or failed, or time runs out."""
+             show_progress: bool, worker: WatchedWorker | None = None) -> dict[str, str]:
+    """Poll the catalog until every document is indexed or failed, or time runs out;
+    raises :class:`~chartvault.workers.WorkerStopped` as soon as ``worker`` (the one
+    this command started) has exited with documents not done."""
     from chartvault.catalog import TERMINAL, statuses
     from chartvault.db import session_scope
+    from chartvault.workers import WorkerStopped
 
     deadline = time.monotonic() + timeout
     progress = _progress(show_progress, len(document_ids))
@@ -60,6 +68,14 @@ def wait_for(settings: Settings, document_ids: list[str], timeout: float,
                 progress[0].update(progress[1], completed=done)
             if done == len(document_ids) or time.monotonic() > deadline:
                 return current
+            why = worker.why_stopped() if worker is not None else None
+            if why is not None:
+                raise WorkerStopped(
+                    f"The OCR worker this command started has stopped ({why}), with "
+                    f"{len(document_ids) - done} of {len(document_ids)} document(s) not yet "
+                    "indexed. They are archived and stay queued: a running worker finishes "
+                    "them (`chartvault serve` starts one; unfinished documents are queued "
+                    f"again after 30 minutes). The worker's log: {worker.log_file}", current)
             time.sleep(0.5)
     finally:
         if progress:
@@ -101,9 +117,11 @@ def ingest(paths, mrn, doc_type, service_date, facility, patient_name, dob, mani
 
     Stacks are split at cover sheets (see `chartvault coversheet`) and separator
     sheets; bad files go to quarantine (`chartvault quarantine list`) and the
-    rest of the batch goes on. Exits 1 when anything was quarantined or failed.
+    rest of the batch goes on. Exits 1 when anything was quarantined or failed, and
+    75 when the worker that --wait started on the embedded queue stopped.
     """
     from archive import open_store
+    from chartvault.workers import WorkerStopped
     from ingest.interface import IncomingFile, IntakeOptions
     from ingest.manifest import read_manifest
     from ingest.service import ingest_files
@@ -118,16 +136,24 @@ def ingest(paths, mrn, doc_type, service_date, facility, patient_name, dob, mani
                             service_date=service_date.date() if service_date else None,
                             facility=facility, patient_name=patient_name,
                             date_of_birth=dob.date() if dob else None, split=split)
-    with worker_if_embedded(settings, wait):
+    stopped = None
+    with worker_if_embedded(settings, wait) as worker:
         with _intake_progress(not as_json, len(files)) as progress:
             result = ingest_files(settings, open_store(settings), files, options,
                                   enqueue_document, progress=progress)
-        final = (wait_for(settings, result.queued_ids, timeout, not as_json) if wait else {})
-    documents = [_outcome_row(o, final, wait) for o in result.outcomes]
+        try:
+            final = (wait_for(settings, result.queued_ids, timeout, not as_json, worker)
+                     if wait else {})
+        except WorkerStopped as exc:  # the summary first: the batch id, what was done
+            stopped, final = exc, exc.statuses
+    waited_until = "the worker stopped" if stopped else "the wait timed out"
+    documents = [_outcome_row(o, final, wait, waited_until) for o in result.outcomes]
     if as_json:
         emit_json({"batch_id": result.batch_id, "documents": documents})
     else:
         _summary(result.batch_id, documents)
+    if stopped:
+        raise stopped
     settled = ("indexed", "duplicate", "manifest", "empty")
     if any(d["status"] not in settled for d in documents) and wait:
         raise SystemExit(1)
@@ -184,14 +210,15 @@ def _intake_progress(enabled: bool, files: int):  # noqa: ANN202
         bar.stop()
 
 
-def _outcome_row(outcome, final: dict[str, str], waited: bool) -> dict:  # noqa: ANN001
+def _outcome_row(outcome, final: dict[str, str], waited: bool,  # noqa: ANN001
+                 waited_until: str) -> dict:
     status, reason = outcome.status, outcome.reason
     if outcome.status == "queued" and waited:
         status = final.get(outcome.document_id, "queued")
         if status == "failed":
             reason = _document_error(outcome.document_id)
         elif status != "indexed":
-            reason = f"still {status} when the wait timed out"
+            reason = f"still {status} when {waited_until}"
     row = {"id": outcome.document_id, "filename": outcome.filename, "mrn": outcome.mrn,
            "type": outcome.doc_type, "status": status, "pages": outcome.pages,
            "page_range": outcome.page_range, "sha256": outcome.sha256, "reason": reason,

@@ -114,7 +114,7 @@ def demo(host: str, port: int, then_serve: bool, as_json: bool) -> None:
 
     settings = get_settings()
     charts = _demo_charts(settings.home / "demo")
-    with worker_if_embedded(settings, True):
+    with worker_if_embedded(settings, True) as worker:
         ids, again = [], 0
         for path, spec in charts:
             options = IntakeOptions(actor="demo", source="cli", mrn=spec.mrn,
@@ -126,7 +126,7 @@ def demo(host: str, port: int, then_serve: bool, as_json: bool) -> None:
             earlier = [o.duplicate_of for o in result.outcomes if o.duplicate_of]
             ids += result.queued_ids + earlier
             again += len(earlier)
-        wait_for(settings, ids, 1800, not as_json)
+        wait_for(settings, ids, 1800, not as_json, worker)
     result = open_index(settings).search(SearchQuery(text="metformin", limit=5))
     hits = [{"document_id": h.document_id, "mrn": h.mrn, "page": h.page,
              "snippet": h.snippet.replace("\x02", "[").replace("\x03", "]")}

@@ -27,9 +27,9 @@ def test_bad_corpus_and_good_files_in_one_batch(settings, tmp_path: Path) -> Non
     queued: list[str] = []
     result = ingest_files(settings, open_store(settings), files,
                           IntakeOptions(actor="test", source="web"), queued.append)
-    with worker_if_embedded(settings, True):
+    with worker_if_embedded(settings, True) as worker:
         enqueue_elsewhere("ocr.tasks.enqueue_document", queued)
-        final = wait_for(settings, result.queued_ids, 240, False)
+        final = wait_for(settings, result.queued_ids, 240, False, worker)
     assert len(result.queued_ids) == 3
     assert set(final.values()) == {"indexed"}, final
 

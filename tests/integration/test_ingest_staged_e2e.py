@@ -28,7 +28,7 @@ def test_staged_stack_is_split_by_the_worker(settings, tmp_path: Path) -> None: 
     result = stage_files(settings, open_store(settings), [IncomingFile(stack, "stack.pdf")],
                          IntakeOptions(actor="web:clerk", source="web"), staged_ids.append)
     [staged] = result.outcomes
-    with worker_if_embedded(settings, True):
+    with worker_if_embedded(settings, True) as worker:
         enqueue_elsewhere("ingest.tasks.enqueue_file", staged_ids)
         deadline = time.monotonic() + 120
         while True:
@@ -41,5 +41,5 @@ def test_staged_stack_is_split_by_the_worker(settings, tmp_path: Path) -> None: 
             assert time.monotonic() < deadline, "the worker did not take the staged file in"
             time.sleep(0.5)
         assert status == "split" and [p["pages"] for p in parts] == ["2", "4"]
-        final = wait_for(settings, [p["document_id"] for p in parts], 180, False)
+        final = wait_for(settings, [p["document_id"] for p in parts], 180, False, worker)
     assert set(final.values()) == {"indexed"}
