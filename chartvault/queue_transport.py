@@ -12,7 +12,9 @@ kombu makes a queue's row on first use behind a lock of its own process only: a
 worker starting while a command sends its first message (``ingest --wait`` starts
 both) could both find no row and both insert it, and the loser's worker stopped on
 the unique constraint ("Unrecoverable error: IntegrityError"), leaving the command
-waiting for pages nobody read. Here the loser takes the winner's row.
+waiting for pages nobody read. Here the loser takes the winner's row. The same holds
+for the queue's tables on a new queue file: kombu creates them on first use, and the
+process that finds them made by the other meanwhile looks again instead of stopping.
 """
 
 from __future__ import annotations
@@ -20,12 +22,22 @@ from __future__ import annotations
 from kombu.transport import TRANSPORT_ALIASES
 from kombu.transport.sqlalchemy import Channel as SQLAlchemyChannel
 from kombu.transport.sqlalchemy import Transport as SQLAlchemyTransport
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, OperationalError
 
 SCHEME = "sqlite-queue"
+_TABLE_ATTEMPTS = 3  # kombu has two tables: another process can win on each, once
 
 
 class Channel(SQLAlchemyChannel):
+    def _open(self):  # noqa: ANN202 - kombu's engine and session maker
+        for _ in range(_TABLE_ATTEMPTS - 1):
+            try:
+                return super()._open()
+            except OperationalError as exc:  # another process created a table meanwhile:
+                if "already exists" not in str(exc):  # kombu's next look sees it
+                    raise
+        return super()._open()
+
     def _get_or_create(self, queue: str):  # noqa: ANN202 - kombu's queue row
         try:
             return super()._get_or_create(queue)

@@ -1,5 +1,6 @@
-"""The embedded queue (``chartvault.queue_transport``) when two processes declare one
-queue at the same moment: a worker starting while a command sends (``ingest --wait``)."""
+"""The embedded queue (``chartvault.queue_transport``) when two processes make its
+tables or declare one queue at the same moment: a worker starting while a command
+sends (``ingest --wait``)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from pathlib import Path
 import pytest
 from kombu import Connection
 from sqlalchemy import event
+from sqlalchemy.engine import Engine
 
 from chartvault import queue_transport
 
@@ -39,3 +41,33 @@ def test_a_queue_row_another_process_made_meanwhile_is_taken_not_fatal(tmp_path:
         assert rows.fetchone() == (1,)
         queue.close()
         other.close()
+
+
+@pytest.mark.filterwarnings("ignore:The ``noload`` loader strategy is deprecated")
+def test_queue_tables_another_process_made_meanwhile_are_used_not_fatal(tmp_path: Path):
+    db = tmp_path / "queue.sqlite3"
+    other = sqlite3.connect(db)  # the other process, making the tables of a new queue file
+    raced = []
+
+    def create_first(_conn, _cursor, statement: str, *_: object) -> None:
+        # Between this process finding no tables and creating them, the other one
+        # creates the first.
+        if statement.lstrip().startswith("CREATE TABLE kombu_queue") and not raced:
+            other.execute(statement)
+            other.commit()
+            raced.append(statement)
+
+    event.listen(Engine, "before_cursor_execute", create_first)
+    try:
+        with Connection(f"{queue_transport.SCHEME}+sqlite:///{db}") as conn:
+            queue = conn.SimpleQueue("chartvault")
+            queue.put({"page": 2})
+            assert queue.get(timeout=5).payload == {"page": 2}
+            queue.close()
+    finally:
+        event.remove(Engine, "before_cursor_execute", create_first)
+    assert raced
+    tables = {name for (name,) in other.execute("SELECT name FROM sqlite_master "
+                                                  "WHERE type = 'table'")}
+    assert {"kombu_queue", "kombu_message"} <= tables
+    other.close()
