@@ -82,7 +82,7 @@ class WatchedWorker:
         code = self.process.poll()
         if code is None:
             return None
-        how = f"killed by {signal.Signals(-code).name}" if code < 0 else f"exit code {code}"
+        how = f"killed by {_signal_name(-code)}" if code < 0 else f"exit code {code}"
         error = _last_error(self.log_file, self.log_start)
         return how + (f"; its last error: {error}" if error else "")
 
@@ -90,9 +90,21 @@ class WatchedWorker:
 def start_watched_worker(settings: Settings) -> WatchedWorker:
     """:func:`start_worker` for ``ingest --wait`` and ``demo``, which check on it as they
     wait instead of waiting out their timeout for a worker that is gone."""
-    log_file = settings.home / "logs" / "worker.log"
+    log_file = worker_log(settings)
     start = log_file.stat().st_size if log_file.exists() else 0
     return WatchedWorker(start_worker(settings, log_file=log_file), log_file, start)
+
+
+def worker_log(settings: Settings) -> Path:
+    """Where a worker started here logs (appended to, run after run)."""
+    return settings.home / "logs" / "worker.log"
+
+
+def _signal_name(number: int) -> str:
+    try:
+        return signal.Signals(number).name
+    except ValueError:
+        return f"signal {number}"
 
 
 def _last_error(path: Path, start: int, limit: int = 300) -> str:
@@ -116,7 +128,7 @@ def start_worker(settings: Settings, concurrency: int | None = None, *,
             "-Q", "chartvault", "--concurrency", str(concurrency or settings.worker_concurrency),
             "--loglevel", loglevel, "--without-mingle", "--without-gossip",
             "-n", f"chartvault-{os.getpid()}@%h"]
-    return _spawn(args, settings, log_file or settings.home / "logs" / "worker.log")
+    return _spawn(args, settings, log_file or worker_log(settings))
 
 
 def start_beat(settings: Settings, *, log_file: Path | None = None) -> subprocess.Popen:
