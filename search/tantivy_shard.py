@@ -137,10 +137,10 @@ class TantivyShard:
         self.path = Path(path)
         self._share = share
         self._writer_heap = writer_heap
+        self._seen = self._meta()  # before the reader loads, as in reload()
         with _vendor_errors("be opened"):
             self._index = Index(build_schema(), path=str(self.path), reuse=True)
             self._index.config_reader("manual")
-        self._seen = self._meta()
 
     # --- writes (the caller holds the index's writer lock) -------------------------------
 
