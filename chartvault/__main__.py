@@ -1,3 +1,3 @@
-from chartvault.cli import main
+from chartvault.cli import run
 
-main()
+run()

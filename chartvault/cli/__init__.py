@@ -3,10 +3,16 @@
 Errors are mapped to messages and exit codes here, in one place: a
 :class:`ChartvaultError` prints ``error [code]: message`` and exits with the
 error's code; anything else is a bug and keeps its traceback.
+
+The console script (:func:`run`) skips the interpreter's teardown once everything
+else has run: freeing a few hundred thousand objects of SQLAlchemy, Celery and
+the rest took the command 0.4-0.5 s of CPU after its last commit, while the OCR
+workers were already reading the pages it had sent.
 """
 
 from __future__ import annotations
 
+import os
 import sys
 
 import click
@@ -28,6 +34,39 @@ class ChartvaultGroup(click.Group):
 def main() -> None:
     """Chartvault: scanned medical charts in, searchable and retained, audited."""
     _configure_logs()
+
+
+def run() -> None:
+    """The console script and ``python -m chartvault``: :func:`main`, then its exit code
+    without the interpreter's teardown (see the module's docstring)."""
+    try:
+        main()
+    except SystemExit as exc:
+        code = exc.code
+    else:  # pragma: no cover - click's standalone mode always exits
+        code = 0
+    if isinstance(code, str):  # what SystemExit does with a message
+        print(code, file=sys.stderr)
+        code = 1
+    _exit_without_teardown(int(code or 0))
+
+
+def _exit_without_teardown(code: int) -> None:
+    """What the interpreter does on exit up to its teardown, then the exit: threads
+    other than daemons are waited for (and concurrent.futures' pools), every atexit
+    callback runs (logging's flush, the search pools' closing, temporary
+    folders), the output is flushed. Only the freeing of every object is skipped."""
+    import atexit
+    import threading
+
+    threading._shutdown()  # noqa: SLF001 - the interpreter's own first exit step
+    atexit._run_exitfuncs()  # noqa: SLF001 - every callback, in the interpreter's order
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):  # a closed pipe (`| head`): nothing more to say
+            pass
+    os._exit(code)
 
 
 def _configure_logs() -> None:
