@@ -266,7 +266,7 @@ class Installation:
         """CPU seconds by kind from the probe's files (``--probe``), else None."""
         if not PROBE:
             return None
-        totals = {"engine": 0.0, "page": 0.0}
+        totals = {"engine": 0.0, "page": 0.0, "finish": 0.0}
         for file in self.home.glob("probe.*"):
             for line in file.read_text().splitlines():
                 row = json.loads(line)

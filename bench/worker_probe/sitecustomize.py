@@ -30,11 +30,12 @@ def _cpu() -> float:
 def _probed(kind: str, function):  # noqa: ANN001, ANN202
     @functools.wraps(function)
     def run(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
-        cpu = _cpu()
+        cpu, began = _cpu(), time.monotonic()
         try:
             return function(*args, **kwargs)
         finally:
-            line = {"kind": kind, "cpu": _cpu() - cpu}
+            line = {"kind": kind, "cpu": _cpu() - cpu, "began": began,
+                    "ended": time.monotonic()}
             with open(f"{PREFIX}.{os.getpid()}", "a") as out:
                 out.write(json.dumps(line) + "\n")
     return run
@@ -46,3 +47,4 @@ if PREFIX:
     for engine in (tesseract.TesseractEngine, tesserocr_engine.TesserocrEngine):
         engine.recognize = _probed("engine", engine.recognize)
     pipeline.run_page = _probed("page", pipeline.run_page)
+    pipeline.finish_document = _probed("finish", pipeline.finish_document)
