@@ -27,6 +27,10 @@ PREFIX = "CHARTVAULT_"
 OBJECT_STORES = ("filesystem", "s3")
 SEARCH_BACKENDS = ("tantivy", "elasticsearch")
 ENVIRONMENTS = ("development", "production")
+# What separator sheets may carry (ingest.barcodes reads them): QR (Micro QR with it),
+# Code 128, Code 39 (PATCH T sheets), Data Matrix.
+SEPARATOR_SYMBOLOGIES = ("qr", "code128", "code39", "datamatrix")
+DEFAULT_SEPARATOR_SYMBOLOGIES = ("qr", "code128", "code39")
 
 
 def _default_home() -> Path:
@@ -80,6 +84,9 @@ class Settings:
     document_types_file: Path | None = None  # YAML; None = the list shipped in ingest/
     register_patients: bool = True  # False: an MRN not in the catalog is quarantined
     separator_barcodes: tuple[str, ...] = ("PATCHT",)  # plain separator-sheet values
+    # the symbologies separator sheets are searched for (SEPARATOR_SYMBOLOGIES): each one
+    # more costs every page of every stack; Data Matrix alone took a third of the search
+    separator_symbologies: tuple[str, ...] = DEFAULT_SEPARATOR_SYMBOLOGIES
     separator_dpi: int = 150  # the samples' barcodes still read at 100-120 (ingest.barcodes)
     hot_folder: Path | None = None  # when set, `serve` also watches this folder
     hot_folder_interval: float = 2.0
@@ -196,6 +203,7 @@ _PARSERS: dict[str, Callable[[str], Any]] = {
     "register_patients": _bool,
     "separator_barcodes": _words,
     "separator_dpi": _int,
+    "separator_symbologies": lambda value: tuple(w.lower() for w in _words(value)),
     "hot_folder": _optional_path,
     "hot_folder_interval": _float,
     "worker_concurrency": _int,
@@ -310,6 +318,11 @@ def _validate(s: Settings) -> None:
                  "separator_dpi", "hot_folder_interval"):
         if getattr(s, name) <= 0:
             raise ConfigurationError(f"{variable(name)} must be positive")
+    unknown = [name for name in s.separator_symbologies if name not in SEPARATOR_SYMBOLOGIES]
+    if unknown or not s.separator_symbologies:
+        raise ConfigurationError(
+            f"{variable('separator_symbologies')}: {', '.join(unknown) or 'none given'}; "
+            f"choose from {', '.join(SEPARATOR_SYMBOLOGIES)}")
     if not 0 <= s.ocr_confidence_threshold <= 100:
         raise ConfigurationError(f"{variable('ocr_confidence_threshold')} must be 0..100")
     if not 1 <= s.search_shards <= 64:  # search.shards.MAX_SHARDS (not imported: no cycle)

@@ -57,8 +57,8 @@ def find_segments(path: Path, kind: str, page_count: int, settings: Settings,
     current = Segment()
     with ThreadPoolExecutor(_threads(), thread_name_prefix="separator-scan") as pool:
         pages = page_images(path, kind, page_count, settings.separator_dpi, pool)
-        for number, image, found, error in _searched(pages, settings.separator_barcodes,
-                                                     pool):
+        for number, image, found, error in _searched(
+                pages, settings.separator_barcodes, settings.separator_symbologies, pool):
             try:
                 after_sheet = current.separator_page == number - 1 and not current.pages
                 blank = (after_sheet and image is not None and not found and not error
@@ -101,24 +101,24 @@ _Searched = tuple[int, Image.Image | None, Separator | None, BadInput | None]
 
 
 def _searched(pages: Iterator[tuple[int, Image.Image | None]], values: tuple[str, ...],
-              pool: Executor) -> Iterator[_Searched]:
+              symbologies: tuple[str, ...], pool: Executor) -> Iterator[_Searched]:
     """(number, image, separator, unreadable cover sheet) for each page, in order; the
     searches run on ``pool``, at most _CHUNK pages ahead (bounded memory)."""
     pending: deque[tuple[int, Image.Image | None, Future]] = deque()
     for number, image in pages:
-        pending.append((number, image, pool.submit(_search, image, values)))
+        pending.append((number, image, pool.submit(_search, image, values, symbologies)))
         if len(pending) > _CHUNK:
             yield _result(pending.popleft())
     while pending:
         yield _result(pending.popleft())
 
 
-def _search(image: Image.Image | None, values: tuple[str, ...]
+def _search(image: Image.Image | None, values: tuple[str, ...], symbologies: tuple[str, ...]
             ) -> tuple[Separator | None, BadInput | None]:
     if image is None:
         return None, None
     try:
-        return find_separator(image, values), None
+        return find_separator(image, values, symbologies), None
     except BadInput as exc:
         return None, exc
 

@@ -34,6 +34,18 @@ def patch_t_image(dpi: int) -> Image.Image:
     return page
 
 
+def data_matrix_image(value: str, dpi: int = 150) -> Image.Image:
+    """A separator sheet printed as a Data Matrix symbol (a plain value or a cover
+    sheet's payload) instead of PATCH T's Code 39."""
+    import zxingcpp
+
+    symbol = zxingcpp.create_barcode(value, zxingcpp.BarcodeFormat.DataMatrix)
+    code = Image.fromarray(np.asarray(symbol.to_image(scale=dpi // 15))).convert("L")
+    page = Image.new("L", (round(8.5 * dpi), 11 * dpi), 255)
+    page.paste(code, (dpi, dpi))
+    return page
+
+
 def three_patients() -> list[CoverSheet]:
     return [CoverSheet(mrn=p.mrn, doc_type=t, patient_name=p.name, date_of_birth=p.date_of_birth)
             for p, t in zip(fake_patients(3, seed=606),

@@ -11,6 +11,7 @@ from pdf2image import convert_from_path
 from chartvault.errors import BadInput
 from ingest.barcodes import PREFIX, CoverSheet, decode_cover, encode_cover, find_separator
 from ingest.coversheet import write_cover_sheet
+from tests.support.ingest_stacks import data_matrix_image
 
 SAMPLES = (Path(__file__).resolve().parents[4] / "shared" / "samples").resolve()
 
@@ -92,3 +93,27 @@ def test_only_a_page_below_the_separator_resolution_is_searched_again_upscaled(
                         lambda image, **kw: seen.append(image.size) or real(image, **kw))
     assert find_separator(Image.new("L", size, 255), ("PATCHT",)) is None
     assert seen == searched
+
+
+
+def test_data_matrix_sheets_are_read_only_when_configured() -> None:
+    page = data_matrix_image("PATCHT")
+    assert find_separator(page, ("PATCHT",)) is None  # the default: QR, Code 128, Code 39
+    found = find_separator(page, ("PATCHT",), ("qr", "code39", "datamatrix"))
+    assert found is not None and found.value == "PATCHT" and found.cover is None
+    cover = data_matrix_image(encode_cover(SHEET))
+    assert find_separator(cover, (), ("datamatrix",)).cover == SHEET
+
+
+def test_only_the_configured_symbologies_are_searched(monkeypatch) -> None:  # noqa: ANN001
+    import zxingcpp
+    from PIL import Image
+
+    asked = []
+    real = zxingcpp.read_barcodes
+    monkeypatch.setattr(zxingcpp, "read_barcodes",
+                        lambda image, **kw: asked.append(kw["formats"]) or real(image, **kw))
+    find_separator(Image.new("L", (1275, 1650), 255), ("PATCHT",))
+    find_separator(Image.new("L", (1275, 1650), 255), ("PATCHT",), ("code39",))
+    fmt = zxingcpp.BarcodeFormat
+    assert asked == [[fmt.QRCode, fmt.MicroQRCode, fmt.Code128, fmt.Code39], [fmt.Code39]]

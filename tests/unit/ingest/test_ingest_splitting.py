@@ -15,7 +15,12 @@ from chartvault.settings import Settings
 from ingest import splitting
 from ingest.barcodes import CoverSheet, find_separator
 from ingest.coversheet import write_cover_sheet
-from tests.support.ingest_stacks import cover_sheet_image, three_patients, write_stack
+from tests.support.ingest_stacks import (
+    cover_sheet_image,
+    data_matrix_image,
+    three_patients,
+    write_stack,
+)
 
 
 def _scan_pdf(image: Image.Image, out: Path, dpi: int) -> Path:
@@ -112,10 +117,10 @@ def test_searches_run_on_threads_and_the_stack_splits_as_in_one(tmp_path: Path,
     threads: set[str] = set()
     real = splitting.find_separator
 
-    def spy(image, values):  # noqa: ANN001, ANN202
+    def spy(image, values, symbologies):  # noqa: ANN001, ANN202
         threads.add(threading.current_thread().name)
         time.sleep(0.02)  # long enough that one thread cannot take every page
-        return real(image, values)
+        return real(image, values, symbologies)
 
     monkeypatch.setattr(splitting, "find_separator", spy)
     seen: list[int] = []
@@ -131,3 +136,20 @@ def test_searches_run_on_threads_and_the_stack_splits_as_in_one(tmp_path: Path,
     assert [(s.separator_page, s.pages, s.skipped, s.cover and s.cover.mrn) for s in two] == [
         (1, [2, 3], [], covers[0].mrn), (4, [6, 7], [5], covers[1].mrn),
         (8, [9], [], covers[1].mrn), (10, [11, 12, 13], [], covers[2].mrn)]
+
+
+def test_a_stack_splits_at_data_matrix_sheets_once_they_are_configured(tmp_path: Path) -> None:
+    blank = Image.new("L", (1275, 1650), 255)
+    chart = blank.copy()
+    chart.paste(0, (150, 150, 1100, 400))  # not blank: a chart page, whatever it says
+    stack = tmp_path / "stack.pdf"
+    pages = [chart, data_matrix_image("PATCHT"), chart, chart]
+    pages[0].save(stack, "PDF", resolution=150, save_all=True, append_images=pages[1:])
+    default = Settings(home=tmp_path / "home")
+    # not searched for: the sheet is taken as a chart page
+    assert [s.pages for s in splitting.find_segments(stack, "pdf", 4, default)] == [[1, 2, 3, 4]]
+    with_it = Settings(home=tmp_path / "home",
+                       separator_symbologies=("qr", "code128", "code39", "datamatrix"))
+    assert [(s.separator_page, s.pages)
+            for s in splitting.find_segments(stack, "pdf", 4, with_it)] == [(None, [1]),
+                                                                              (2, [3, 4])]

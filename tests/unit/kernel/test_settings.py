@@ -33,11 +33,22 @@ def test_embedded_defaults_live_under_home(tmp_path: Path) -> None:
         ({"CHARTVAULT_WORKER_MAX_MEMORY_MB": "0"}, "CHARTVAULT_WORKER_MAX_MEMORY_MB"),
         ({"CHARTVAULT_SEARCH_SHARDS": "0"}, "CHARTVAULT_SEARCH_SHARDS"),
         ({"CHARTVAULT_SEARCH_SHARDS": "two"}, "CHARTVAULT_SEARCH_SHARDS"),
+        ({"CHARTVAULT_SEPARATOR_SYMBOLOGIES": "qr,pdf417"},
+         "CHARTVAULT_SEPARATOR_SYMBOLOGIES: pdf417; choose from qr, code128, code39, datamatrix"),
+        ({"CHARTVAULT_SEPARATOR_SYMBOLOGIES": " , "}, "CHARTVAULT_SEPARATOR_SYMBOLOGIES: none"),
     ],
 )
 def test_bad_settings_fail_with_the_variable_name(tmp_path: Path, env: dict, named: str) -> None:
     with pytest.raises(ConfigurationError, match=named):
         load_settings({"CHARTVAULT_HOME": str(tmp_path), **env})
+
+
+def test_separator_symbologies_default_and_as_set(tmp_path: Path) -> None:
+    s = load_settings({"CHARTVAULT_HOME": str(tmp_path)})
+    assert s.separator_symbologies == ("qr", "code128", "code39")
+    s = load_settings({"CHARTVAULT_HOME": str(tmp_path),
+                       "CHARTVAULT_SEPARATOR_SYMBOLOGIES": "QR, DataMatrix"})
+    assert s.separator_symbologies == ("qr", "datamatrix")
 
 
 def test_settings_file_is_overridden_by_environment(tmp_path: Path) -> None:
