@@ -16,8 +16,9 @@ from __future__ import annotations
 
 import logging
 import tempfile
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
+from itertools import chain
 from pathlib import Path
 
 from sqlalchemy import select
@@ -36,7 +37,7 @@ from ingest.manifest import ManifestRow, format_pages, is_manifest_name, read_ma
 from ingest.models import IntakeFile
 from ingest.patients import Metadata, resolve_metadata
 from ingest.records import retain_until_default
-from ingest.splitting import Segment, find_segments, write_pages
+from ingest.splitting import Segment, iter_segments, write_pages
 from ocr.interface import SourceInfo
 from ocr.service import inspect
 
@@ -177,27 +178,29 @@ def _take_checked(ctx: _Intake, incoming: IncomingFile, name: str, record: str
     rows = ctx.manifest.get(name, [])
     try:
         segments = _segments(ctx, incoming.path, info, rows)
+        first = next(segments)
     except BadInput as exc:
         return bad(exc, sha256=sha256)
-    whole = len(segments) == 1 and segments[0][0].pages == list(range(1, info.page_count + 1))
-    if whole and segments[0][0].separator_page is None:
-        segment, row = segments[0]
+    segment, row = first
+    if segment.separator_page is None and segment.pages == list(range(1, info.page_count + 1)):
         return [_take_part(ctx, incoming.path, name, info, sha256, size, segment, row, record,
-                           page_range=None)]
+                           page_range=None)]  # the whole file: no part after it
     records.archive_stack(ctx, record, incoming.path, info, sha256)
-    return _take_parts(ctx, incoming.path, name, info, segments, record)
+    return _take_parts(ctx, incoming.path, name, info, chain([first], segments), record)
 
 
 def _segments(ctx: _Intake, path: Path, info: SourceInfo, rows: list[ManifestRow]
-              ) -> list[tuple[Segment, ManifestRow | None]]:
-    """The parts of the file, each with the manifest row that describes it (if any)."""
+              ) -> Iterator[tuple[Segment, ManifestRow | None]]:
+    """The parts of the file, each with the manifest row that describes it (if any); a
+    stack's parts as its separator sheets are found (a part is taken in, and its OCR
+    queued, while the pages after it are still searched)."""
     if rows:
-        return _manifest_segments(path.name, info.page_count, rows)
+        return iter(_manifest_segments(path.name, info.page_count, rows))
     if not ctx.options.split or info.page_count < 1:
-        return [(Segment(pages=list(range(1, info.page_count + 1))), None)]
-    segments = find_segments(path, info.kind, info.page_count, ctx.settings,
+        return iter([(Segment(pages=list(range(1, info.page_count + 1))), None)])
+    segments = iter_segments(path, info.kind, info.page_count, ctx.settings,
                              on_page=lambda n: ctx.emit("page", number=n))
-    return [(s, None) for s in segments]
+    return ((s, None) for s in segments)
 
 
 def _manifest_segments(name: str, page_count: int, rows: list[ManifestRow]
@@ -227,13 +230,14 @@ def _manifest_segments(name: str, page_count: int, rows: list[ManifestRow]
 
 
 def _take_parts(ctx: _Intake, path: Path, name: str, info: SourceInfo,
-                segments: list[tuple[Segment, ManifestRow | None]], record: str
+                segments: Iterator[tuple[Segment, ManifestRow | None]], record: str
                 ) -> list[FileOutcome]:
-    outcomes = []
+    outcomes: list[FileOutcome] = []
     suffix = ".pdf" if info.kind == "pdf" else ".tif"
     stem = Path(name).stem or "part"
     with tempfile.TemporaryDirectory(prefix="chartvault-parts-") as tmp:
-        for index, (segment, row) in enumerate(segments, start=1):
+        parts = _Parts(segments)
+        for index, (segment, row) in enumerate(parts, start=1):
             if not segment.pages:
                 outcomes.append(FileOutcome(
                     name, "empty", code="empty_part", intake_file_id=record,
@@ -257,7 +261,54 @@ def _take_parts(ctx: _Intake, path: Path, name: str, info: SourceInfo,
             outcomes.append(_take_part(ctx, part, part_name, part_info, sha256, size, segment,
                                        row, record, page_range=format_pages(segment.pages)))
             part.unlink(missing_ok=True)
+        if parts.failed is not None:
+            log.error("separator search broke off", extra={
+                "batch_id": ctx.batch_id, "error": type(parts.failed).__name__})
+            if parts.last_page < info.page_count:
+                outcomes.append(_unsearched_rest(ctx, path, name, info, parts, record,
+                                                 Path(tmp)))
     return outcomes
+
+
+class _Parts:
+    """A stack's parts as the separator search finds them. A search that breaks off (a
+    bug: a page it cannot read is a chart page for OCR to flag) ends the parts there,
+    recorded in ``failed``; the parts before it stay taken in."""
+
+    def __init__(self, segments: Iterator[tuple[Segment, ManifestRow | None]]) -> None:
+        self._segments = segments
+        self.last_page = 0  # the last page of the parts found so far (sheets included)
+        self.failed: Exception | None = None
+
+    def __iter__(self) -> Iterator[tuple[Segment, ManifestRow | None]]:
+        try:
+            for segment, row in self._segments:
+                self.last_page = max([self.last_page, *segment.pages, *segment.skipped,
+                                      segment.separator_page or 0])
+                yield segment, row
+        except Exception as exc:  # noqa: BLE001 - the parts already taken in stay taken in
+            self.failed = exc
+
+
+def _unsearched_rest(ctx: _Intake, path: Path, name: str, info: SourceInfo, parts: _Parts,
+                     record: str, folder: Path) -> FileOutcome:
+    """The pages after the last part found, when the search broke off: quarantined with
+    their bytes, released as one document with the clerk's patient and type."""
+    pages = list(range(parts.last_page + 1, info.page_count + 1))
+    where = format_pages(pages)
+    suffix = ".pdf" if info.kind == "pdf" else ".tif"
+    rest_name = f"{Path(name).stem or 'part'}-p{where}{suffix}"
+    error = BadInput(f"pages {where} could not be searched for separator sheets "
+                     f"({type(parts.failed).__name__}); they are kept here, the stack is "
+                     "archived as scanned: release them with their patient and type, or "
+                     "split them yourself", code="split_failed")
+    try:
+        rest = write_pages(path, info.kind, pages, folder / f"rest{suffix}")
+    except Exception:  # noqa: BLE001 - then only the archived stack holds them
+        return records.quarantine(ctx, None, rest_name, error, intake_file=record,
+                                  page_range=where)
+    return records.quarantine(ctx, rest, rest_name, error, intake_file=record,
+                              page_range=where, keep_bytes=True)
 
 
 def _take_part(ctx: _Intake, path: Path, name: str, info: SourceInfo, sha256: str, size: int,

@@ -53,8 +53,16 @@ def find_segments(path: Path, kind: str, page_count: int, settings: Settings,
                   on_page: Callable[[int], None] | None = None) -> list[Segment]:
     """The stack cut at every separator sheet. A file without separators is one
     segment with every page and no cover. Segments may be empty (two sheets in a row)."""
-    segments: list[Segment] = []
-    current = Segment()
+    return list(iter_segments(path, kind, page_count, settings, on_page))
+
+
+def iter_segments(path: Path, kind: str, page_count: int, settings: Settings,
+                  on_page: Callable[[int], None] | None = None) -> Iterator[Segment]:
+    """:func:`find_segments` one segment at a time, each as soon as the sheet after it
+    is found (the last at the end of the file): a stack's first document can be taken in
+    and read while the rest is still searched. The search runs ahead on its threads
+    meanwhile, at most _CHUNK pages."""
+    current, cut = Segment(), False
     with ThreadPoolExecutor(_threads(), thread_name_prefix="separator-scan") as pool:
         pages = page_images(path, kind, page_count, settings.separator_dpi, pool)
         for number, image, found, error in _searched(
@@ -75,16 +83,16 @@ def find_segments(path: Path, kind: str, page_count: int, settings: Settings,
                     current.pages.append(number)
                 continue
             if current.pages or current.separator_page:
-                segments.append(current)
+                yield current
+                cut = True
             if error:
                 current = Segment(separator_page=number, error=error)
             else:
                 # A plain sheet continues the patient and type of the cover before it.
                 cover = found.cover or current.cover  # type: ignore[union-attr]
                 current = Segment(separator_page=number, cover=cover)
-    if current.pages or current.separator_page or not segments:
-        segments.append(current)
-    return segments
+    if current.pages or current.separator_page or not cut:
+        yield current
 
 
 def _blank(image: Image.Image) -> bool:

@@ -198,7 +198,7 @@ def test_a_bug_in_one_file_does_not_stop_the_batch(intake, small_chart, tmp_path
     def broken(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
         raise RuntimeError("bug")
 
-    monkeypatch.setattr(service, "find_segments", broken)
+    monkeypatch.setattr(service, "iter_segments", broken)
     result = intake([(small_chart("a.pdf", seed=1), "a.pdf"), small_chart("b.pdf", seed=2)],
                     mrn="TST000123", split=True)
     assert [(o.status, o.code) for o in result.outcomes] == [
@@ -206,6 +206,66 @@ def test_a_bug_in_one_file_does_not_stop_the_batch(intake, small_chart, tmp_path
     assert "RuntimeError" in result.outcomes[0].reason
     fine = intake([small_chart("c.pdf", seed=3)], mrn="TST000123", split=False)
     assert fine.outcomes[0].status == "queued"
+
+
+def test_a_stacks_first_part_is_queued_before_the_rest_is_searched(settings, tmp_path: Path
+                                                                  ) -> None:  # noqa: ANN001
+    from archive import open_store
+    from ingest.interface import IncomingFile, IntakeOptions
+    from ingest.service import ingest_files
+
+    covers = three_patients()
+    stack = tmp_path / "stack.pdf"
+    write_stack([("cover", covers[0], 2), ("cover", covers[1], 2), ("cover", covers[2], 3)],
+                stack)
+    events: list[tuple[str, object]] = []
+
+    def progress(event: str, **facts: object) -> None:
+        if event == "page":
+            events.append(("page", facts["number"]))
+
+    result = ingest_files(settings, open_store(settings), [IncomingFile(stack, stack.name)],
+                          IntakeOptions(actor="test"), lambda i: events.append(("queued", i)),
+                          progress=progress)
+    ids = [o.document_id for o in result.outcomes]
+    assert [o.page_range for o in result.outcomes] == ["2-3", "5-6", "8-10"]
+    # Each part is queued once the sheet after it is found: the next page is searched after.
+    assert events == [("page", 1), ("page", 2), ("page", 3), ("page", 4), ("queued", ids[0]),
+                      ("page", 5), ("page", 6), ("page", 7), ("queued", ids[1]),
+                      ("page", 8), ("page", 9), ("page", 10), ("queued", ids[2])]
+
+
+def test_a_search_that_breaks_off_keeps_the_parts_found_and_the_rest(
+        intake, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import ingest.service as service
+    from ingest.interface import IntakeOptions
+    from ingest.quarantine import release
+
+    covers = three_patients()
+    stack = tmp_path / "stack.pdf"
+    write_stack([("cover", covers[0], 2), ("cover", covers[1], 2), ("cover", covers[2], 1)],
+                stack)
+    real = service.iter_segments
+
+    def breaks_after_the_first(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+        segments = real(*args, **kwargs)
+        yield next(segments)
+        raise MemoryError("a bug in the search")
+
+    monkeypatch.setattr(service, "iter_segments", breaks_after_the_first)
+    result = intake([stack])
+    assert [(o.status, o.code, o.page_range) for o in result.outcomes] == [
+        ("queued", None, "2-3"), ("quarantined", "split_failed", "4-8")]
+    rest = result.outcomes[1]
+    assert "pages 4-8 could not be searched for separator sheets (MemoryError)" in rest.reason
+    with session_scope(intake.settings) as session:
+        row = session.scalars(select(IntakeFile)).one()
+        assert row.status == "split" and row.object_key  # the stack itself is archived
+    released = release(intake.settings, intake.store, rest.quarantine_id,
+                       IntakeOptions(actor="clerk", mrn=covers[1].mrn, doc_type="consent"),
+                       intake.queued.append)
+    assert released.status == "queued" and released.pages == 5
+    assert intake.queued == [result.outcomes[0].document_id, released.document_id]
 
 
 def test_duplex_backs_of_cover_sheets_are_not_chart_pages(intake, tmp_path: Path) -> None:
