@@ -184,6 +184,9 @@ class Run:
     # --probe: CPU seconds inside the worker, "engine" (Tesseract's own runs) and "page"
     # (the page tasks, engine included), summed over every worker process
     probe: dict[str, float] | None = None
+    # --probe: seconds from the hand-over: "first page" began, "last page" ended, the
+    # "finish" took, and "gaps" between one process's tasks (summed over processes)
+    timeline: dict[str, float] | None = None
 
 
 class Installation:
@@ -260,7 +263,8 @@ class Installation:
         done = json.loads(out)
         wall = {k: t - started for k, (t, _) in done["events"].items()}
         cpu = {k: c - ready["cpu"] + intake_cpu for k, (_, c) in done["events"].items()}
-        return Run(wall, cpu, done["texts"], done["poller_cpu"], self.probed())
+        return Run(wall, cpu, done["texts"], done["poller_cpu"], self.probed(),
+                   self.timeline(started))
 
     def probed(self) -> dict[str, float] | None:
         """CPU seconds by kind from the probe's files (``--probe``), else None."""
@@ -272,6 +276,24 @@ class Installation:
                 row = json.loads(line)
                 totals[row["kind"]] += row["cpu"]
         return totals
+
+    def timeline(self, started: float) -> dict[str, float] | None:
+        """When the page tasks and the finish ran (``--probe``), from ``started``."""
+        if not PROBE:
+            return None
+        by_process = []
+        for file in self.home.glob("probe.*"):
+            rows = [json.loads(line) for line in file.read_text().splitlines()]
+            by_process.append(sorted((r for r in rows if r["kind"] != "engine"),
+                                     key=lambda r: r["began"]))
+        tasks = [r for rows in by_process for r in rows]
+        pages = [r for r in tasks if r["kind"] == "page"]
+        finish = [r for r in tasks if r["kind"] == "finish"]
+        return {"first page": min(r["began"] for r in pages) - started,
+                "last page": max(r["ended"] for r in pages) - started,
+                "finish": sum(r["ended"] - r["began"] for r in finish),
+                "gaps": sum(b["began"] - a["ended"] for rows in by_process
+                            for a, b in zip(rows, rows[1:], strict=False))}
 
     def worker_pids(self) -> list[int]:
         if not self.worker:
@@ -442,6 +464,13 @@ def scaling(args: argparse.Namespace, root: Path) -> None:
             print(f"          inside the workers, CPU s 1 / 2 workers: Tesseract's own runs "
                   f"{e1:.1f} / {e2:.1f} ({e2 / e1 - 1:+.0%}); the page tasks around them "
                   f"{p1 - e1:.2f} / {p2 - e2:.2f}")
+            for w in (1, 2):
+                t, wall = runs[w].timeline, runs[w].wall
+                print(f"          {w} worker(s), s from the hand-over: document committed "
+                      f"{wall['queued']:.2f}, first page began {t['first page']:.2f}, last "
+                      f"page ended {t['last page']:.2f}, finish {t['finish']:.2f} s, indexed "
+                      f"{wall['indexed']:.2f}; idle between a process's tasks "
+                      f"{t['gaps']:.2f} s in all")
         print(f"          raw tesseract, same pages, 2 processes vs 1: {raw[1][0]:.1f} s / "
               f"{raw[2][0]:.1f} s: {raw_speedup:.2f}x (CPU {raw[1][1]:.1f} / {raw[2][1]:.1f} s)"
               f";  Chartvault's speed-up to indexed is "

@@ -3,9 +3,10 @@
 On ``PYTHONPATH``, with ``CHARTVAULT_BENCH_PROBE`` naming a file prefix, only in
 the environment of the bench's worker (not its command line or poller): every OCR
 engine run (``OcrEngine.recognize``; an orientation check, when a page needs one,
-counts with its page task) and every page task appends one line (JSON) to
-``<prefix>.<pid>`` with the CPU seconds of the calling thread, plus the CPU of any child
-process it waited for (the ``tesseract`` command).
+counts with its page task), every page task and every document's finish appends one
+line (JSON) to ``<prefix>.<pid>`` with the CPU seconds of the calling thread, plus the
+CPU of any child process it waited for (the ``tesseract`` command), and when it began
+and ended (``time.monotonic``).
 It separates what Tesseract itself spent from what Chartvault spent around it on the
 same pages, which the bench cannot see from outside the worker.
 Measurement only: no product code imports this, and it changes no result.
