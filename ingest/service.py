@@ -265,8 +265,8 @@ def _take_parts(ctx: _Intake, path: Path, name: str, info: SourceInfo,
             log.error("separator search broke off", extra={
                 "batch_id": ctx.batch_id, "error": type(parts.failed).__name__})
             if parts.last_page < info.page_count:
-                outcomes.append(_unsearched_rest(ctx, path, name, info, parts, record,
-                                                 Path(tmp)))
+                outcomes.append(_unsearched_rest(ctx, path, info, parts, record, stem,
+                                                 suffix, Path(tmp)))
     return outcomes
 
 
@@ -290,14 +290,13 @@ class _Parts:
             self.failed = exc
 
 
-def _unsearched_rest(ctx: _Intake, path: Path, name: str, info: SourceInfo, parts: _Parts,
-                     record: str, folder: Path) -> FileOutcome:
+def _unsearched_rest(ctx: _Intake, path: Path, info: SourceInfo, parts: _Parts, record: str,
+                     stem: str, suffix: str, folder: Path) -> FileOutcome:
     """The pages after the last part found, when the search broke off: quarantined with
     their bytes, released as one document with the clerk's patient and type."""
     pages = list(range(parts.last_page + 1, info.page_count + 1))
     where = format_pages(pages)
-    suffix = ".pdf" if info.kind == "pdf" else ".tif"
-    rest_name = f"{Path(name).stem or 'part'}-p{where}{suffix}"
+    rest_name = f"{stem}-p{where}{suffix}"
     error = BadInput(f"pages {where} could not be searched for separator sheets "
                      f"({type(parts.failed).__name__}); they are kept here, the stack is "
                      "archived as scanned: release them with their patient and type, or "

@@ -117,3 +117,10 @@ def test_only_the_configured_symbologies_are_searched(monkeypatch) -> None:  # n
     find_separator(Image.new("L", (1275, 1650), 255), ("PATCHT",), ("code39",))
     fmt = zxingcpp.BarcodeFormat
     assert asked == [[fmt.QRCode, fmt.MicroQRCode, fmt.Code128, fmt.Code39], [fmt.Code39]]
+
+
+def test_every_symbology_the_settings_accept_can_be_searched() -> None:
+    from chartvault.settings import SEPARATOR_SYMBOLOGIES
+    from ingest.barcodes import _FORMATS
+
+    assert set(_FORMATS) == set(SEPARATOR_SYMBOLOGIES)
