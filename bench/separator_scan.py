@@ -3,8 +3,8 @@
 Every page of every stack taken in is searched for separator sheets before its first
 document can be queued for OCR; each symbology searched costs every page. Side by side
 in one run, alternating: ``find_segments`` on one synthetic chart (300-dpi scans, no
-separator sheet: every page searched to the end), on the threads intake uses, for each
-set of symbologies given.
+separator sheet: every page searched to the end; the pipeline bench's chart), on the
+threads intake uses, for each set of symbologies given.
 
     .venv/bin/python bench/separator_scan.py --pages 20 --rounds 5
 """
@@ -15,11 +15,11 @@ import argparse
 import statistics
 import tempfile
 import time
-from datetime import date
 from pathlib import Path
 
+from pipeline_bench import make_pdf  # bench/ is the script's own folder: on sys.path
+
 from chartvault.settings import DEFAULT_SEPARATOR_SYMBOLOGIES, SEPARATOR_SYMBOLOGIES, Settings
-from chartvault.synthetic import ChartSpec, make_chart
 from ingest.splitting import find_segments
 
 
@@ -32,10 +32,7 @@ def main() -> None:
                         help="comma-separated symbology sets to compare")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="separator-bench-") as tmp:
-        spec = ChartSpec(mrn="TST424242", patient_name="BENCHMARK, Test",
-                         doc_type="progress_notes", date_of_birth=date(1950, 1, 1),
-                         service_date=date(2024, 1, 1), pages=args.pages, seed=1, paragraphs=4)
-        chart = make_chart(spec, Path(tmp) / "chart.pdf", fmt="pdf", dpi=300).path
+        chart = make_pdf(Path(tmp), args.pages).path  # the pipeline bench's chart
         base = Settings(home=Path(tmp) / "home")
         sets = [tuple(s.split(",")) for s in args.sets]
         find_segments(chart, "pdf", args.pages, base)  # libraries loaded, file cached
