@@ -71,7 +71,7 @@ def _recognize_page(page: _Page, raster: Raster, number: int, settings: Settings
                     engine: OcrEngine, deadline: Deadline) -> PageResult:
     mask = cleanup.probe(page.image)
     if cleanup.is_blank(mask):
-        return _blank_result(raster, number, page)
+        return _blank_result(raster, number, page, settings)
     upright = 0.0
     if cleanup.looks_sideways(_level(page, mask)):
         _turn(page, engine, raster, deadline)
@@ -82,7 +82,7 @@ def _recognize_page(page: _Page, raster: Raster, number: int, settings: Settings
     rec = _recognize(engine, page, raster, settings, deadline)
     if not page.asked and upright <= cleanup.CLEARLY_UPRIGHT and _doubtful(rec, settings):
         rec = _retry_upside_down(page, rec, engine, raster, settings, deadline)
-    return _result(raster, number, page, rec)
+    return _result(raster, number, page, rec, settings)
 
 
 def _level(page: _Page, mask: np.ndarray) -> np.ndarray:
@@ -172,14 +172,16 @@ def _pdf_path(raster: Raster) -> Path:
     return raster.path.with_suffix(".pdf")
 
 
-def _blank_result(raster: Raster, number: int, page: _Page) -> PageResult:
+def _blank_result(raster: Raster, number: int, page: _Page, settings: Settings
+                  ) -> PageResult:
     pdf = _pdf_path(raster)
     page.image.save(pdf, "PDF", resolution=float(raster.dpi or 300))
     rec = Recognition(text="", words=(), confidence=None, pdf=b"")
-    return replace(_result(raster, number, page, rec), blank=True)
+    return replace(_result(raster, number, page, rec, settings), blank=True)
 
 
-def _result(raster: Raster, number: int, page: _Page, rec: Recognition) -> PageResult:
+def _result(raster: Raster, number: int, page: _Page, rec: Recognition, settings: Settings
+            ) -> PageResult:
     pdf = _pdf_path(raster)
     if rec.pdf and rec.text_only and raster.original is not None:
         graft_text(*raster.original, rec.pdf, pdf)
@@ -189,5 +191,6 @@ def _result(raster: Raster, number: int, page: _Page, rec: Recognition) -> PageR
         number=number, text=rec.text, words=rec.words, confidence=rec.confidence,
         width=page.image.width, height=page.image.height, dpi=raster.dpi,
         rotation=page.rotation, skew=page.skew, source="ocr", blank=False,
-        images=page_images(page.image, raster.path), pdf_path=pdf,
+        images=page_images(page.image, raster.path, settings.page_image_format),
+        pdf_path=pdf,
     )

@@ -54,11 +54,11 @@ def ocr_page(path: Path, number: int, workdir: Path, settings: Settings,
         kind == "pdf") else None
     raster = rasterize(path, kind, number, workdir, settings, deadline.left("rendering"), facts)
     if facts and facts.text:
-        return _text_layer_page(path, number, raster, facts.text, deadline)
+        return _text_layer_page(path, number, raster, facts.text, settings, deadline)
     return recognize_raster(raster, number, settings, engine, deadline)
 
 
-def _text_layer_page(path: Path, number: int, raster: Raster, text: str,
+def _text_layer_page(path: Path, number: int, raster: Raster, text: str, settings: Settings,
                      deadline: Deadline) -> PageResult:
     from ocr.textlayer import text_layer_words
     from ocr.thumbnails import page_images
@@ -68,7 +68,8 @@ def _text_layer_page(path: Path, number: int, raster: Raster, text: str,
     return PageResult(
         number=number, text=text, words=words, confidence=None, width=raster.width,
         height=raster.height, dpi=raster.dpi, rotation=0, skew=0.0, source="text-layer",
-        blank=False, images=page_images(raster.image, raster.path), pdf_path=pdf,
+        blank=False, images=page_images(raster.image, raster.path, settings.page_image_format),
+        pdf_path=pdf,
     )
 
 

@@ -96,8 +96,10 @@ def openapi_document() -> dict[str, Any]:
                 "parameters": [doc_id, REASON,
                                {"name": "number", "in": "path", "required": True,
                                 "schema": {"type": "integer", "minimum": 1}}],
-                "responses": {"200": _binary("the page image (JPEG; WebP for pages read before "
-                                              "November 2026)", "image/jpeg", "image/webp"),
+                "responses": {"200": _binary("the page image, in the format set when the page "
+                                              "was read (CHARTVAULT_PAGE_IMAGE_FORMAT: JPEG by "
+                                              "default, WebP or PNG)", "image/jpeg",
+                                              "image/webp", "image/png"),
                               **_error_responses("401", "403", "404")}}},
             "/api/documents/{document_id}/original": {"get": {
                 "summary": "Download the original file",

@@ -30,6 +30,8 @@ def test_embedded_defaults_live_under_home(tmp_path: Path) -> None:
         ({"CHARTVAULT_MRN_PATTERN": "(["}, "CHARTVAULT_MRN_PATTERN"),
         ({"CHARTVAULT_OCR_FORCE": "maybe"}, "CHARTVAULT_OCR_FORCE"),
         ({"CHARTVAULT_OCR_ENGINE": "cuneiform"}, "CHARTVAULT_OCR_ENGINE"),
+        ({"CHARTVAULT_PAGE_IMAGE_FORMAT": "gif"},
+         "CHARTVAULT_PAGE_IMAGE_FORMAT.*expected one of jpeg, webp, png"),
         ({"CHARTVAULT_WORKER_MAX_MEMORY_MB": "0"}, "CHARTVAULT_WORKER_MAX_MEMORY_MB"),
         ({"CHARTVAULT_SEARCH_SHARDS": "0"}, "CHARTVAULT_SEARCH_SHARDS"),
         ({"CHARTVAULT_SEARCH_SHARDS": "two"}, "CHARTVAULT_SEARCH_SHARDS"),
@@ -49,6 +51,12 @@ def test_separator_symbologies_default_and_as_set(tmp_path: Path) -> None:
     s = load_settings({"CHARTVAULT_HOME": str(tmp_path),
                        "CHARTVAULT_SEPARATOR_SYMBOLOGIES": "QR, DataMatrix"})
     assert s.separator_symbologies == ("qr", "datamatrix")
+
+
+def test_page_image_format_default_and_as_set(tmp_path: Path) -> None:
+    assert load_settings({"CHARTVAULT_HOME": str(tmp_path)}).page_image_format == "jpeg"
+    s = load_settings({"CHARTVAULT_HOME": str(tmp_path), "CHARTVAULT_PAGE_IMAGE_FORMAT": "WebP"})
+    assert s.page_image_format == "webp"
 
 
 def test_settings_file_is_overridden_by_environment(tmp_path: Path) -> None:

@@ -152,17 +152,33 @@ def test_no_such_page(chart, ocr_settings, tmp_path):
         ocr_page(chart("png", dpi=72).path, 2, tmp_path, ocr_settings)
 
 
-def test_page_images(chart, tmp_path):
+@pytest.mark.parametrize(("image_format", "suffix", "pillow_format"),
+                         [("jpeg", ".jpg", "JPEG"), ("webp", ".webp", "WEBP"),
+                          ("png", ".png", "PNG")])
+def test_page_images(chart, tmp_path, image_format, suffix, pillow_format):
     page = chart("png", dpi=72).path
     with Image.open(page) as original:
         original.load()
-        thumbs = page_images(original, tmp_path / "page-0001")
+        thumbs = page_images(original, tmp_path / "page-0001", image_format)
         assert set(thumbs) == {"small", "large"}
+        assert {p.name for p in thumbs.values()} == {f"page-0001-small{suffix}",
+                                                     f"page-0001-large{suffix}"}
         with Image.open(thumbs["small"]) as small:
+            assert small.format == pillow_format
             assert small.width == 200 and small.height > small.width
         with Image.open(thumbs["large"]) as large:
+            assert large.format == pillow_format
             assert large.size == original.size  # 612 px wide: never enlarged
-        assert page_images(original, tmp_path / "page-0001") == thumbs  # overwrites
+        assert page_images(original, tmp_path / "page-0001", image_format) == thumbs
+
+
+def test_page_images_default_to_jpeg_as_the_setting_does(chart, tmp_path):
+    from chartvault.settings import Settings
+
+    assert Settings(home=tmp_path).page_image_format == "jpeg"
+    with Image.open(chart("png", dpi=72).path) as original:
+        original.load()
+        assert page_images(original, tmp_path / "p")["large"].suffix == ".jpg"
 
 
 @pytest.mark.parametrize("in_process", [True, False], ids=["pikepdf", "pdfunite"])
