@@ -31,6 +31,7 @@ ENVIRONMENTS = ("development", "production")
 # Code 128, Code 39 (PATCH T sheets), Data Matrix.
 SEPARATOR_SYMBOLOGIES = ("qr", "code128", "code39", "datamatrix")
 DEFAULT_SEPARATOR_SYMBOLOGIES = ("qr", "code128", "code39")
+PAGE_IMAGE_FORMATS = ("jpeg", "webp", "png")  # ocr.thumbnails.FORMATS
 
 
 def _default_home() -> Path:
@@ -197,7 +198,7 @@ _PARSERS: dict[str, Callable[[str], Any]] = {
     "ocr_confidence_threshold": _float,
     "ocr_force": _bool,
     "ocr_engine": _choice("tesseract", "tesserocr"),
-    "page_image_format": _choice("jpeg", "webp", "png"),
+    "page_image_format": _choice(*PAGE_IMAGE_FORMATS),
     "ocr_tessdata": _optional_path,
     "mrn_pattern": _regex,
     "max_file_mb": _int,

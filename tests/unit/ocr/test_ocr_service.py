@@ -173,8 +173,10 @@ def test_page_images(chart, tmp_path, image_format, suffix, pillow_format):
 
 
 def test_page_images_default_to_jpeg_as_the_setting_does(chart, tmp_path):
-    from chartvault.settings import Settings
+    from chartvault.settings import PAGE_IMAGE_FORMATS, Settings
+    from ocr.thumbnails import FORMATS
 
+    assert tuple(FORMATS) == PAGE_IMAGE_FORMATS  # the setting's choices, one list each side
     assert Settings(home=tmp_path).page_image_format == "jpeg"
     with Image.open(chart("png", dpi=72).path) as original:
         original.load()
