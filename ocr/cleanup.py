@@ -21,6 +21,10 @@ MIN_LINES = 3  # text lines needed before the upright check says anything
 UPSIDE_DOWN = -0.15  # upright_score below this: ask the engine which way is up
 CLEARLY_UPRIGHT = 0.2  # above this a poor reading is not blamed on orientation
 MIN_INK = 200  # dark probe pixels needed before any geometry is trusted
+# ink is at least this much darker than the paper (the page's median): faint text (a light
+# photocopy, a faded fax: gray 234 on white, which Tesseract still reads) counts as ink;
+# scanner noise, dust and a shaded blank page (250 to 215 across) do not
+MIN_CONTRAST = 16
 
 
 def probe(image: Image.Image) -> np.ndarray:
@@ -42,7 +46,9 @@ def _gray(image: Image.Image) -> Image.Image:
 
 
 def _threshold(pixels: np.ndarray) -> int:
-    """Otsu's threshold, clamped so a white page with faint speckles stays white."""
+    """Otsu's threshold, at least MIN_CONTRAST below the paper, so that a white page with
+    faint speckles stays white. (A fixed cap at gray 160 did that too, but it also made
+    every page of faint text blank: it was not read at all.)"""
     hist = np.bincount(pixels.ravel(), minlength=256).astype(np.float64)
     total = hist.sum()
     levels = np.arange(256)
@@ -51,7 +57,8 @@ def _threshold(pixels: np.ndarray) -> int:
     with np.errstate(divide="ignore", invalid="ignore"):
         between = (mean[-1] * weight / total - mean) ** 2 / (weight * (total - weight))
     between = np.nan_to_num(between)
-    return int(min(np.argmax(between), 160))
+    paper = int(np.searchsorted(weight, total / 2))  # the median gray, from the histogram
+    return int(min(np.argmax(between), paper - MIN_CONTRAST))
 
 
 def is_blank(mask: np.ndarray) -> bool:

@@ -41,6 +41,21 @@ def test_text_and_noisy_text_are_not_blank():
     assert not cleanup.is_blank(cleanup.probe(_page(noise=True)))
 
 
+@pytest.mark.parametrize("fade", [3, 6, 12])
+def test_faint_text_is_not_blank(fade):
+    # a light photocopy or a faded fax: black text at gray 170, 213 and 234 on white
+    # (Tesseract reads all three); the cap at gray 160 made each of them blank
+    page = _page().convert("L").point(lambda v: 255 - (255 - v) // fade)
+    assert not cleanup.is_blank(cleanup.probe(page))
+
+
+def test_shaded_empty_paper_is_blank():
+    import numpy as np
+
+    shade = np.tile(np.linspace(250, 215, 1275).astype(np.uint8), (1650, 1))
+    assert cleanup.is_blank(cleanup.probe(Image.fromarray(shade)))
+
+
 @pytest.mark.parametrize("skew", [-4.0, -2.0, 1.5, 3.0, 5.0])
 def test_skew_is_measured(skew):
     assert cleanup.skew_angle(cleanup.probe(_page(skew=skew))) == pytest.approx(skew, abs=0.25)

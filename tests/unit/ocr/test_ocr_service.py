@@ -144,6 +144,19 @@ def test_blank_page_is_flagged_without_ocr(tmp_path, ocr_settings):
     assert result.confidence is None and result.pdf_path.read_bytes().startswith(b"%PDF")
 
 
+@pytest.mark.parametrize("fade", [3, 8])
+def test_faint_page_is_read_as_the_dark_one(chart, tmp_path, ocr_settings, char_error_rate,
+                                            fade):
+    # text at gray 170 and 224 on white: a light photocopy, a faded fax
+    page = chart("png")
+    faint = tmp_path / "faint.png"
+    with Image.open(page.path) as dark:
+        dark.convert("L").point(lambda v: 255 - (255 - v) // fade).save(faint, dpi=(150, 150))
+    result = ocr_page(faint, 1, tmp_path / "work", ocr_settings)
+    assert not result.blank and result.confidence is not None
+    assert char_error_rate(result.text, page.page_texts[0]) < 0.05
+
+
 def test_no_such_page(chart, ocr_settings, tmp_path):
     with pytest.raises(UnreadableFile) as caught:
         ocr_page(chart("pdf", dpi=72).path, 2, tmp_path, ocr_settings)
