@@ -118,7 +118,8 @@ class Page(Base):
     dpi: Mapped[int | None] = mapped_column(Integer)
     rotation: Mapped[int] = mapped_column(Integer, default=0)
     blank: Mapped[bool] = mapped_column(Boolean, default=False)
-    flag: Mapped[str | None] = mapped_column(String(40))  # low_confidence | blank | failed
+    # low_confidence | no_text (ink, but no word read) | blank | failed
+    flag: Mapped[str | None] = mapped_column(String(40))
     error: Mapped[str | None] = mapped_column(Text)
     image_key: Mapped[str | None] = mapped_column(String(400))
     words_key: Mapped[str | None] = mapped_column(String(400))

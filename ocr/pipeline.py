@@ -238,6 +238,9 @@ def _save_page(settings: Settings, document_id: str, result: PageResult,
     """The page's text and flags, and the rows of its derived files, in one commit."""
     low = (result.confidence is not None
            and result.confidence < settings.ocr_confidence_threshold)
+    # ink on the page but not a word read (a drawing, show-through, a page too faint or
+    # too damaged): a clerk looks, as at a blank page
+    unread = not result.blank and result.source == "ocr" and not result.text.strip()
     with session_scope(settings) as session:
         session.add_all(rows)
         page = _page(session, document_id, result.number)
@@ -248,7 +251,8 @@ def _save_page(settings: Settings, document_id: str, result: PageResult,
         page.width, page.height, page.dpi = result.width, result.height, result.dpi
         page.rotation = result.rotation
         page.blank = result.blank
-        page.flag = "blank" if result.blank else ("low_confidence" if low else None)
+        page.flag = ("blank" if result.blank else "no_text" if unread
+                     else "low_confidence" if low else None)
         page.pdf_key = stored["pdf"]
         page.words_key = stored["words"]
         page.image_key = stored.get("image-large")

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+from datetime import date
+
 import pytest
 
 from chartvault.db import session_scope
@@ -177,3 +179,37 @@ def test_a_searchable_pdf_that_cannot_be_made_leaves_nothing_in_the_index(settin
         assert doc.status == "indexed" and doc.pdf_key
     hits = open_index(settings).search(SearchQuery(text="TST000777", limit=5)).hits
     assert [h.document_id for h in hits] == [document_id]
+
+
+def test_a_page_with_ink_but_no_words_is_flagged_no_text(settings, tmp_path):  # noqa: ANN001
+    # A drawing (or show-through, or a page too damaged to read) is not blank, but OCR
+    # finds no word on it: the clerk is told, as for a blank page.
+    from PIL import Image, ImageDraw
+
+    from archive import open_store
+    from chartvault.synthetic import ChartSpec, render_page
+    from ingest.service import IncomingFile, IntakeOptions, ingest_files
+
+    spec = ChartSpec(mrn="TST000778", patient_name="TESTPATIENT, Dana",
+                     date_of_birth=date(1961, 4, 5), doc_type="lab_results",
+                     service_date=date(2023, 2, 3), pages=1, seed=6, paragraphs=1)
+    text_page = render_page(spec, 1, dpi=150)[0].convert("L")
+    drawing = Image.new("L", text_page.size, 255)
+    pen = ImageDraw.Draw(drawing)
+    pen.ellipse((300, 400, 900, 1000), outline=0, width=6)
+    pen.rectangle((150, 1150, 1100, 1500), outline=0, width=5)
+    for x in range(150, 1100, 190):
+        pen.line((x, 1150, x, 1500), fill=0, width=3)
+    pdf = tmp_path / "drawing.pdf"
+    text_page.save(pdf, save_all=True, append_images=[drawing], resolution=150)
+    result = ingest_files(settings, open_store(settings), [IncomingFile(pdf, "drawing.pdf")],
+                          IntakeOptions(actor="test", mrn=spec.mrn, doc_type=spec.doc_type),
+                          lambda _: None)  # the test runs the OCR stage itself
+    (document_id,) = result.queued_ids
+    _run_all(document_id)
+    with session_scope(settings) as session:
+        doc = session.get(Document, document_id)
+        pages = {p.number: p for p in doc.pages}
+        assert pages[1].flag is None and "TESTPATIENT, Dana" in pages[1].text
+        assert pages[2].flag == "no_text" and not pages[2].blank and pages[2].text == ""
+        assert doc.status == "indexed" and doc.needs_review
