@@ -6,7 +6,7 @@ Tesseract, PDF, PNG) against ``tesseract`` run by hand with
 once producing only text and once producing the same outputs as Chartvault
 (``pdf tsv txt``). Accuracy: character error rate (white space folded,
 Levenshtein / length of the truth) on synthetic pages (clean, noisy, skewed
-3 degrees, turned 90 and 180 degrees) and on the shared samples with a ground
+3 degrees, turned 90 and 180 degrees, faint) and on the shared samples with a ground
 truth.
 
     .venv/bin/python bench/ocr_bench.py [--seeds 2] [--repeat 1] [--write-results]
@@ -36,7 +36,9 @@ from ocr.service import default_engine, ocr_page  # noqa: E402
 
 SAMPLES = (REPO.parent / "shared" / "samples").resolve()
 KINDS = {"clean": {}, "noisy": {"noise": True}, "skewed 3°": {"skew": 3.0},
-         "turned 90°": {"rotate": 90}, "turned 180°": {"rotate": 180}}
+         "turned 90°": {"rotate": 90}, "turned 180°": {"rotate": 180},
+         # a light photocopy or a faded fax: the clean page's text at gray 213 on white
+         "faint": {"fade": 6}}
 SAMPLE_PAGES = [  # (kind, file, pages, truth file)
     ("sample linn (PNG)", "ocrmypdf-linn.png", (1,), "ocrmypdf-linn.ref.txt"),
     ("sample skew (PDF)", "ocrmypdf-skew.pdf", (1,), "ocrmypdf-linn.ref.txt"),
@@ -105,9 +107,16 @@ def cer(text: str, truth: str) -> float:
 def synthetic_cases(folder: Path, seeds: int, dpi: int) -> list[Case]:
     cases = []
     for kind, options in KINDS.items():
+        options = dict(options)
+        fade = options.pop("fade", None)
         for seed in range(seeds):
             spec = spec_for(fake_patients(1, 100 + seed)[0], 100 + seed, **options)
             chart = make_chart(spec, folder / f"{kind[:6].strip()}-{seed}.pdf", "pdf", dpi)
+            if fade:  # the same page, its ink faded, as a one-page scanned PDF
+                with Image.open(make_chart(spec, folder / f"{kind}-{seed}.png", "png",
+                                           dpi).path) as page:
+                    faded = page.convert("L").point(lambda v, f=fade: 255 - (255 - v) // f)
+                    faded.save(chart.path, "PDF", resolution=dpi)
             cases.append(Case(kind, chart.path, (1,), chart.page_texts[0]))
     return cases
 
