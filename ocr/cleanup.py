@@ -46,9 +46,10 @@ def _gray(image: Image.Image) -> Image.Image:
 
 
 def _threshold(pixels: np.ndarray) -> int:
-    """Otsu's threshold, at least MIN_CONTRAST below the paper, so that a white page with
-    faint speckles stays white. (A fixed cap at gray 160 did that too, but it also made
-    every page of faint text blank: it was not read at all.)"""
+    """Otsu's threshold, at least MIN_CONTRAST below light paper, so that a white page
+    with faint speckles stays white. (A fixed cap at gray 160 did that too, but it also
+    made every page of faint text blank: it was not read at all.) The cap stays for dark
+    paper, where the paper-relative bound would find no ink at all: a negative."""
     hist = np.bincount(pixels.ravel(), minlength=256).astype(np.float64)
     total = hist.sum()
     levels = np.arange(256)
@@ -58,7 +59,7 @@ def _threshold(pixels: np.ndarray) -> int:
         between = (mean[-1] * weight / total - mean) ** 2 / (weight * (total - weight))
     between = np.nan_to_num(between)
     paper = int(np.searchsorted(weight, total / 2))  # the median gray, from the histogram
-    return int(min(np.argmax(between), paper - MIN_CONTRAST))
+    return int(min(np.argmax(between), max(paper - MIN_CONTRAST, 160)))
 
 
 def is_blank(mask: np.ndarray) -> bool:

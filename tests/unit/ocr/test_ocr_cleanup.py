@@ -49,6 +49,13 @@ def test_faint_text_is_not_blank(fade):
     assert not cleanup.is_blank(cleanup.probe(page))
 
 
+def test_white_on_black_page_is_not_blank():
+    # a negative (an old photostat, a microfilm print): the paper is dark, the ink light
+    from PIL import ImageOps
+
+    assert not cleanup.is_blank(cleanup.probe(ImageOps.invert(_page().convert("L"))))
+
+
 def test_shaded_empty_paper_is_blank():
     import numpy as np
 

@@ -144,14 +144,18 @@ def test_blank_page_is_flagged_without_ocr(tmp_path, ocr_settings):
     assert result.confidence is None and result.pdf_path.read_bytes().startswith(b"%PDF")
 
 
-@pytest.mark.parametrize("fade", [3, 8])
+@pytest.mark.parametrize("fade", [3, 8, "negative"])
 def test_faint_page_is_read_as_the_dark_one(chart, tmp_path, ocr_settings, char_error_rate,
                                             fade):
-    # text at gray 170 and 224 on white: a light photocopy, a faded fax
+    # text at gray 170 and 224 on white (a light photocopy, a faded fax), and white on
+    # black (a negative: an old photostat or microfilm print)
     page = chart("png")
     faint = tmp_path / "faint.png"
     with Image.open(page.path) as dark:
-        dark.convert("L").point(lambda v: 255 - (255 - v) // fade).save(faint, dpi=(150, 150))
+        gray = dark.convert("L")
+        changed = (gray.point(lambda v: 255 - v) if fade == "negative"
+                   else gray.point(lambda v: 255 - (255 - v) // fade))
+        changed.save(faint, dpi=(150, 150))
     result = ocr_page(faint, 1, tmp_path / "work", ocr_settings)
     assert not result.blank and result.confidence is not None
     assert char_error_rate(result.text, page.page_texts[0]) < 0.05
