@@ -263,37 +263,38 @@ class Installation:
         done = json.loads(out)
         wall = {k: t - started for k, (t, _) in done["events"].items()}
         cpu = {k: c - ready["cpu"] + intake_cpu for k, (_, c) in done["events"].items()}
-        return Run(wall, cpu, done["texts"], done["poller_cpu"], self.probed(),
-                   self.timeline(started))
+        rows = self.probe_rows() if PROBE else []
+        return Run(wall, cpu, done["texts"], done["poller_cpu"], self.probed(rows),
+                   self.timeline(rows, started))
 
-    def probed(self) -> dict[str, float] | None:
-        """CPU seconds by kind from the probe's files (``--probe``), else None."""
+    def probe_rows(self) -> list[list[dict]]:
+        """The probe's lines (``--probe``), one list for each worker process."""
+        return [[json.loads(line) for line in file.read_text().splitlines()]
+                for file in self.home.glob("probe.*")]
+
+    def probed(self, rows: list[list[dict]]) -> dict[str, float] | None:
+        """CPU seconds by kind from the probe's lines, else None."""
         if not PROBE:
             return None
         totals = {"engine": 0.0, "page": 0.0, "finish": 0.0}
-        for file in self.home.glob("probe.*"):
-            for line in file.read_text().splitlines():
-                row = json.loads(line)
-                totals[row["kind"]] += row["cpu"]
+        for row in (r for process in rows for r in process):
+            totals[row["kind"]] += row["cpu"]
         return totals
 
-    def timeline(self, started: float) -> dict[str, float] | None:
+    def timeline(self, rows: list[list[dict]], started: float) -> dict[str, float] | None:
         """When the page tasks and the finish ran (``--probe``), from ``started``."""
         if not PROBE:
             return None
-        by_process = []
-        for file in self.home.glob("probe.*"):
-            rows = [json.loads(line) for line in file.read_text().splitlines()]
-            by_process.append(sorted((r for r in rows if r["kind"] != "engine"),
-                                     key=lambda r: r["began"]))
-        tasks = [r for rows in by_process for r in rows]
+        by_process = [sorted((r for r in process if r["kind"] != "engine"),
+                             key=lambda r: r["began"]) for process in rows]
+        tasks = [r for process in by_process for r in process]
         pages = [r for r in tasks if r["kind"] == "page"]
         finish = [r for r in tasks if r["kind"] == "finish"]
         return {"first page": min(r["began"] for r in pages) - started,
                 "last page": max(r["ended"] for r in pages) - started,
                 "finish": sum(r["ended"] - r["began"] for r in finish),
-                "gaps": sum(b["began"] - a["ended"] for rows in by_process
-                            for a, b in zip(rows, rows[1:], strict=False))}
+                "gaps": sum(b["began"] - a["ended"] for process in by_process
+                            for a, b in zip(process, process[1:], strict=False))}
 
     def worker_pids(self) -> list[int]:
         if not self.worker:
