@@ -111,13 +111,15 @@ def synthetic_cases(folder: Path, seeds: int, dpi: int) -> list[Case]:
         fade = options.pop("fade", None)
         for seed in range(seeds):
             spec = spec_for(fake_patients(1, 100 + seed)[0], 100 + seed, **options)
-            chart = make_chart(spec, folder / f"{kind[:6].strip()}-{seed}.pdf", "pdf", dpi)
-            if fade:  # the same page, its ink faded, as a one-page scanned PDF
-                with Image.open(make_chart(spec, folder / f"{kind}-{seed}.png", "png",
-                                           dpi).path) as page:
+            path = folder / f"{kind[:6].strip()}-{seed}.pdf"
+            if fade:  # the page rendered, its ink faded, as a one-page scanned PDF
+                chart = make_chart(spec, path.with_suffix(".png"), "png", dpi)
+                with Image.open(chart.path) as page:
                     faded = page.convert("L").point(lambda v, f=fade: 255 - (255 - v) // f)
-                    faded.save(chart.path, "PDF", resolution=dpi)
-            cases.append(Case(kind, chart.path, (1,), chart.page_texts[0]))
+                    faded.save(path, "PDF", resolution=dpi)
+            else:
+                chart = make_chart(spec, path, "pdf", dpi)
+            cases.append(Case(kind, path, (1,), chart.page_texts[0]))
     return cases
 
 
