@@ -10,8 +10,14 @@ Layout::
     documents/{document_id}/pages/0002.png
     documents/{document_id}/pages/0002-thumb-small.webp
     documents/{document_id}/pages/0002-words.json
+    batches/{batch_id}/{intake_file_id}.pdf       a scan stack, until it is split and indexed
+    staging/{intake_file_id}                      an upload a worker has yet to take in
+    quarantine/{entry_id}                         a quarantined file's bytes
     audit/anchors/2026-11-22.json
     certificates/{certificate_id}.pdf
+
+Every key is built here and only here; the object ledger (``archive.ledger``)
+records each one with its kind, owner and page, so nothing parses a key.
 """
 
 from __future__ import annotations
@@ -151,3 +157,28 @@ def audit_anchor_key(day: date) -> str:
 def certificate_key(certificate_id: str, ext: str = ".pdf") -> str:
     """A certificate of destruction."""
     return f"certificates/{_id(certificate_id, 'certificate id')}{_ext(ext)}"
+
+
+def page_file_key(document_id: str, page: int, name: str, ext: str) -> str:
+    """A page's derived file: ``pages/0002.pdf`` (``name`` empty), ``pages/0002-words.json``,
+    ``pages/0002-large.jpg``."""
+    if name:
+        _id(name, "page file name")
+    suffix = f"-{name}" if name else ""
+    return derived_key(document_id, f"pages/{_page(page)}{suffix}{_ext(ext)}")
+
+
+def stack_key(batch_id: str, intake_file_id: str, ext: str) -> str:
+    """A scan stack as uploaded, kept until its parts are archived and indexed."""
+    return (f"batches/{_id(batch_id, 'batch id')}/"
+            f"{_id(intake_file_id, 'intake file id')}{_ext(ext)}")
+
+
+def staging_key(intake_file_id: str) -> str:
+    """An upload staged for a worker's intake."""
+    return f"staging/{_id(intake_file_id, 'intake file id')}"
+
+
+def quarantine_key(entry_id: str) -> str:
+    """The bytes of a quarantined file, kept until it is released or discarded."""
+    return f"quarantine/{_id(entry_id, 'quarantine entry id')}"

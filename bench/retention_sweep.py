@@ -32,7 +32,7 @@ BATCH = 50_000
 
 
 def load(settings, documents: int, patients: int, held_fraction: float, seed: int) -> dict:  # noqa: ANN001
-    from retention.policy import load_policy
+    from chartvault.policy import load_policy
 
     version = load_policy(settings).version  # rows as the policy in force left them
     rng = random.Random(seed)

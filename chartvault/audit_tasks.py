@@ -9,7 +9,7 @@ the same day again adds a version; every version is checked by ``verify``.
 from __future__ import annotations
 
 import logging
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from io import BytesIO
 from typing import TYPE_CHECKING
 
@@ -43,18 +43,19 @@ def write_anchor(settings: Settings, store: ObjectStore | None = None,
     Raises StorageUnavailable (retryable) if the store is down. The anchor is
     recorded as an ``audit_anchor`` event afterwards (the next anchor covers it).
     """
-    from archive import keys
+    from archive import keys, ledger
 
     store = store or _store(settings)
     with session_scope(settings) as session:
         anchor = audit.current_anchor(session, now)
     years = max(ANCHOR_RETENTION_YEARS, settings.default_retention_years)
-    retain = datetime.combine(anchor.day + timedelta(days=round(365.25 * years)),
-                              datetime.min.time(), tzinfo=UTC)
     key = keys.audit_anchor_key(anchor.day)
-    info = store.put(key, BytesIO(anchor.to_json()), content_type="application/json",
-                     retain_until=retain)
+    info = ledger.put(store, key, BytesIO(anchor.to_json()), kind="anchor",
+                      owner=ledger.Owner("audit", anchor.day.isoformat()),
+                      content_type="application/json",
+                      lock_until=anchor.day + timedelta(days=round(365.25 * years)))
     with session_scope(settings) as session:
+        session.add(info)
         audit.record(session, actor, "audit_anchor", object_type="anchor", object_id=key,
                      detail={"seq": anchor.seq, "hash": anchor.hash,
                              "version": info.version_id})

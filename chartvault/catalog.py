@@ -26,6 +26,7 @@ def document_view(session: Session, document_id: str) -> dict[str, Any]:
         "error": doc.error, "needs_review": doc.needs_review, "pages": doc.page_count,
         "mean_confidence": _round(doc.mean_confidence), "retention_class": doc.retention_class,
         "retain_until": doc.retain_until, "hold": doc.hold, "restricted": doc.restricted,
+        "retention": retention_reason(doc),
         "created_at": doc.created_at, "indexed_at": doc.indexed_at,
         "destroyed_at": doc.destroyed_at,
         "page_list": [
@@ -33,6 +34,30 @@ def document_view(session: Session, document_id: str) -> dict[str, Any]:
              "source": p.source, "flag": p.flag, "error": p.error, "rotation": p.rotation}
             for p in pages],
     }
+
+
+def retention_reason(doc: Document) -> dict[str, Any]:
+    """Which rule set the document's date, and how long the store locks it."""
+    return {"basis": doc.retention_basis, "class": doc.retention_class,
+            "rule": doc.retention_rule, "trigger": doc.retention_trigger,
+            "trigger_date": doc.retention_trigger_date, "retain_until": doc.retain_until,
+            "policy_version": doc.policy_version, "locked_until": doc.locked_until,
+            "why": _why(doc)}
+
+
+def _why(doc: Document) -> str:
+    lock = (f"; the store locks it until {doc.locked_until}" if doc.locked_until
+            else "; the store does not lock it")
+    if doc.retention_basis == "intake_default":
+        return (f"intake default until {doc.retain_until}: the facts its policy needs "
+                f"({doc.retention_trigger or 'date'}) were not known{lock}")
+    if doc.retention_basis == "legacy":
+        return (f"set before the object ledger ({doc.retain_until}); `chartvault retention "
+                f"recompute` gives it its policy date{lock}")
+    version = (doc.policy_version or "")[:12]
+    return (f"class {doc.retention_class} (rule {doc.retention_rule}): "
+            f"{doc.retention_trigger} {doc.retention_trigger_date} -> {doc.retain_until}, "
+            f"policy {version}{lock}")
 
 
 def batch_view(session: Session, batch_id: str) -> dict[str, Any]:

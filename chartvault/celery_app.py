@@ -72,6 +72,8 @@ def make_celery(settings: Settings) -> Celery:
                                      "schedule": crontab(hour=2, minute=30)},
             "requeue-stuck-documents": {"task": "chartvault.requeue_stuck",
                                         "schedule": crontab(minute="*/15")},
+            "hourly-scan-stack-release": {"task": "ingest.release_stacks",
+                                          "schedule": crontab(minute=40)},
             "daily-audit-anchor": {"task": "chartvault.audit_anchor",
                                    "schedule": crontab(hour=0, minute=5)},
             "nightly-retention-sweep": {"task": "retention.sweep", "schedule": crontab(

@@ -18,7 +18,7 @@ MIGRATIONS = Path(__file__).with_name("migrations")
 # The newest migration's revision (a test checks it against migrations/versions): a
 # catalog already there is recognised without importing alembic and reading every
 # migration script, ~0.17 s of every command's and worker's start.
-HEAD_REVISION = "0005"
+HEAD_REVISION = "0006"
 
 
 class CatalogUnavailable(Unavailable):
@@ -33,6 +33,7 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:  # noqa: ANN001
     cursor.execute("PRAGMA busy_timeout=30000")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA secure_delete=ON")  # deleted rows' bytes are overwritten
     cursor.close()
 
 
@@ -108,6 +109,17 @@ def _factory(url: str) -> sessionmaker[Session]:
 
 def engine_for(settings: Settings) -> Engine:
     return _factory(settings.database_url).kw["bind"]
+
+
+def purge_deleted_rows(settings: Settings) -> None:
+    """After rows were deleted (destruction): no deleted text stays in the catalog's
+    files. SQLite overwrites deleted content (``secure_delete``) and the WAL is
+    checkpointed and truncated."""
+    engine = engine_for(settings)
+    if engine.dialect.name != "sqlite":
+        return
+    with engine.connect() as connection:
+        connection.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
 
 
 @contextmanager

@@ -85,6 +85,16 @@ class Document(Base):
     retention_class: Mapped[str] = mapped_column(String(50), default="default")
     retain_until: Mapped[date | None] = mapped_column(Date, index=True)
     policy_version: Mapped[str | None] = mapped_column(String(64))
+    # Why retain_until is what it is: "policy" (the policy's own date, only ever
+    # extended), "intake_default" (facts incomplete at intake: replaced by the policy's
+    # date once the facts arrive) or "legacy" (set before 0006: `retention recompute`).
+    retention_basis: Mapped[str] = mapped_column(String(20), default="policy")
+    retention_rule: Mapped[str | None] = mapped_column(String(50))  # class name or "minors"
+    retention_trigger: Mapped[str | None] = mapped_column(String(30))
+    retention_trigger_date: Mapped[date | None] = mapped_column(Date)
+    # The latest store lock (Object Lock retain-until) on any live object of the
+    # document; it can be later than retain_until (COMPLIANCE locks never shorten).
+    locked_until: Mapped[date | None] = mapped_column(Date)
     hold: Mapped[bool] = mapped_column(Boolean, default=False)
     restricted: Mapped[bool] = mapped_column(Boolean, default=False)
     version: Mapped[int] = mapped_column(Integer, default=1)
@@ -129,19 +139,32 @@ class Page(Base):
 
 
 class StoredObject(Base):
-    """Every object version written for a document: key, version, size, SHA-256."""
+    """The object ledger: one row per object version Chartvault wrote to the store.
+
+    Written only through :mod:`archive.ledger`, which builds the key (``archive.keys``)
+    and records it here; retention, holds, fixity, destruction and the viewer read these
+    rows and never parse keys. ``owner_type`` is ``document``, ``intake_file`` (a scan
+    stack, a staged upload), ``quarantine``, ``destruction`` (certificates) or ``audit``
+    (anchors); ``document_id`` is set for a document's own objects.
+    """
 
     __tablename__ = "stored_object"
-    __table_args__ = (UniqueConstraint("key", "version_id"),)
+    __table_args__ = (UniqueConstraint("key", "version_id"),
+                      Index("ix_stored_object_owner", "owner_type", "owner_id"))
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     document_id: Mapped[str | None] = mapped_column(ForeignKey("document.id"), index=True)
-    kind: Mapped[str] = mapped_column(String(30))  # original|pdf|page-image|thumb|words|page-pdf
+    owner_type: Mapped[str] = mapped_column(String(20), default="document")
+    owner_id: Mapped[str] = mapped_column(String(64), default="")
+    # original | pdf | page-pdf | page-words | page-image-small | page-image-large |
+    # stack | staged | quarantine | certificate | anchor
+    kind: Mapped[str] = mapped_column(String(30))
+    page: Mapped[int | None] = mapped_column(Integer)
     key: Mapped[str] = mapped_column(String(400), index=True)
     version_id: Mapped[str] = mapped_column(String(200))
     sha256: Mapped[str] = mapped_column(String(64))
     size: Mapped[int] = mapped_column(BigInteger)
     content_type: Mapped[str] = mapped_column(String(100))
-    retain_until: Mapped[date | None] = mapped_column(Date)
+    retain_until: Mapped[date | None] = mapped_column(Date)  # the store's lock, if any
     legal_hold: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     deleted_at: Mapped[datetime | None] = mapped_column()

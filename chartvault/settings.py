@@ -57,7 +57,9 @@ class Settings:
     s3_bucket: str = "chartvault"
     s3_region: str = "us-east-1"
     s3_encryption: str = "none"  # none | sse-s3 | sse-c
-    default_retention_years: int = 10
+    default_retention_years: int = 10  # only for a record whose facts are incomplete
+    minimum_retention_days: int = 0  # every new record locked at least this long (quality check)
+    intake_lock_hours: int = 24  # scan stacks locked this long, deleted once split and indexed
     # records lifecycle (retention/)
     retention_policy_file: Path = Path()  # empty: the packaged AHIMA-based default
     retention_sweep_time: str = "03:15"  # HH:MM UTC, nightly Celery beat sweep
@@ -122,6 +124,16 @@ def _int(value: str) -> int:
     return int(value)
 
 
+def _at_least(low: int) -> Callable[[str], int]:
+    def parse(value: str) -> int:
+        number = int(value)
+        if number < low:
+            raise ValueError(f"must be {low} or more, got {number}")
+        return number
+
+    return parse
+
+
 def _float(value: str) -> float:
     return float(value)
 
@@ -183,7 +195,9 @@ _PARSERS: dict[str, Callable[[str], Any]] = {
     "s3_bucket": _text,
     "s3_region": _text,
     "s3_encryption": _choice("none", "sse-s3", "sse-c"),
-    "default_retention_years": _int,
+    "default_retention_years": _at_least(0),
+    "minimum_retention_days": _at_least(0),
+    "intake_lock_hours": _at_least(0),
     "retention_policy_file": _path,
     "retention_sweep_time": _clock,
     "facility_name": _text,

@@ -21,6 +21,7 @@ from chartvault.errors import BadInput, NotFound, PolicyRefusal
 from chartvault.models import QuarantineEntry
 from chartvault.settings import Settings
 from ingest import records
+from ingest.artifacts import discard_quarantined
 from ingest.checks import check_extension, check_name, check_pdf_active_content, check_polyglot
 from ingest.doctypes import document_types
 from ingest.files import display_name, sha256_of
@@ -103,6 +104,8 @@ def release(settings: Settings, store: ObjectStore, entry_id: str, options: Inta
     records.resolve_entry(settings, entry_id, options.actor, "released",
                           {"document_id": made, "status": outcome.status})
     _update_part(settings, record, entry_id, outcome)
+    if outcome.status in ("queued", "duplicate"):  # archived: the kept bytes' work is done
+        discard_quarantined(settings, store, entry_id)
     return replace(outcome, quarantine_id=entry_id)
 
 
@@ -112,11 +115,7 @@ def discard(settings: Settings, store: ObjectStore, entry_id: str, actor: str,
     if not reason or not reason.strip():
         raise BadInput("say why the entry is discarded (--reason)", code="reason_required")
     entry = _open_entry(settings, entry_id)
-    if entry["object_key"]:
-        try:
-            store.delete_version(entry["object_key"], entry["object_version"])
-        except ObjectNotFound:
-            pass
+    discard_quarantined(settings, store, entry_id)
     records.resolve_entry(settings, entry_id, actor, "discarded",
                           {"reason": reason.strip()[:500], "sha256": entry["sha256"],
                            "size": entry["size"]})

@@ -8,17 +8,20 @@ with its audit event in it.
 from __future__ import annotations
 
 import logging
-from datetime import UTC, date, datetime, time, timedelta
+from dataclasses import dataclass
+from datetime import date, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 
-from archive import keys
+from archive import keys, ledger
+from archive.ledger import Owner
 from chartvault import audit
 from chartvault.db import session_scope
 from chartvault.errors import BadInput, ChartvaultError
-from chartvault.models import Batch, Document, QuarantineEntry, StoredObject, new_id, utcnow
+from chartvault.models import Batch, Document, Patient, QuarantineEntry, new_id, utcnow
+from chartvault.policy import Facts, decide, load_policy
 from chartvault.settings import Settings
 from ingest.files import extension_for
 from ingest.interface import FileOutcome, IntakeOptions
@@ -35,13 +38,63 @@ _FINAL = {"queued": "archived", "duplicate": "duplicate", "quarantined": "quaran
 
 
 def retain_until_default(settings: Settings, today: date | None = None) -> date:
-    """Initial retention until the retention policy applies its own (it only extends)."""
-    today = today or date.today()
+    """Retention of a record whose facts are incomplete at intake, until they arrive."""
+    today = today or ledger.today_utc()
     return today + timedelta(days=round(365.25 * settings.default_retention_years))
 
 
-def midnight(day: date) -> datetime:
-    return datetime.combine(day, time(0), tzinfo=UTC)
+@dataclass(frozen=True)
+class IntakeRetention:
+    """What intake decides for a new record: its policy date and the store's lock."""
+
+    retain_until: date
+    basis: str  # "policy", or "intake_default" when the facts are incomplete
+    retention_class: str
+    rule: str | None
+    trigger: str | None
+    trigger_date: date | None
+    policy_version: str
+    lock_until: date | None  # None: stored unlocked (its retention ended before the scan)
+
+    def columns(self) -> dict[str, Any]:
+        """The document's retention columns."""
+        return {"retain_until": self.retain_until, "retention_basis": self.basis,
+                "retention_class": self.retention_class, "retention_rule": self.rule,
+                "retention_trigger": self.trigger,
+                "retention_trigger_date": self.trigger_date,
+                "policy_version": self.policy_version, "locked_until": self.lock_until}
+
+
+def intake_retention(ctx: _Intake, meta: Metadata) -> IntakeRetention:
+    """The policy's own date for this record from its facts (type, service date, the
+    patient's birth, death and last encounter): the decision ``retention.apply`` makes.
+    A record whose facts are incomplete gets ``CHARTVAULT_DEFAULT_RETENTION_YEARS``
+    from today, to be replaced by its policy date once they arrive. The store locks it
+    until that date, at least ``CHARTVAULT_MINIMUM_RETENTION_DAYS`` from today, and not
+    at all when the date has passed (it is due at the next sweep)."""
+    if ctx.policy is None:
+        ctx.policy = load_policy(ctx.settings)
+    with session_scope(ctx.settings) as session:
+        patient = session.get(Patient, meta.mrn)
+        known = patient.last_encounter if patient else None
+        birth = (patient.date_of_birth if patient else None) or meta.date_of_birth
+        death = patient.date_of_death if patient else None
+    seen = [d for d in (known, meta.service_date) if d]
+    decision = decide(ctx.policy, Facts(
+        doc_type=meta.doc_type.name, retention_class=meta.doc_type.retention_class,
+        service_date=meta.service_date, last_encounter=max(seen) if seen else None,
+        date_of_birth=birth, date_of_death=death))
+    today = ledger.today_utc()
+    until, basis = decision.retain_until, "policy"
+    if until is None:
+        until, basis = retain_until_default(ctx.settings, today), "intake_default"
+    minimum = today + timedelta(days=ctx.settings.minimum_retention_days)
+    lock = max(until, minimum)
+    return IntakeRetention(
+        retain_until=until, basis=basis, retention_class=decision.retention_class,
+        rule=decision.rule if basis == "policy" else None,
+        trigger=decision.trigger, trigger_date=decision.trigger_date,
+        policy_version=ctx.policy.version, lock_until=lock if lock > today else None)
 
 
 def open_batch(settings: Settings, options: IntakeOptions, files: int) -> str:
@@ -115,12 +168,17 @@ def duplicate_of(settings: Settings, sha256: str, record: str | None,
 
 
 def archive_stack(ctx: _Intake, record: str, path: Path, info: SourceInfo, sha256: str) -> None:
-    """Keep the uploaded stack, separator sheets and all, before splitting it."""
-    key = keys.validate_key(f"batches/{ctx.batch_id}/{record}{extension_for(info.kind)}")
-    with path.open("rb") as stream:
-        stored = ctx.store.put(key, stream, content_type=info.mime, expected_sha256=sha256,
-                               retain_until=midnight(retain_until_default(ctx.settings)))
+    """Keep the uploaded stack, separator sheets and all, while it is split: an intake
+    artifact, locked ``CHARTVAULT_INTAKE_LOCK_HOURS`` and deleted once every part is
+    archived and indexed (``ingest.artifacts``), so that no stored object holds pages of
+    more than one record once intake is done."""
+    key = keys.stack_key(ctx.batch_id, record, extension_for(info.kind))
+    hours = ctx.settings.intake_lock_hours
+    lock = utcnow() + timedelta(hours=hours) if hours else None
+    stored = ledger.put(ctx.store, key, path, kind="stack", owner=Owner("intake_file", record),
+                        content_type=info.mime, expected_sha256=sha256, lock_until=lock)
     with session_scope(ctx.settings) as session:
+        session.add(stored)
         row = session.get(IntakeFile, record)
         # "split" only once every part is done (finish_file): a stack cut off half-way
         # by a crash is not a duplicate of itself when the hot folder retries it.
@@ -135,27 +193,30 @@ def archive_document(ctx: _Intake, path: Path, name: str, info: SourceInfo, sha2
                      size: int, meta: Metadata, record: str | None,
                      page_range: str | None) -> str:
     document_id = new_id()
-    retain = retain_until_default(ctx.settings)
+    retention = intake_retention(ctx, meta)
     key = keys.original_key(document_id, sha256, extension_for(info.kind))
-    with path.open("rb") as stream:
-        stored = ctx.store.put(key, stream, content_type=info.mime, expected_sha256=sha256,
-                               retain_until=midnight(retain))
+    stored = ledger.put(ctx.store, key, path, kind="original", owner=Owner.document(document_id),
+                        content_type=info.mime, expected_sha256=sha256,
+                        lock_until=retention.lock_until)
     # Only now that the original is durable does the catalog learn of it.
     with session_scope(ctx.settings) as session:
         register_patient(session, meta)
         session.add(Document(
             id=document_id, batch_id=ctx.batch_id, mrn=meta.mrn, doc_type=meta.doc_type.name,
-            retention_class=meta.doc_type.retention_class, service_date=meta.service_date,
-            facility=meta.facility, filename=name, mime=info.mime, original_key=key,
-            original_version=stored.version_id, sha256=sha256, size=size,
-            page_count=info.page_count, retain_until=retain, status="received"))
-        session.add(StoredObject(document_id=document_id, kind="original", key=key,
-                                 version_id=stored.version_id, sha256=stored.sha256,
-                                 size=stored.size, content_type=info.mime, retain_until=retain))
+            service_date=meta.service_date, facility=meta.facility, filename=name,
+            mime=info.mime, original_key=key, original_version=stored.version_id,
+            sha256=sha256, size=size, page_count=info.page_count, status="received",
+            **retention.columns()))
+        session.flush()
+        session.add(stored)
         audit.record(session, ctx.options.actor, "archive", object_type="document",
                      object_id=document_id, mrn=meta.mrn, client=ctx.options.client,
                      detail={"batch": ctx.batch_id, "sha256": sha256, "pages": info.page_count,
-                             "intake_file": record, "source_pages": page_range})
+                             "intake_file": record, "source_pages": page_range,
+                             "retain_until": retention.retain_until.isoformat(),
+                             "retention_basis": retention.basis,
+                             "locked_until": retention.lock_until.isoformat()
+                             if retention.lock_until else None})
     return document_id
 
 
@@ -168,11 +229,12 @@ def quarantine(ctx: _Intake, path: Path | None, name: str, error: BadInput, *,
     entry_id = new_id()
     key = version = None
     size = _size(path)
+    stored = None
     if keep_bytes and path is not None and size:
-        key = keys.validate_key(f"quarantine/{entry_id}")
+        key = keys.quarantine_key(entry_id)
         try:
-            with path.open("rb") as stream:
-                stored = ctx.store.put(key, stream, expected_sha256=sha256)
+            stored = ledger.put(ctx.store, key, path, kind="quarantine",
+                                owner=Owner("quarantine", entry_id), expected_sha256=sha256)
             version, sha256 = stored.version_id, stored.sha256
         except (ChartvaultError, OSError):
             log.warning("quarantined bytes not kept", extra={"batch_id": ctx.batch_id})
@@ -184,6 +246,8 @@ def quarantine(ctx: _Intake, path: Path | None, name: str, error: BadInput, *,
                                     code=error.code, reason=error.message, sha256=sha256,
                                     size=size, object_key=key, object_version=version,
                                     detail={k: v for k, v in detail.items() if v}))
+        if stored is not None:
+            session.add(stored)
         audit.record(session, ctx.options.actor, "quarantine", object_type="quarantine",
                      object_id=entry_id, client=ctx.options.client,
                      detail={"batch": ctx.batch_id, "code": error.code})

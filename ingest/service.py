@@ -27,6 +27,7 @@ from archive import ObjectStore, StorageUnavailable
 from chartvault.db import session_scope
 from chartvault.errors import BadInput, ChartvaultError, Unavailable
 from chartvault.models import Batch
+from chartvault.policy import Policy
 from chartvault.settings import Settings
 from ingest import records
 from ingest.checks import check_extension, check_name, check_pdf_active_content, check_polyglot
@@ -58,6 +59,7 @@ class _Intake:
     enqueue: Callable[[str], object]
     progress: Progress
     manifest: dict[str, list[ManifestRow]] = field(default_factory=dict)
+    policy: Policy | None = None  # the retention policy, read once per batch
 
     def emit(self, event: str, **facts: object) -> None:
         try:

@@ -18,7 +18,8 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from archive import ObjectNotFound, ObjectStore, keys
+from archive import ObjectNotFound, ObjectStore, keys, ledger
+from archive.ledger import Owner
 from chartvault.db import session_scope
 from chartvault.errors import BadInput
 from chartvault.settings import Settings
@@ -67,12 +68,13 @@ def _stage_one(ctx, incoming: IncomingFile) -> FileOutcome:  # noqa: ANN001
         records.finish_file(ctx.settings, record, [outcome])
         return outcome
     sha256, size = sha256_of(incoming.path)
-    key = keys.validate_key(f"staging/{record}")
-    with incoming.path.open("rb") as stream:
-        stored = ctx.store.put(key, stream, expected_sha256=sha256)
+    key = keys.staging_key(record)
+    stored = ledger.put(ctx.store, key, incoming.path, kind="staged",
+                        owner=Owner("intake_file", record), expected_sha256=sha256)
     staged = {"key": key, "version": stored.version_id, "options": _plain(asdict(ctx.options)),
               "rows": [_plain(asdict(r)) for r in ctx.manifest.get(name, [])]}
     with session_scope(ctx.settings) as session:
+        session.add(stored)
         row = session.get(IntakeFile, record)
         row.status, row.sha256, row.size, row.staged = "staged", sha256, size, staged
     return FileOutcome(name, "staged", sha256=sha256, intake_file_id=record)
@@ -103,10 +105,9 @@ def take_staged(settings: Settings, store: ObjectStore, record: str,
             log.error("staged bytes missing", extra={"intake_file": record})
             return []
         outcomes = run_file(ctx, IncomingFile(path, name), name, record, raise_outages=True)
-    try:
-        store.delete_version(staged["key"], staged["version"])
-    except ObjectNotFound:
-        pass
+    with session_scope(settings) as session:
+        for row in ledger.objects_of(session, Owner("intake_file", record), kinds=("staged",)):
+            ledger.delete(store, row)
     return outcomes
 
 

@@ -34,3 +34,13 @@ def take_staged(intake_file_id: str) -> None:
 def enqueue_file(intake_file_id: str) -> None:
     """Called by :func:`ingest.staging.stage_files` after the file is durable."""
     take_staged.delay(intake_file_id)
+
+
+@app.task(name="ingest.release_stacks", autoretry_for=(Unavailable,), retry_backoff=2,
+          retry_backoff_max=300, retry_jitter=True, max_retries=12, acks_late=True)
+def release_stacks() -> int:
+    """Hourly: delete the scan stacks intake is done with whose short lock has ended."""
+    from chartvault.settings import get_settings
+    from ingest.artifacts import release_stacks as release
+
+    return len(release(get_settings(), _store(), actor="scheduler"))

@@ -13,13 +13,14 @@ import shutil
 import tempfile
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, datetime, time
+from dataclasses import dataclass
+from datetime import date, datetime
 from functools import lru_cache
 from pathlib import Path
 
 from sqlalchemy import func, select, update
 
-from archive import ObjectStore, keys, open_store
+from archive import ObjectStore, keys, ledger, open_store
 from chartvault.db import session_scope
 from chartvault.errors import BadInput, ChartvaultError, NotFound
 from chartvault.models import Document, Page, StoredObject, utcnow
@@ -76,7 +77,7 @@ def run_page(document_id: str, number: int) -> None:
             return
         page.attempts += 1
         original_key, version, sha256 = doc.original_key, doc.original_version, doc.sha256
-        retain = doc.retain_until
+        retain = _Lock(doc.locked_until, doc.hold)
     workdir = Path(tempfile.mkdtemp(prefix=f"ocr-{document_id[:8]}-{number}-",
                                     dir=_work_root(settings)))
     try:
@@ -115,7 +116,7 @@ def finish_document(document_id: str) -> None:
             return
         pages = list(session.scalars(select(Page).where(Page.document_id == document_id)
                                      .order_by(Page.number)))
-        retain = doc.retain_until
+        retain = _Lock(doc.locked_until, doc.hold)
     if not any(p.status == "done" for p in pages):
         _fail_document(settings, document_id, pages)
         return
@@ -166,7 +167,16 @@ def _fail_document(settings: Settings, document_id: str, pages: list[Page]) -> N
         doc.error = "no page could be read: " + ("; ".join(reasons) or "no pages")
 
 
-def _assemble_pdf(settings: Settings, document_id: str, pages: list[Page], retain) -> str | None:  # noqa: ANN001
+@dataclass(frozen=True)
+class _Lock:
+    """How a document's derived files are stored: locked as its original is, and held."""
+
+    until: date | None
+    hold: bool
+
+
+def _assemble_pdf(settings: Settings, document_id: str, pages: list[Page], retain: _Lock
+                  ) -> str | None:
     done = [p for p in pages if p.pdf_key]
     if not done:
         return None
@@ -177,31 +187,31 @@ def _assemble_pdf(settings: Settings, document_id: str, pages: list[Page], retai
             _download(page.pdf_key, None, part)
             parts.append(part)
         merged = merge_pdfs(parts, Path(tmp) / "searchable.pdf")
-        key = keys.derived_key(document_id, "searchable.pdf")
+        key = keys.searchable_pdf_key(document_id)
         _put_derived(document_id, "pdf", key, merged, "application/pdf", retain)
     return key
 
 
-def _store_page_files(document_id: str, result: PageResult, workdir: Path, retain  # noqa: ANN001
+def _store_page_files(document_id: str, result: PageResult, workdir: Path, retain: _Lock
                       ) -> tuple[dict[str, str], list[StoredObject]]:
-    """Put the page's derived files in the store: their keys by kind, and the catalog rows
+    """Put the page's derived files in the store: their keys by kind, and the ledger rows
     of those not stored before (a redelivered task finds them recorded and skips them),
     for the caller to commit with the page."""
     n = result.number
     words = workdir / f"{n:04d}-words.json"
     words.write_text(json.dumps({"width": result.width, "height": result.height,
                                  "words": [w.as_dict() for w in result.words]}), "utf-8")
-    files = {"pdf": (f"pages/{n:04d}.pdf", result.pdf_path, "application/pdf"),
-             "words": (f"pages/{n:04d}-words.json", words, "application/json")}
+    files = {"pdf": (keys.page_file_key(document_id, n, "", ".pdf"), result.pdf_path,
+                     "application/pdf"),
+             "words": (keys.page_words_key(document_id, n), words, "application/json")}
     for size, path in result.images.items():
-        files[f"image-{size}"] = (f"pages/{n:04d}-{size}{path.suffix}", path,
+        files[f"image-{size}"] = (keys.page_file_key(document_id, n, size, path.suffix), path,
                                   _image_type(path))
-    stored = {kind: keys.derived_key(document_id, name) for kind, (name, _, _) in files.items()}
+    stored = {kind: key for kind, (key, _, _) in files.items()}
     with session_scope(get_settings()) as session:
-        recorded = set(session.scalars(select(StoredObject.key).where(
-            StoredObject.key.in_(list(stored.values())))))
-    rows = [_put(document_id, f"page-{kind}", stored[kind], path, content_type, retain)
-            for kind, (_, path, content_type) in files.items() if stored[kind] not in recorded]
+        done = ledger.recorded(session, list(stored.values()))
+    rows = [_put(document_id, f"page-{kind}", key, path, content_type, retain, page=n)
+            for kind, (key, path, content_type) in files.items() if key not in done]
     return stored, rows
 
 
@@ -211,11 +221,11 @@ def _image_type(path: Path) -> str:
 
 
 def _put_derived(document_id: str, kind: str, key: str, path: Path, content_type: str,
-                 retain) -> None:  # noqa: ANN001
+                 retain: _Lock) -> None:
     """Write a derived file once: a redelivered task finds it recorded and skips."""
     settings = get_settings()
     with session_scope(settings) as session:
-        if session.scalar(select(StoredObject.id).where(StoredObject.key == key).limit(1)):
+        if ledger.recorded(session, [key]):
             return
     row = _put(document_id, kind, key, path, content_type, retain)
     with session_scope(settings) as session:
@@ -223,14 +233,11 @@ def _put_derived(document_id: str, kind: str, key: str, path: Path, content_type
 
 
 def _put(document_id: str, kind: str, key: str, path: Path, content_type: str,
-         retain) -> StoredObject:  # noqa: ANN001
-    """Store ``path`` under ``key``; its catalog row, not yet added to a session."""
-    until = datetime.combine(retain, time(0), tzinfo=UTC) if retain else None
-    with path.open("rb") as stream:
-        info = _store().put(key, stream, content_type=content_type, retain_until=until)
-    return StoredObject(document_id=document_id, kind=kind, key=key,
-                        version_id=info.version_id, sha256=info.sha256, size=info.size,
-                        content_type=content_type, retain_until=retain)
+         retain: _Lock, page: int | None = None) -> StoredObject:
+    """Store ``path`` under ``key``; its ledger row, not yet added to a session."""
+    return ledger.put(_store(), key, path, kind=kind, owner=ledger.Owner.document(document_id),
+                      content_type=content_type, lock_until=retain.until,
+                      legal_hold=retain.hold, page=page)
 
 
 def _save_page(settings: Settings, document_id: str, result: PageResult,

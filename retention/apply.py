@@ -10,42 +10,29 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
 
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
-from archive import ObjectStore, open_store
+from archive import ObjectStore, ledger, open_store
+from archive.ledger import Owner, store_date
 from chartvault import audit
 from chartvault.db import session_scope
-from chartvault.models import Document, Patient, StoredObject
+from chartvault.models import Document, Patient
+from chartvault.policy import Decision, Facts, Policy, decide, extended, load_policy
 from chartvault.settings import Settings
 from retention.models import HoldScope, PolicyVersion
-from retention.policy import Facts, Policy, decide, extended, load_policy
 
 log = logging.getLogger(__name__)
 
 IN_FLIGHT = ("received", "ocr", "finishing")
 
 
-# The latest retain-until sent to a store. Ceph RGW keeps object-lock times in
-# 32-bit seconds (up to 2106): a later date wraps around into the past there and
-# leaves the object unprotected. "Permanent" records get this date in the store
-# (the catalog keeps 9999-12-31) and a later sweep can extend it.
-STORE_LIMIT = date(2099, 12, 31)
-
-
-def store_date(day: date) -> date:
-    return min(day, STORE_LIMIT)
-
-
 def store_datetime(day: date) -> datetime:
     """The store's retain-until for a catalog date: midnight UTC at the start of ``day``."""
     return datetime.combine(store_date(day), time(0), tzinfo=UTC)
-
-
-def today_utc() -> date:
-    return datetime.now(UTC).date()
 
 
 def held_ids(session: Session, documents: Iterable[Document]) -> set[str]:
@@ -97,8 +84,10 @@ def remember_policy(session: Session, policy: Policy) -> None:
 
 
 def recompute_patient(settings: Settings, mrn: str, *, store: ObjectStore | None = None,
-                      actor: str = "system", policy: Policy | None = None) -> int:
-    """Recompute every live document of one patient; returns how many dates changed."""
+                      actor: str = "system", policy: Policy | None = None,
+                      recompute: bool = False) -> int:
+    """Recompute every live document of one patient; returns how many dates changed.
+    ``recompute`` also replaces dates set before the ledger (``legacy``)."""
     policy = policy or load_policy(settings)
     store = store or open_store(settings)
     changed = 0
@@ -116,17 +105,79 @@ def recompute_patient(settings: Settings, mrn: str, *, store: ObjectStore | None
             patient.last_encounter = max(seen)
         held = held_ids(session, docs)
         for doc in docs:
-            changed += _apply_one(session, store, policy, patient, doc, doc.id in held, actor)
+            changed += _apply_one(session, store, policy, patient, doc, doc.id in held, actor,
+                                  recompute)
     return changed
 
 
+@dataclass(frozen=True)
+class LockedLater:
+    """A record whose store lock outlasts its policy date (COMPLIANCE cannot be
+    shortened): it is due when the lock ends."""
+
+    document_id: str
+    mrn: str
+    retain_until: date | None
+    objects: tuple[tuple[str, str, date], ...]  # (key, version, locked until)
+
+    def as_dict(self) -> dict:
+        return {"document_id": self.document_id, "mrn": self.mrn,
+                "retain_until": self.retain_until,
+                "locked": [{"key": k, "version": v, "locked_until": d}
+                           for k, v, d in self.objects]}
+
+
+def recompute_all(settings: Settings, *, store: ObjectStore | None = None,
+                  actor: str = "system") -> tuple[int, list[LockedLater]]:
+    """Give every live record its policy's own date (``legacy`` dates replaced, policy
+    dates only extended); never shortens a store lock. Returns how many dates changed
+    and the records whose objects stay locked past their new date."""
+    policy = load_policy(settings)
+    store = store or open_store(settings)
+    with session_scope(settings) as session:
+        mrns = list(session.scalars(select(Document.mrn).where(
+            Document.destroyed_at.is_(None)).distinct().order_by(Document.mrn)))
+    changed = sum(recompute_patient(settings, mrn, store=store, actor=actor, policy=policy,
+                                    recompute=True) for mrn in mrns)
+    later: list[LockedLater] = []
+    with session_scope(settings) as session:
+        docs = session.execute(select(Document.id, Document.mrn, Document.retain_until).where(
+            Document.destroyed_at.is_(None), Document.locked_until.is_not(None),
+            or_(Document.retain_until.is_(None),
+                Document.locked_until > Document.retain_until)).order_by(Document.id)).all()
+        for document_id, mrn, until in docs:
+            rows = ledger.objects_of(session, Owner.document(document_id))
+            locked = tuple((r.key, r.version_id, r.retain_until) for r in rows
+                           if r.retain_until and (until is None or r.retain_until > until))
+            if locked:
+                later.append(LockedLater(document_id, mrn, until, locked))
+        audit.record(session, actor, "retention_recompute", object_type="policy",
+                     object_id=policy.version, detail={"changed": changed,
+                                                       "locked_later": len(later)})
+    return changed, later
+
+
+def facts_of(doc: Document, patient: Patient) -> Facts:
+    return Facts(doc_type=doc.doc_type, retention_class=doc.retention_class,
+                 service_date=doc.service_date, last_encounter=patient.last_encounter,
+                 date_of_birth=patient.date_of_birth, date_of_death=patient.date_of_death)
+
+
+def next_date(doc: Document, decision: Decision, *, recompute: bool = False) -> date | None:
+    """The document's new retain-until. A policy date only ever extends; the intake
+    default (facts incomplete at intake) and, on ``recompute``, a date set before the
+    ledger (``legacy``: scan date + 10 years) are replaced by the policy's own date."""
+    if decision.retain_until is None:
+        return doc.retain_until
+    if doc.retention_basis == "intake_default" or (recompute and doc.retention_basis == "legacy"):
+        return decision.retain_until
+    return extended(doc.retain_until, decision.retain_until)
+
+
 def _apply_one(session: Session, store: ObjectStore, policy: Policy, patient: Patient,
-               doc: Document, held: bool, actor: str) -> int:
-    decision = decide(policy, Facts(
-        doc_type=doc.doc_type, retention_class=doc.retention_class,
-        service_date=doc.service_date, last_encounter=patient.last_encounter,
-        date_of_birth=patient.date_of_birth, date_of_death=patient.date_of_death))
-    until = extended(doc.retain_until, decision.retain_until)
+               doc: Document, held: bool, actor: str, recompute: bool = False) -> int:
+    decision = decide(policy, facts_of(doc, patient))
+    until = next_date(doc, decision, recompute=recompute)
     sync_objects(session, store, doc, until, held)
     moved = until != doc.retain_until
     if moved:
@@ -135,29 +186,33 @@ def _apply_one(session: Session, store: ObjectStore, policy: Policy, patient: Pa
                      detail={"retain_until": until.isoformat() if until else None,
                              "previous": doc.retain_until.isoformat() if doc.retain_until
                              else None, "rule": decision.rule,
+                             "basis": doc.retention_basis,
                              "policy_version": policy.version})
     doc.retain_until = until
     doc.retention_class = decision.retention_class
     doc.policy_version = policy.version
+    if decision.retain_until is not None:
+        doc.retention_basis = "policy"
+        doc.retention_rule = decision.rule
+        doc.retention_trigger = decision.trigger
+        doc.retention_trigger_date = decision.trigger_date
     doc.hold = held
     return int(moved)
 
 
 def sync_objects(session: Session, store: ObjectStore, doc: Document, until: date | None,
                  held: bool) -> None:
-    """Bring every stored version of ``doc`` to ``until`` (extend only) and the hold flag."""
-    today = today_utc()
-    objects = session.scalars(select(StoredObject).where(
-        StoredObject.document_id == doc.id, StoredObject.deleted_at.is_(None)))
-    target = store_date(until) if until else None
-    for obj in objects:
-        if target and target > today and (obj.retain_until is None
-                                          or obj.retain_until < target):
-            store.set_retention(obj.key, obj.version_id, store_datetime(target))
-            obj.retain_until = target
-        if obj.legal_hold != held:
-            store.set_legal_hold(obj.key, obj.version_id, held)
-            obj.legal_hold = held
+    """Bring every live ledger object of ``doc`` to ``until`` (locks only ever extend;
+    a date already past locks nothing) and to the hold flag; ``doc.locked_until`` is
+    the latest lock among them afterwards."""
+    latest = None
+    for obj in ledger.objects_of(session, Owner.document(doc.id)):
+        if until is not None:
+            ledger.extend_lock(store, obj, until)
+        ledger.set_hold(store, obj, held)
+        if obj.retain_until and (latest is None or obj.retain_until > latest):
+            latest = obj.retain_until
+    doc.locked_until = latest
 
 
 def sync_holds(settings: Settings, document_ids: Iterable[str], *,

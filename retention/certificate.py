@@ -15,15 +15,15 @@ from xml.sax.saxutils import escape
 
 from sqlalchemy import select
 
-from archive import ObjectStore, certificate_key, open_store
+from archive import ObjectStore, certificate_key, ledger, open_store
+from archive.ledger import Owner
 from chartvault import audit
 from chartvault.db import session_scope
 from chartvault.errors import NotFound, PolicyRefusal
 from chartvault.models import Destruction, utcnow
+from chartvault.policy import PERMANENT
 from chartvault.settings import Settings
-from retention.apply import store_datetime
 from retention.models import DestructionItem, PolicyVersion
-from retention.policy import PERMANENT
 
 STATEMENT = (
     "The records listed below were destroyed in the normal course of business, in "
@@ -81,9 +81,14 @@ def certificate_data(settings: Settings, destruction_id: str, method: str) -> di
         "records": [{"document_id": i.document_id, "mrn": i.mrn, "document_type": i.doc_type,
                      "service_date": _iso(i.service_date), "page_count": i.page_count,
                      "retain_until": _iso(i.retain_until),
-                     "policy_version": i.policy_version} for i in done],
+                     "policy_version": i.policy_version,
+                     "objects": [{k: o.get(k) for k in ("key", "version", "sha256")}
+                                 for o in (i.objects or [])]} for i in done],
         "not_destroyed": [{"document_id": i.document_id, "reason": i.reason}
                           for i in items if i.status == "skipped"],
+        # still listed: a copy could not go yet; retried at the next execution
+        "waiting": [{"document_id": i.document_id, "reason": i.reason}
+                    for i in items if i.status in ("pending", "deleting", "waiting")],
     }
 
 
@@ -135,9 +140,23 @@ def certificate_pdf(data: dict[str, Any]) -> bytes:
     table.setStyle(TableStyle([("GRID", (0, 0), (-1, -1), 0.25, colors.grey),
                                ("BACKGROUND", (0, 0), (-1, 0), colors.lightgrey)]))
     story.append(table)
+    versions = [[para(r["document_id"], "Small"), para(o["key"], "Small"),
+                 para(o["version"], "Small"), para(o["sha256"], "Small")]
+                for r in data["records"] for o in r["objects"]]
+    if versions:
+        story += [Spacer(1, 4 * mm), para("Object versions deleted", "Heading2")]
+        listing = Table([[para(h, "Small") for h in ("Document", "Key", "Version", "SHA-256")],
+                         *versions], repeatRows=1,
+                        colWidths=[34 * mm, 56 * mm, 30 * mm, 54 * mm])
+        listing.setStyle(TableStyle([("GRID", (0, 0), (-1, -1), 0.25, colors.grey)]))
+        story.append(listing)
     if data["not_destroyed"]:
         story += [Spacer(1, 4 * mm), para("Listed but not destroyed", "Heading2")]
         story += [para(f"{r['document_id']}: {r['reason']}") for r in data["not_destroyed"]]
+    if data["waiting"]:
+        story += [Spacer(1, 4 * mm), para("Not yet destroyed (retried at the next execution)",
+                                          "Heading2")]
+        story += [para(f"{r['document_id']}: {r['reason']}") for r in data["waiting"]]
     story += [Spacer(1, 6 * mm), para(
         f"This certificate is kept permanently with its machine-readable twin "
         f"certificates/{data['certificate_id']}.json; the approvals and the destruction of "
@@ -146,14 +165,13 @@ def certificate_pdf(data: dict[str, Any]) -> bytes:
     return buffer.getvalue()
 
 
-def _stored(store: ObjectStore, key: str) -> bool:
-    return any(info.key == key for info in store.list_versions(key))
-
-
 def write_certificate(settings: Settings, store: ObjectStore, destruction_id: str) -> str:
-    """Finish an execution: stamp it, store JSON and PDF once, mark it executed.
+    """Finish an execution: stamp it, store JSON and PDF, mark it ``executed`` (or
+    ``partial`` while records wait for a copy to go). Returns the PDF's key.
 
-    Returns the PDF's key. Idempotent: an existing certificate is never rewritten.
+    Each certificate is written once and never replaced: an execution that destroys
+    more after a partial one writes a further certificate (``{id}-2``, ...) listing
+    everything destroyed so far. Idempotent: nothing new destroyed, nothing written.
     """
     with session_scope(settings) as session:
         dest = session.get(Destruction, destruction_id)
@@ -161,24 +179,40 @@ def write_certificate(settings: Settings, store: ObjectStore, destruction_id: st
             return dest.certificate_key
         if dest.executed_at is None:
             dest.executed_at = utcnow().replace(microsecond=0)
+        issued = ledger.objects_of(session, Owner("destruction", destruction_id),
+                                   kinds=("certificate",))
+        issued_pdfs = [r for r in issued if r.content_type == "application/pdf"]
+        certified = (dest.items or {}).get("certified")
     data = certificate_data(settings, destruction_id, _method(store))
-    forever = store_datetime(PERMANENT)
-    pdf_key = certificate_key(destruction_id, ".pdf")
-    for key, body, kind in ((certificate_key(destruction_id, ".json"), certificate_json(data),
+    status = "partial" if data["waiting"] else "executed"
+    if issued_pdfs and certified == data["record_count"]:
+        with session_scope(settings) as session:
+            dest = session.get(Destruction, destruction_id)
+            dest.status = status
+            return dest.certificate_key
+    name = destruction_id if not issued_pdfs else f"{destruction_id}-{len(issued_pdfs) + 1}"
+    data["certificate_id"] = name
+    rows = []
+    for key, body, kind in ((certificate_key(name, ".json"), certificate_json(data),
                              "application/json"),
-                            (pdf_key, certificate_pdf(data), "application/pdf")):
-        if not _stored(store, key):
-            # Retention as long as the store allows, and a legal hold no code path lifts.
-            store.put(key, io.BytesIO(body), content_type=kind, retain_until=forever,
-                      legal_hold=True)
+                            (certificate_key(name, ".pdf"), certificate_pdf(data),
+                             "application/pdf")):
+        # Retention as long as the store allows, and a legal hold no code path lifts.
+        rows.append(ledger.put(store, key, io.BytesIO(body), kind="certificate",
+                               owner=Owner("destruction", destruction_id), content_type=kind,
+                               lock_until=PERMANENT, legal_hold=True))
     with session_scope(settings) as session:
+        session.add_all(rows)
         dest = session.get(Destruction, destruction_id)
-        dest.status, dest.certificate_key = "executed", pdf_key
+        dest.status, dest.certificate_key = status, rows[1].key
+        dest.items = {**(dest.items or {}), "certified": data["record_count"]}
         audit.record(session, dest.executed_by or "system", "destruction_certificate",
                      object_type="destruction", object_id=destruction_id,
                      detail={"records": data["record_count"], "pages": data["page_count"],
-                             "skipped": len(data["not_destroyed"])})
-    return pdf_key
+                             "skipped": len(data["not_destroyed"]),
+                             "waiting": len(data["waiting"]), "certificate": name,
+                             "objects": sum(len(r["objects"]) for r in data["records"])})
+    return rows[1].key
 
 
 def certificate_bytes(settings: Settings, destruction_id: str, fmt: str = "pdf", *,
@@ -190,11 +224,18 @@ def certificate_bytes(settings: Settings, destruction_id: str, fmt: str = "pdf",
         dest = session.get(Destruction, destruction_id)
         if dest is None:
             raise NotFound(f"no destruction {destruction_id}", code="destruction_not_found")
-        if dest.status != "executed":
+        if dest.status not in ("executed", "partial") or not dest.certificate_key:
             raise PolicyRefusal(f"destruction {destruction_id} is {dest.status}: no "
                                 "certificate yet", code="no_certificate")
+        wanted = "application/pdf" if fmt == "pdf" else "application/json"
+        issued = [r for r in ledger.objects_of(session, Owner("destruction", destruction_id),
+                                               kinds=("certificate",))
+                  if r.content_type == wanted]
+        # the newest certificate; one written before the ledger is found by its key
+        key, version = ((issued[-1].key, issued[-1].version_id) if issued
+                        else (certificate_key(destruction_id, f".{fmt}"), None))
         audit.record(session, actor, "download", object_type="certificate",
-                     object_id=destruction_id, detail={"format": fmt})
+                     object_id=destruction_id, detail={"format": fmt, "key": key})
     store = store or open_store(settings)
-    with store.get(certificate_key(destruction_id, f".{fmt}")) as stream:
+    with store.get(key, version) as stream:
         return stream.read()

@@ -13,30 +13,34 @@ import logging
 from dataclasses import dataclass
 from datetime import date, datetime
 
-from sqlalchemy import delete, insert, literal, select
+from sqlalchemy import delete, insert, literal, or_, select
 from sqlalchemy.orm import Session
 
-from archive import ObjectLocked, ObjectNotFound, ObjectStore, keys, open_store
+from archive import ObjectLocked, ObjectNotFound, ObjectStore, keys, ledger, open_store
 from archive.common import utcnow as store_now
+from archive.ledger import Owner, today_utc
 from chartvault import audit
-from chartvault.db import session_scope
+from chartvault.db import purge_deleted_rows, session_scope
 from chartvault.errors import NotFound, PermissionDenied, PolicyRefusal
-from chartvault.models import Destruction, Document, Page, StoredObject, User, new_id, utcnow
+from chartvault.models import Destruction, Document, Page, User, new_id, utcnow
+from chartvault.policy import load_policy
 from chartvault.settings import Settings
+from ingest.artifacts import release_stacks, stacks_holding
 from retention.apply import (
     IN_FLIGHT,
     is_held,
     reapply_documents,
     reapply_stale,
     remember_policy,
-    today_utc,
 )
 from retention.models import DestructionItem, HoldScope
-from retention.policy import load_policy
 
 log = logging.getLogger(__name__)
 
-OPEN = ("proposed", "approved", "confirmed", "executing")
+# "partial": executed, but some records wait for a copy to go (a store lock, a scan
+# stack); the next execution retries them.
+OPEN = ("proposed", "approved", "confirmed", "executing", "partial")
+RETRYABLE = ("pending", "deleting", "waiting")
 APPROVER_ROLES = ("records_manager",)
 CONFIRMER_ROLES = ("records_manager", "admin")
 
@@ -67,10 +71,13 @@ def _due_query(today: date):  # noqa: ANN202
                                               HoldScope.kind == "document")
     listed = select(DestructionItem.document_id).join(
         Destruction, DestructionItem.destruction_id == Destruction.id).where(
-        DestructionItem.status.in_(("pending", "deleting")), Destruction.status.in_(OPEN))
+        DestructionItem.status.in_(RETRYABLE), Destruction.status.in_(OPEN))
+    # Due when the policy date has passed AND no store lock outlasts it (a lock set
+    # before the ledger, or the minimum-retention window): COMPLIANCE cannot be cut.
     return (select(d.id, d.mrn, d.doc_type, d.service_date, d.page_count, d.retain_until,
                    d.policy_version)
             .where(d.hold.is_(False), d.retain_until < today, d.destroyed_at.is_(None),
+                   or_(d.locked_until.is_(None), d.locked_until <= today),
                    d.status.not_in((*IN_FLIGHT, "destroyed")), d.mrn.not_in(held_mrns),
                    d.id.not_in(held_docs), d.id.not_in(listed)))
 
@@ -228,41 +235,50 @@ def execute(settings: Settings, destruction_id: str, *, actor: str,
     """Destroy every document of a confirmed list that is still due; write the certificate.
 
     Idempotent: re-running a finished execution changes nothing; re-running an
-    interrupted one resumes it. PolicyRefusal before two approvals.
+    interrupted one resumes it; re-running a ``partial`` one retries the records that
+    waited for a copy to go. PolicyRefusal before two approvals.
     """
     store = store or open_store(settings)
     with session_scope(settings) as session:
         dest = _destruction(session, destruction_id, lock=True)
         if dest.status == "executed":
             return get_destruction(settings, destruction_id)
-        if dest.status not in ("confirmed", "executing"):
+        if dest.status not in ("confirmed", "executing", "partial"):
             raise PolicyRefusal(
                 f"destruction {destruction_id} is {dest.status}: it needs approval by a "
                 "records manager and confirmation by a different records manager or admin "
                 "before it can be executed", code="not_confirmed")
-        if dest.status == "confirmed":
-            dest.status, dest.executed_by = "executing", actor
+        if dest.status in ("confirmed", "partial"):
+            dest.status, dest.executed_by = "executing", dest.executed_by or actor
             audit.record(session, actor, "destruction_start", object_type="destruction",
                          object_id=destruction_id, detail={})
         items = list(session.scalars(select(DestructionItem.id).where(
             DestructionItem.destruction_id == destruction_id,
-            DestructionItem.status.in_(("pending", "deleting"))).order_by(DestructionItem.id)))
+            DestructionItem.status.in_(RETRYABLE)).order_by(DestructionItem.id)))
     if items:
         with session_scope(settings) as session:
             listed = list(session.scalars(select(DestructionItem.document_id).where(
                 DestructionItem.destruction_id == destruction_id,
-                DestructionItem.status == "pending")))
+                DestructionItem.status.in_(("pending", "waiting")))))
         reapply_documents(settings, listed, store=store, actor=actor)  # dates may have grown
+        release_stacks(settings, store, actor=actor)  # scan stacks intake is done with
         index = index or _open_index(settings)
         try:
             for item_id in items:
                 destroy_item(settings, store, index, item_id, actor)
+            _expunge(index)
         finally:
             index.close()
+        purge_deleted_rows(settings)
     from retention.certificate import write_certificate
 
     write_certificate(settings, store, destruction_id)
     return get_destruction(settings, destruction_id)
+
+
+def _expunge(index) -> None:  # noqa: ANN001
+    """Deleted entries leave the index's files too, not only its answers."""
+    index.expunge_deleted()
 
 
 def _open_index(settings: Settings):  # noqa: ANN202
@@ -272,6 +288,7 @@ def _open_index(settings: Settings):  # noqa: ANN202
 
 
 def _refusal(session: Session, doc: Document | None, today: date) -> str | None:
+    """Why the record is no longer due (it leaves the list), or None."""
     if doc is None:
         return "document no longer in the catalog"
     if doc.destroyed_at is not None:
@@ -285,73 +302,105 @@ def _refusal(session: Session, doc: Document | None, today: date) -> str | None:
     return None
 
 
-def _store_refusal(store: ObjectStore, document_id: str) -> str | None:
+def _waiting(session: Session, store: ObjectStore, document_id: str, today: date
+             ) -> str | None:
+    """What still keeps a copy that cannot be deleted today (a store lock or hold, a scan
+    stack intake still needs): the record waits on the list for the next execution."""
+    for row in ledger.objects_of(session, Owner.document(document_id)):
+        if (why := ledger.blocker(row, today=today)):
+            return why
+    holding = stacks_holding(session, [document_id]).get(document_id)
+    if holding is not None:
+        return (f"the scan stack {holding.key} still holds its pages "
+                f"({holding.waiting_for or 'its lock has not ended'})")
     now = store_now()
     for info in store.list_versions(keys.document_prefix(document_id)):
         if info.legal_hold:
-            return "the store holds a version under legal hold"
+            return f"the store holds {info.key} under legal hold"
         if info.retain_until is not None and info.retain_until > now:
-            return f"the store retains a version until {info.retain_until.date()}"
+            return f"the store locks {info.key} until {info.retain_until.date()}"
     return None
 
 
 def destroy_item(settings: Settings, store: ObjectStore, index, item_id: int,  # noqa: ANN001
                  actor: str) -> str:
-    """Destroy one listed document (or skip it with the reason); returns the item's status."""
+    """Destroy one listed document, or skip it (no longer due) or let it wait (a copy
+    cannot go yet), with the reason; returns the item's status. A record is reported
+    destroyed only once every object version of it is gone."""
     with session_scope(settings) as session:
         item = session.get(DestructionItem, item_id)
         if item.status in ("destroyed", "skipped"):
             return item.status
         document_id = item.document_id
-        if item.status == "pending":
+        if item.status in ("pending", "waiting"):
             doc = session.get(Document, document_id)
-            reason = _refusal(session, doc, today_utc()) or _store_refusal(store, document_id)
-            if reason:
+            today = today_utc()
+            if (reason := _refusal(session, doc, today)):
                 item.status, item.reason, item.done_at = "skipped", reason, utcnow()
                 audit.record(session, actor, "destruction_skip", object_type="document",
                              object_id=document_id, mrn=item.mrn,
                              detail={"destruction": item.destruction_id, "reason": reason})
                 return "skipped"
+            if (reason := _waiting(session, store, document_id, today)):
+                if item.status != "waiting" or item.reason != reason:
+                    audit.record(session, actor, "destruction_wait", object_type="document",
+                                 object_id=document_id, mrn=item.mrn,
+                                 detail={"destruction": item.destruction_id, "reason": reason})
+                item.status, item.reason = "waiting", reason
+                return "waiting"
             # From here on the document is being destroyed: a resumed run finishes it.
-            item.status = "deleting"
+            item.status, item.reason = "deleting", None
     try:
-        _delete_everything(store, index, document_id)
+        gone = _delete_everything(settings, store, index, document_id)
     except ObjectLocked as exc:
         with session_scope(settings) as session:
             item = session.get(DestructionItem, item_id)
-            item.status, item.done_at = "skipped", utcnow()
+            item.status = "waiting"
             item.reason = f"the store refused deletion: {exc.message}"
-        return "skipped"
+        return "waiting"
     with session_scope(settings) as session:
         item = session.get(DestructionItem, item_id)
         _tombstone(session, document_id)
+        item.objects = [*(item.objects or []), *gone]
         item.status, item.done_at = "destroyed", utcnow()
         audit.record(session, actor, "destroy", object_type="document", object_id=document_id,
                      mrn=item.mrn, detail={"destruction": item.destruction_id,
-                                           "pages": item.page_count})
+                                           "pages": item.page_count, "objects": len(gone)})
     return "destroyed"
 
 
-def _delete_everything(store: ObjectStore, index, document_id: str) -> None:  # noqa: ANN001
+def _delete_everything(settings: Settings, store: ObjectStore, index,  # noqa: ANN001
+                       document_id: str) -> list[dict]:
+    """Delete every version the ledger records for the document, then any version the
+    store still has under its prefix (written but never recorded: a crash between the
+    two); its index entries go too. Returns what was deleted."""
+    gone: list[dict] = []
+    with session_scope(settings) as session:
+        for row in ledger.objects_of(session, Owner.document(document_id)):
+            gone.append(ledger.delete(store, row))
+            session.commit()  # each deletion recorded as it happens
     for info in list(store.list_versions(keys.document_prefix(document_id))):
         try:
             store.delete_version(info.key, info.version_id)
         except ObjectNotFound:
-            pass  # deleted by an earlier, interrupted run
+            continue
+        gone.append({"key": info.key, "version": info.version_id, "sha256": info.sha256,
+                     "kind": "unrecorded"})
     index.delete(document_id)
+    return gone
 
 
 def _tombstone(session: Session, document_id: str) -> None:
-    """Keep only what the certificate needs: the row, scrubbed; pages and objects go."""
+    """Keep only what the certificate needs: the row, scrubbed; pages go, and the ledger
+    rows stay as the record of each version deleted."""
     session.execute(delete(Page).where(Page.document_id == document_id))
-    session.execute(delete(StoredObject).where(StoredObject.document_id == document_id))
     doc = session.get(Document, document_id)
     if doc is None:
         return
     doc.status, doc.destroyed_at = "destroyed", utcnow()
     doc.filename, doc.original_key, doc.original_version = "", "", ""
     doc.sha256, doc.size, doc.pdf_key, doc.error = "", 0, None, None
-    doc.mean_confidence, doc.needs_review = None, False
+    doc.mean_confidence, doc.needs_review, doc.locked_until = None, False, None
 
 
 def _destruction(session: Session, destruction_id: str, *, lock: bool = False) -> Destruction:

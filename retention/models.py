@@ -8,8 +8,9 @@ removed); its :class:`DestructionItem` keeps what the certificate lists.
 from __future__ import annotations
 
 from datetime import date, datetime
+from typing import Any
 
-from sqlalchemy import Date, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import JSON, Date, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from chartvault.models import Base, Document, utcnow
@@ -47,9 +48,12 @@ class DestructionItem(Base):
     page_count: Mapped[int] = mapped_column(Integer, default=0)
     retain_until: Mapped[date | None] = mapped_column(Date)
     policy_version: Mapped[str | None] = mapped_column(String(64))
-    # pending -> deleting -> destroyed ; or skipped (with reason)
+    # pending -> deleting -> destroyed ; skipped (no longer due, with the reason) ;
+    # waiting (something still holds a copy: retried at the next execution, with the reason)
     status: Mapped[str] = mapped_column(String(12), default="pending")
     reason: Mapped[str | None] = mapped_column(Text)
+    # every object version destroyed: [{"key", "version", "sha256", "kind"}]
+    objects: Mapped[list[Any] | None] = mapped_column(JSON)
     done_at: Mapped[datetime | None] = mapped_column()
 
 

@@ -33,11 +33,13 @@ from __future__ import annotations
 
 from typing import Any
 
+from chartvault.policy import PERMANENT, load_policy, policy_path
 from chartvault.settings import Settings
 from retention.apply import (
     apply_retention,
     correct_date_of_birth,
     reapply_stale,
+    recompute_all,
     recompute_patient,
     record_encounter,
 )
@@ -62,7 +64,6 @@ from retention.holds import (
     place_hold,
     release_hold,
 )
-from retention.policy import PERMANENT, load_policy, policy_path
 
 
 def policy_view(settings: Settings) -> dict[str, Any]:
@@ -99,5 +100,5 @@ __all__ = [
     "approve", "cancel", "certificate_bytes", "correct_date_of_birth", "covered_ids",
     "due_documents", "execute", "get_destruction", "get_hold", "list_destructions",
     "list_holds", "place_hold", "policy_history", "policy_view", "propose", "reapply_stale",
-    "recompute_patient", "record_encounter", "release_hold",
+    "recompute_all", "recompute_patient", "record_encounter", "release_hold",
 ]

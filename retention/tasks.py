@@ -31,9 +31,15 @@ RETRY = {
 @app.task(name="retention.apply", **RETRY)
 def apply(document_id: str) -> str | None:
     """Apply the policy date and any holds to one document (and its patient's others)."""
+    from archive import open_store
+    from ingest.artifacts import release_stack_of
     from retention.apply import apply_retention
 
-    until = apply_retention(get_settings(), document_id, actor="system")
+    settings = get_settings()
+    store = open_store(settings)
+    until = apply_retention(settings, document_id, store=store, actor="system")
+    # The document is indexed: the scan stack it came from may have done its work.
+    release_stack_of(settings, store, document_id)
     return until.isoformat() if until else None
 
 

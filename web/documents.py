@@ -11,7 +11,6 @@ sends it in ``X-Access-Reason``.
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Iterator
 from typing import Any
 
@@ -27,6 +26,8 @@ from flask import (
 )
 from sqlalchemy import select
 
+from archive import ledger
+from archive.ledger import Owner
 from chartvault import access
 from chartvault.catalog import document_view
 from chartvault.db import session_scope
@@ -37,14 +38,14 @@ from web.permissions import requires
 
 bp = Blueprint("documents", __name__)
 
-_THUMB = re.compile(r"/pages/(\d{4})-small\.[a-z]+$")
-_TYPES = {".webp": "image/webp", ".png": "image/png", ".jpg": "image/jpeg",
-          ".pdf": "application/pdf", ".tif": "image/tiff", ".tiff": "image/tiff"}
+_EXTENSIONS = {"image/webp": ".webp", "image/png": ".png", "image/jpeg": ".jpg",
+               "application/pdf": ".pdf", "image/tiff": ".tif"}
 
 
-def stream_object(key: str, content_type: str, download_name: str | None = None) -> Response:
-    """Stream a stored object; a missing one is NotFound before any byte is sent."""
-    opened = store().get(key)
+def stream_object(row: StoredObject, download_name: str | None = None) -> Response:
+    """Stream the object version a ledger row records, with its own content type; a
+    missing one is NotFound before any byte is sent."""
+    opened = store().get(row.key, row.version_id)
     handle = opened.__enter__()
 
     def chunks() -> Iterator[bytes]:
@@ -54,14 +55,14 @@ def stream_object(key: str, content_type: str, download_name: str | None = None)
         finally:
             opened.__exit__(None, None, None)
 
-    response = Response(chunks(), mimetype=content_type, direct_passthrough=True)
+    response = Response(chunks(), mimetype=row.content_type, direct_passthrough=True)
     if download_name:
         response.headers["Content-Disposition"] = f'attachment; filename="{download_name}"'
     return response
 
 
-def _suffix(key: str) -> str:
-    return "." + key.rsplit(".", 1)[-1].lower() if "." in key.rsplit("/", 1)[-1] else ""
+def _page_file(db, document_id: str, kind: str, number: int) -> StoredObject | None:  # noqa: ANN001
+    return ledger.find(db, Owner.document(document_id), kind, page=number)
 
 
 MAX_PAGE = 99_999  # beyond any chart (and within every database's integer)
@@ -94,34 +95,31 @@ def _page(db, document_id: str, number: int) -> Page:  # noqa: ANN001
 def page_image(document_id: str, number: int, *, audited: bool = True) -> Response:
     with session_scope(settings()) as db:
         page = _page(db, document_id, number)
-        if not page.image_key:
+        row = _page_file(db, document_id, "page-image-large", page.number)
+        if row is None:
             raise NotFound(f"page {number} has no image yet", code="no_page_image")
         if audited:
             open_doc(db, document_id, "view", page=number)
-        key = page.image_key
-    return stream_object(key, _TYPES.get(_suffix(key), "application/octet-stream"))
+    return stream_object(row)
 
 
 def download(document_id: str, kind: str) -> Response:
     """``kind`` is ``original`` or ``pdf``; each download is an audit event."""
     with session_scope(settings()) as db:
         doc = db.get(Document, document_id)
-        key = None if doc is None else (doc.original_key if kind == "original"
-                                        else doc.pdf_key)
-        if not key or doc.destroyed_at:
+        row = None if doc is None or doc.destroyed_at else ledger.find(
+            db, Owner.document(document_id), "original" if kind == "original" else "pdf")
+        if row is None:
             raise NotFound(f"document {document_id} has no {kind} to download",
                            code=f"no_{kind}")
-        content_type = doc.mime if kind == "original" else "application/pdf"
         open_doc(db, document_id, "download")
-    name = f"{document_id}-{kind}{_suffix(key)}"
-    return stream_object(key, content_type, download_name=name)
+    name = f"{document_id}-{kind}{_EXTENSIONS.get(row.content_type, '')}"
+    return stream_object(row, download_name=name)
 
 
 def _thumbnails(db, document_id: str) -> dict[int, bool]:  # noqa: ANN001
-    keys = db.scalars(select(StoredObject.key).where(
-        StoredObject.document_id == document_id, StoredObject.kind == "page-image-small",
-        StoredObject.deleted_at.is_(None)))
-    return {int(m.group(1)): True for k in keys if (m := _THUMB.search(k))}
+    rows = ledger.objects_of(db, Owner.document(document_id), kinds=("page-image-small",))
+    return {row.page: True for row in rows if row.page is not None}
 
 
 def _holds(db, doc: Document) -> list[LegalHold]:  # noqa: ANN001
@@ -212,12 +210,10 @@ def thumb(document_id: str, number: int):  # noqa: ANN201
         doc = db.get(Document, document_id)
         if doc is not None and doc.restricted and not _reason(document_id):
             raise PermissionDenied("this document is restricted", code="restricted")
-        key = db.scalar(select(StoredObject.key).where(
-            StoredObject.document_id == document_id, StoredObject.kind == "page-image-small",
-            StoredObject.key.like(f"%/pages/{number:04d}-small.%")).limit(1))
-    if key is None:
+        row = _page_file(db, document_id, "page-image-small", number)
+    if row is None:
         raise NotFound(f"page {number} has no thumbnail", code="no_thumbnail")
-    return stream_object(key, _TYPES.get(_suffix(key), "application/octet-stream"))
+    return stream_object(row)
 
 
 @bp.post("/documents/<document_id>/break-glass")

@@ -301,8 +301,9 @@ def show(document_id, reason, as_json) -> None:  # noqa: ANN001
         emit_json(view)
         return
     for key, value in view.items():
-        if key != "page_list":
+        if key not in ("page_list", "retention"):
             click.echo(f"{key:>16}: {value}")
+    click.echo(f"{'retention':>16}: {view['retention']['why']}")
     table("Pages", ["page", "status", "confidence", "source", "flag", "error"],
           [[p["page"], p["status"], p["confidence"], p["source"], p["flag"], p["error"]]
            for p in view["page_list"]])

@@ -58,6 +58,27 @@ def apply_command(document_ids: tuple[str, ...], limit: int) -> None:
         click.echo(f"{document_id}: retained until {until or 'unknown (no date yet)'}")
 
 
+@retention.command("recompute")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+def recompute_command(as_json: bool) -> None:
+    """Give every live record its policy's own date: dates set before the object ledger
+    (scan date + default years) are replaced, policy dates only extend. Store locks are
+    never shortened: records locked past their new date are listed, due when the lock
+    ends."""
+    from retention.service import recompute_all
+
+    changed, later = recompute_all(get_settings(), actor=_actor(None))
+    if as_json:
+        emit_json({"changed": changed, "locked_later": [r.as_dict() for r in later]})
+        return
+    click.echo(f"{changed} document date(s) changed; {len(later)} record(s) locked in the "
+               "store past their policy date (due when the lock ends)")
+    table("Locked past the policy date", ["document", "mrn", "policy date", "key", "version",
+                                          "locked until"],
+          [[r.document_id, r.mrn, r.retain_until, key, version, until]
+           for r in later for key, version, until in r.objects])
+
+
 @retention.command("patient")
 @click.argument("mrn")
 @click.option("--encounter", type=click.DateTime(formats=["%Y-%m-%d"]),
@@ -179,8 +200,12 @@ def execute(destruction_id: str, user: str | None, as_json: bool) -> None:
         emit_json(view.as_dict())
         return
     destroyed = sum(1 for i in view.items if i.status == "destroyed")
+    waiting = [i for i in view.items if i.status == "waiting"]
     click.echo(f"destruction {view.id}: {destroyed} destroyed, "
                f"{len(view.items) - destroyed} not destroyed; certificate {view.certificate_key}")
+    for item in waiting:
+        click.echo(f"waiting: {item.document_id}: {item.reason} (retried at the next "
+                   "`chartvault retention execute`)")
 
 
 @retention.command("certificate")

@@ -30,7 +30,7 @@ def test_intake_applies_policy_dates_and_earlier_holds(settings, tmp_path) -> No
     from chartvault import workers
     from chartvault.db import session_scope
     from chartvault.models import Document, StoredObject
-    from retention.policy import load_policy
+    from chartvault.policy import load_policy
 
     placed = run_cli("hold", "place", "--mrn", "TST000901", "--case", "PIPE-1",
                      "--reason", "pending litigation", "--json")

@@ -41,7 +41,7 @@ def test_a_site_list_from_the_setting(settings, tmp_path: Path) -> None:  # noqa
 def test_every_shipped_class_is_a_class_of_the_default_retention_policy(settings) -> None:  # noqa: ANN001
     import yaml
 
-    from retention.policy import __file__ as policy_module
+    from chartvault.policy import __file__ as policy_module
 
     policy = yaml.safe_load((Path(policy_module).parent / "default_policy.yaml").read_text())
     classes = {t.retention_class for t in document_types(settings).types.values()}

@@ -9,9 +9,9 @@ import pytest
 from archive import ObjectLocked, keys
 from chartvault.db import session_scope
 from chartvault.models import AuditEvent, Document, Patient, StoredObject
+from chartvault.policy import load_policy
 from retention.apply import apply_retention, correct_date_of_birth, record_encounter
 from retention.holds import place_hold
-from retention.policy import load_policy
 
 
 def _doc(settings, document_id: str) -> Document:  # noqa: ANN001

@@ -125,16 +125,35 @@ def test_a_hold_placed_after_the_proposal_is_respected(settings, store, seeder) 
     assert [d.document_id for d in due_documents(settings)] == [doomed[0]]
 
 
-def test_the_store_is_checked_again_at_execution(settings, store, seeder) -> None:  # noqa: ANN001
+def test_a_store_lock_past_the_policy_date_keeps_the_record_off_the_list(settings, store,  # noqa: ANN001
+                                                                        seeder) -> None:
     from datetime import UTC, datetime, timedelta
 
     locked = seeder.document("TST000205", date(2001, 1, 1), retain_until=date(2011, 1, 1),
                              object_retention=datetime.now(UTC) + timedelta(days=1))
-    destruction_id = _confirmed(settings)
-    done = execute(settings, destruction_id, actor="alice")
-    assert done.items[0].status == "skipped"
-    assert "store retains" in done.items[0].reason
+    assert propose(settings, actor="scheduler") is None  # due when the lock ends
+    with session_scope(settings) as session:
+        assert session.get(Document, locked).locked_until == (
+            datetime.now(UTC) + timedelta(days=1)).date()
     assert len(list(store.list_versions(keys.document_prefix(locked)))) == 3
+
+
+def test_the_store_is_checked_again_at_execution(settings, store, index, seeder) -> None:  # noqa: ANN001
+    from datetime import UTC, datetime, timedelta
+    from io import BytesIO
+
+    doomed = seeder.document("TST000205", date(2001, 1, 1), retain_until=date(2011, 1, 1))
+    destruction_id = _confirmed(settings)
+    # A version the ledger never recorded (a crash between store and catalog), locked.
+    store.put(keys.derived_key(doomed, "late.json"), BytesIO(b"{}"),
+              retain_until=datetime.now(UTC) + timedelta(days=1))
+    done = execute(settings, destruction_id, actor="alice")
+    assert done.status == "partial"
+    assert done.items[0].status == "waiting"
+    assert "locks" in done.items[0].reason
+    assert len(list(store.list_versions(keys.document_prefix(doomed)))) == 4  # nothing went
+    again = execute(settings, destruction_id, actor="alice")  # retried, still waiting
+    assert again.items[0].status == "waiting" and again.status == "partial"
 
 
 def test_nothing_due_makes_no_proposal(settings, seeder) -> None:  # noqa: ANN001

@@ -10,8 +10,8 @@ from archive import keys
 from chartvault.db import session_scope
 from chartvault.errors import BadInput, NotFound, PolicyRefusal
 from chartvault.models import Document
+from chartvault.policy import DEFAULT_POLICY_FILE, load_policy
 from retention.holds import covered_ids, list_holds, place_hold, release_hold
-from retention.policy import DEFAULT_POLICY_FILE, load_policy
 
 
 def _held(store, document_id: str) -> bool:  # noqa: ANN001

@@ -8,7 +8,7 @@ from datetime import date
 import pytest
 
 from chartvault.errors import ConfigurationError
-from retention.policy import (
+from chartvault.policy import (
     DEFAULT_POLICY_FILE,
     PERMANENT,
     Facts,

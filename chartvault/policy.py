@@ -1,5 +1,7 @@
 """Retention policies as data: loading, versioning, and the retain-until rule.
 
+In the kernel because two floors decide with it: intake locks each new record
+until its policy date (``ingest``), and ``retention`` keeps the dates current.
 Pure code, no I/O beyond reading the policy file. The policy's version is the
 SHA-256 of the file's bytes, so any change to the file is a new version.
 """
@@ -73,6 +75,8 @@ class Decision:
     retain_until: date | None  # None: the trigger's date is not known yet
     retention_class: str
     rule: str  # which rule decided: the class name or "minors"
+    trigger: str | None = None  # the deciding rule's trigger (service_date, ...)
+    trigger_date: date | None = None  # that trigger's date for this record
 
 
 def policy_path(settings: Settings) -> Path:
@@ -182,12 +186,16 @@ def decide(policy: Policy, facts: Facts) -> Decision:
     of service, the minors' rule (date of birth + age of majority + years).
     """
     name = policy.class_for(facts.doc_type, facts.retention_class)
-    until, rule = _apply(policy.classes[name], facts, policy.majority_age), name
+    rule = policy.classes[name]
+    until, chosen = _apply(rule, facts, policy.majority_age), rule
     if was_minor(facts, policy.majority_age):
         minor = _apply(policy.minors, facts, policy.majority_age)
         if minor and (until is None or minor > until):
-            until, rule = minor, "minors"
-    return Decision(retain_until=until, retention_class=name, rule=rule)
+            until, chosen = minor, policy.minors
+    return Decision(retain_until=until, retention_class=name,
+                    rule="minors" if chosen is policy.minors else name,
+                    trigger=chosen.trigger,
+                    trigger_date=_trigger_date(chosen, facts, policy.majority_age))
 
 
 def extended(current: date | None, proposed: date | None) -> date | None:
