@@ -58,12 +58,22 @@ def test_a_catalog_at_head_is_not_migrated_again_and_an_older_one_is(
                         lambda config, rev: upgrades.append(rev) or real_upgrade(config, rev))
     migrate(engine)
     assert upgrades == []  # at head: alembic not run
+    from alembic.config import Config
+
+    from chartvault.db import HEAD_REVISION, MIGRATIONS
+
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
     with engine.begin() as connection:  # a catalog one migration behind
-        connection.execute(text("UPDATE alembic_version SET version_num = '0004'"))
-        connection.execute(text("DROP TABLE disclosure"))  # what 0005 creates
+        config.attributes["connection"] = connection
+        alembic.command.downgrade(config, "-1")
+        behind = connection.execute(text("SELECT version_num FROM alembic_version")).scalar()
+    assert behind != HEAD_REVISION
     migrate(engine)
     assert upgrades == ["head"]
-    assert "disclosure" in set(sa_inspect(engine).get_table_names())
+    with engine.connect() as connection:
+        assert connection.execute(text("SELECT version_num FROM alembic_version")
+                                  ).scalar() == HEAD_REVISION
 
 
 def test_audit_chain_detects_an_edited_row(settings) -> None:  # noqa: ANN001
