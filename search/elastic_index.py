@@ -41,6 +41,7 @@ from search.query import ParsedQuery, normalize_key
 
 EXACT_TOTAL_LIMIT = 40_000  # cardinality's maximum precision_threshold: exact below this
 BULK_CHUNK = 500
+EXPUNGE_TIMEOUT = 3600.0  # seconds: a force merge rewrites whole segments
 _CLEAN = str.maketrans({MARK_START: " ", MARK_END: " "})
 
 TEMPLATE: Dsl = {
@@ -177,6 +178,23 @@ class ElasticIndex:
         with _vendor_errors("delete the document"):
             self._es.delete_by_query(index=self.alias, refresh=True, conflicts="proceed",
                                      query={"term": {"document_id": document_id}})
+
+    def expunge_deleted(self) -> None:
+        """Force-merge away the segments holding deleted pages. Elasticsearch only expunges
+        a segment whose deleted share is above ``index.merge.policy.expunge_deletes_allowed``
+        (10 % by default), so one destroyed chart in a large segment would stay: the setting
+        is put to 0 first (dynamic, idempotent). Waits for the merge; SearchUnavailable if
+        it did not finish in time or a shard failed (the merge goes on in the cluster, and
+        a second call finds less to do)."""
+        with _vendor_errors("expunge deleted pages"):
+            self._es.indices.put_settings(
+                index=self.alias, settings={"index.merge.policy.expunge_deletes_allowed": 0})
+            response = self._es.options(request_timeout=EXPUNGE_TIMEOUT).indices.forcemerge(
+                index=self.alias, only_expunge_deletes=True, wait_for_completion=True)
+        failed = (response.body.get("_shards") or {}).get("failed", 0)
+        if failed:
+            raise SearchUnavailable(f"Elasticsearch could not expunge deleted pages: {failed} "
+                                    f"shard(s) failed ({response.body['_shards']})")
 
     def rebuild(self, documents: Iterable[DocumentEntry]) -> int:
         """Load a fresh index, swap the alias in one atomic action, drop the old index."""

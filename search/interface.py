@@ -103,6 +103,11 @@ class SearchIndex(Protocol):
     def delete(self, document_id: str) -> None:
         """Remove every page of the document; deleting a missing one is not an error."""
 
+    def expunge_deleted(self) -> None:
+        """Physically remove deleted pages from the index's storage (their text stays in
+        segment files until then), so a destroyed record leaves no word behind; idempotent,
+        may take long on a large index. Raises :class:`SearchUnavailable` if it could not."""
+
     def search(self, query: SearchQuery) -> SearchResult: ...
 
     def count(self) -> int:

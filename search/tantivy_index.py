@@ -23,7 +23,7 @@ from pathlib import Path
 
 import tantivy
 
-from search import results, shard_pool
+from search import results, shard_pool, tantivy_expunge
 from search.interface import DocumentEntry, SearchQuery, SearchResult
 from search.locking import exclusive
 from search.query import ParsedQuery
@@ -123,6 +123,14 @@ class TantivyIndex:
         n = self._shard_of(document_id)
         with self._writers([n], "delete the document") as writers:
             writers[n].delete_documents_by_term("document_id", document_id)
+
+    def expunge_deleted(self) -> None:
+        """Rewrite what shares a segment with deleted pages, so no deleted page's text is
+        left in the index's files (:mod:`search.tantivy_expunge`); holds the writer lock
+        meanwhile (writers wait, searches go on)."""
+        with exclusive(self._lock_path, self._lock_timeout):
+            for shard in self._shards:
+                tantivy_expunge.expunge(shard)
 
     def rebuild(self, documents: Iterable[DocumentEntry]) -> int:
         """Replace everything, one commit per shard. Each shard's writer indexes in its own

@@ -161,6 +161,15 @@ class TantivyShard:
                 del writer
         self.reload()
 
+    def collect_garbage(self) -> None:
+        """Delete the files no segment of the last commit uses (the caller holds the lock)."""
+        with _vendor_errors("collect unused files"):
+            writer = self._index.writer(self._writer_heap, 1)
+            try:
+                writer.garbage_collect_files()
+            finally:
+                writer.wait_merging_threads()
+
     def reload(self) -> None:
         """Read the last commit. ``meta.json`` is read before the reload: a commit landing
         in between is reloaded again at the next read, never missed."""
@@ -168,6 +177,21 @@ class TantivyShard:
         with _vendor_errors("reload"):
             self._index.reload()
         self._seen = seen
+
+    def meta_json(self) -> dict:
+        """The last commit's ``meta.json`` (its segments, their deletes); {} if absent."""
+        raw = self._meta()
+        return json.loads(raw) if raw else {}
+
+    @property
+    def schema(self) -> tantivy.Schema:
+        return self._index.schema
+
+    def searcher(self) -> tantivy.Searcher:
+        """A searcher on the last commit of any process."""
+        self._fresh()
+        with _vendor_errors("be read"):
+            return self._index.searcher()
 
     def _meta(self) -> bytes | None:
         try:

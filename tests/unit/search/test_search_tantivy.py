@@ -164,3 +164,35 @@ def test_totals_and_facets_agree_with_a_plain_count_on_every_path(
         assert result.facets["facility"] == {"North": 30, "South": 30}
     else:  # 120 pages of 60 documents, scaled: about right
         assert sum(result.facets["doc_type"].values()) == pytest.approx(60, abs=3)
+
+
+def _segments(path: Path) -> dict[str, int]:
+    """Segment id -> deleted pages, of a one-shard index."""
+    import json
+
+    meta = json.loads((path / "shard-0" / "meta.json").read_text())
+    return {s["segment_id"]: (s.get("deletes") or {}).get("num_deleted_docs", 0)
+            for s in meta["segments"]}
+
+
+def test_expunge_rewrites_only_the_segments_that_held_deleted_pages(tmp_path: Path) -> None:
+    path = tmp_path / "index"
+    index = TantivyIndex(path, shards=1, parallel=False)
+    index.upsert_many([_entry("old-1"), _entry("old-2", "untouched clinic letter")])
+    index.upsert_many([_entry("gone"), _entry("kept", "neighbour of the destroyed chart")])
+    before = _segments(path)
+    assert len(before) == 2 and not any(before.values())
+    index.delete("gone")
+    dirty = {s for s, deleted in _segments(path).items() if deleted}
+    assert len(dirty) == 1
+    index.expunge_deleted()
+    after = _segments(path)
+    assert not any(after.values())
+    assert set(before) - dirty <= set(after)  # the clean segment is the same segment
+    assert not dirty & set(after)
+    assert not any(p.name.startswith(next(iter(dirty)).replace("-", ""))
+                   for p in (path / "shard-0").iterdir())  # and its files are gone
+    assert index.document_ids() == {"old-1", "old-2", "kept"}
+    hit = index.search(SearchQuery("neighbour")).hits[0]
+    assert (hit.document_id, hit.page) == ("kept", 1)
+    index.close()
