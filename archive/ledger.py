@@ -117,6 +117,17 @@ def objects_of(session: Session, owner: Owner, *, kinds: Sequence[str] = (),
     return list(session.scalars(query.order_by(StoredObject.id)))
 
 
+def deleted_of(session: Session, owner: Owner) -> list[dict]:
+    """What was deleted of ``owner`` (key, version, SHA-256, kind), oldest first."""
+    column = (StoredObject.document_id if owner.type == "document"
+              else StoredObject.owner_id)
+    query = select(StoredObject).where(column == owner.id, StoredObject.deleted_at.is_not(None))
+    if owner.type != "document":
+        query = query.where(StoredObject.owner_type == owner.type)
+    return [{"key": r.key, "version": r.version_id, "sha256": r.sha256, "kind": r.kind}
+            for r in session.scalars(query.order_by(StoredObject.id))]
+
+
 def find(session: Session, owner: Owner, kind: str, page: int | None = None
          ) -> StoredObject | None:
     """The newest live object of that kind (and page), or None."""

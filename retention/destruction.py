@@ -361,7 +361,8 @@ def destroy_item(settings: Settings, store: ObjectStore, index, item_id: int,  #
     with session_scope(settings) as session:
         item = session.get(DestructionItem, item_id)
         _tombstone(session, document_id)
-        item.objects = [*(item.objects or []), *gone]
+        # every version the ledger saw deleted (a run killed midway deleted some of them)
+        item.objects = [*ledger.deleted_of(session, Owner.document(document_id)), *gone]
         item.status, item.done_at = "destroyed", utcnow()
         audit.record(session, actor, "destroy", object_type="document", object_id=document_id,
                      mrn=item.mrn, detail={"destruction": item.destruction_id,
@@ -373,11 +374,11 @@ def _delete_everything(settings: Settings, store: ObjectStore, index,  # noqa: A
                        document_id: str) -> list[dict]:
     """Delete every version the ledger records for the document, then any version the
     store still has under its prefix (written but never recorded: a crash between the
-    two); its index entries go too. Returns what was deleted."""
+    two); its index entries go too. Returns the unrecorded versions deleted."""
     gone: list[dict] = []
     with session_scope(settings) as session:
         for row in ledger.objects_of(session, Owner.document(document_id)):
-            gone.append(ledger.delete(store, row))
+            ledger.delete(store, row)
             session.commit()  # each deletion recorded as it happens
     for info in list(store.list_versions(keys.document_prefix(document_id))):
         try:

@@ -25,11 +25,12 @@ KILLER = textwrap.dedent("""
     calls = {"n": 0}
     real = destruction._delete_everything
 
-    def dying(store, index, document_id):
+    def dying(settings, store, index, document_id):
         calls["n"] += 1
-        real(store, index, document_id)
+        gone = real(settings, store, index, document_id)
         if calls["n"] == 3:
             os.kill(os.getpid(), signal.SIGKILL)
+        return gone
 
     destruction._delete_everything = dying
     destruction.execute(get_settings(), sys.argv[1], actor="carol")
@@ -63,4 +64,6 @@ def test_killed_execution_resumes_with_one_certificate(settings, store, seeder) 
         f"certificates/{proposal.id}.json", f"certificates/{proposal.id}.pdf"]
     cert = json.loads(certificate_bytes(settings, proposal.id, "json", actor="alice"))
     assert sorted(r["document_id"] for r in cert["records"]) == sorted(ids)
+    for record in cert["records"]:  # the one killed midway too: every version it had
+        assert len(record["objects"]) == 3, record
     assert cert["executed_by"] == "carol"

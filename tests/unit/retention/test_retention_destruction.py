@@ -58,7 +58,8 @@ def test_end_to_end_destruction_on_the_filesystem(settings, store, index, seeder
             assert doc.status == "destroyed" and doc.destroyed_at is not None
             assert doc.filename == "" and doc.sha256 == ""
             assert session.query(Page).filter_by(document_id=document_id).count() == 0
-            assert session.query(StoredObject).filter_by(document_id=document_id).count() == 0
+            rows = session.query(StoredObject).filter_by(document_id=document_id).all()
+            assert len(rows) == 3 and all(r.deleted_at for r in rows)  # the ledger's record
         assert session.get(Document, held).status == "indexed"
         actions = [e.action for e in session.query(AuditEvent).order_by(AuditEvent.seq)]
     assert actions.count("destroy") == 2
@@ -74,6 +75,11 @@ def test_end_to_end_destruction_on_the_filesystem(settings, store, index, seeder
     cert = json.loads(certificate_bytes(settings, proposal.id, "json", actor="alice"))
     assert sorted(r["document_id"] for r in cert["records"]) == sorted(doomed)
     assert cert["record_count"] == 2 and cert["page_count"] == 5
+    for record in cert["records"]:  # every version destroyed, with its hash
+        assert len(record["objects"]) == 3
+        assert {o["key"] for o in record["objects"]} == {
+            keys.original_key(record["document_id"], "ab" * 32, ".pdf"),
+            keys.searchable_pdf_key(record["document_id"])}
     assert cert["inclusive_dates"] == {"from": "2001-01-05", "to": "2003-07-09"}
     assert (cert["proposed_by"], cert["approved_by"], cert["confirmed_by"],
             cert["executed_by"]) == ("scheduler", "alice", "carol", "carol")
