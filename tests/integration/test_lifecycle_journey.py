@@ -39,7 +39,8 @@ HELD = CoverSheet(mrn="TST771001", doc_type="discharge_summary",
                   patient_name="TESTPATIENT, Heldia", date_of_birth=date(1950, 3, 1))
 DOOMED = CoverSheet(mrn="TST771002", doc_type="progress_note",
                     patient_name="TESTPATIENT, Doomas", date_of_birth=date(1951, 4, 2))
-_WORD = re.compile(r"[A-Za-z]{7,}")
+_WORD = re.compile(r"[A-Za-z]{5,}")
+HEADER_LINES = 4  # hospital, type and page, patient and MRN, birth and encounter
 
 
 def run_cli(*args: str, stdin: str | None = None, timeout: float = 900
@@ -56,6 +57,12 @@ def ok(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess:
 
 def _words(texts) -> set[str]:  # noqa: ANN001
     return {w.lower() for text in texts for w in _WORD.findall(text)}
+
+
+def _body_words(texts) -> set[str]:  # noqa: ANN001
+    """The words of the clinical text, not of the header (type, name, MRN are catalog
+    metadata the tombstone and the certificate keep by design)."""
+    return _words("\n".join(text.splitlines()[HEADER_LINES:]) for text in texts)
 
 
 def _store_env(monkeypatch, cv_env, request) -> str:  # noqa: ANN001
@@ -110,11 +117,11 @@ def test_back_scanned_stack_hold_due_destroy_leaves_nothing(store_kind, settings
     from archive import open_store
     from chartvault.policy import load_policy
 
-    texts = write_stack([("cover", HELD, 1), ("cover", DOOMED, 1)], tmp_path / "stack.pdf",
+    texts = write_stack([("cover", HELD, 1), ("cover", DOOMED, 3)], tmp_path / "stack.pdf",
                         dpi=200)
     held_words, doomed_words = _words(texts[0]), _words(texts[1])
-    distinct = doomed_words - held_words - _words([HELD.patient_name, DOOMED.patient_name])
-    assert len(distinct) >= 5, distinct
+    distinct = _body_words(texts[1]) - held_words
+    assert len(distinct) >= 4, distinct
 
     for name in ("rm-alice", "rm-bob"):
         ok("users", "add", name, "--role", "records_manager", "--password-stdin",
@@ -162,7 +169,7 @@ def test_back_scanned_stack_hold_due_destroy_leaves_nothing(store_kind, settings
             text = _text_of(stream.read(), info.content_type, tmp_path)
         found = sorted(w for w in distinct if w in text)
         assert not found, f"{info.key} ({info.version_id}) still holds {found}"
-        seen_held |= len([w for w in held_words - doomed_words if w in text]) >= 3
+        seen_held |= len([w for w in held_words - doomed_words if w in text]) >= 2
     assert seen_held, "the checker read no word of the held chart: it proves nothing"
     assert not any(i.key.startswith("batches/") for i in left), "the scan stack survived"
 
