@@ -147,11 +147,14 @@ def page_words_key(document_id: str, page: int) -> str:
     return derived_key(document_id, f"pages/{_page(page)}-words.json")
 
 
+AUDIT_ANCHOR_PREFIX = "audit/anchors/"  # every anchor's key starts so (for listing)
+
+
 def audit_anchor_key(day: date) -> str:
     """The daily anchor of the audit hash chain."""
     if not isinstance(day, date):
         raise BadKey(f"audit anchor day must be a date, got {day!r}")
-    return f"audit/anchors/{day.isoformat()[:10]}.json"
+    return f"{AUDIT_ANCHOR_PREFIX}{day.isoformat()[:10]}.json"
 
 
 def certificate_key(certificate_id: str, ext: str = ".pdf") -> str:

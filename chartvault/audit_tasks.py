@@ -24,7 +24,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-ANCHOR_PREFIX = "audit/anchors/"
 # HIPAA keeps audit documentation six years; the anchors outlive the charts' own
 # retention when that is longer.
 ANCHOR_RETENTION_YEARS = 6
@@ -66,8 +65,10 @@ def write_anchor(settings: Settings, store: ObjectStore | None = None,
 
 def load_anchors(store: ObjectStore) -> tuple[list[audit.Anchor], list[str]]:
     """Every version of every anchor in the store, and the problems met reading them."""
+    from archive.keys import AUDIT_ANCHOR_PREFIX
+
     anchors, problems = [], []
-    for info in store.list_versions(ANCHOR_PREFIX):
+    for info in store.list_versions(AUDIT_ANCHOR_PREFIX):
         try:
             with store.get(info.key, info.version_id) as stream:
                 data = stream.read(1 << 16)

@@ -45,11 +45,16 @@ def apply(document_id: str) -> str | None:
 
 @app.task(name="retention.sweep", **RETRY)
 def sweep() -> str | None:
-    """Nightly: re-evaluate stale documents, then propose what is due. Returns the list id."""
+    """Nightly: retry partial lists, re-evaluate stale documents, then propose what is
+    due. Returns the new list's id."""
     from retention.apply import reapply_stale
-    from retention.destruction import propose
+    from retention.destruction import execute, list_destructions, propose
 
     settings = get_settings()
+    for partial in list_destructions(settings, status="partial"):
+        # approved and confirmed already: the records that waited for a lock or a scan
+        # stack to go are tried again (each still re-checked before anything is deleted)
+        execute(settings, partial.id, actor="scheduler")
     stale = reapply_stale(settings, actor="scheduler")
     proposal = propose(settings, actor="scheduler")
     log.info("retention sweep", extra={"reevaluated": stale,

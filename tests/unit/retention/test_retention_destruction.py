@@ -160,6 +160,33 @@ def test_the_store_is_checked_again_at_execution(settings, store, index, seeder)
     assert len(list(store.list_versions(keys.document_prefix(doomed)))) == 4  # nothing went
     again = execute(settings, destruction_id, actor="alice")  # retried, still waiting
     assert again.items[0].status == "waiting" and again.status == "partial"
+    first = json.loads(certificate_bytes(settings, destruction_id, "json", actor="alice"))
+    assert first["record_count"] == 0 and first["waiting"][0]["document_id"] == doomed
+
+
+def test_the_nightly_sweep_retries_a_partial_list_once_the_lock_ends(  # noqa: ANN001
+        settings, store, index, seeder, monkeypatch) -> None:
+    from datetime import UTC, datetime, timedelta
+    from io import BytesIO
+
+    from retention.tasks import sweep
+
+    doomed = seeder.document("TST000207", date(2001, 1, 1), retain_until=date(2011, 1, 1))
+    destruction_id = _confirmed(settings)
+    store.put(keys.derived_key(doomed, "late.json"), BytesIO(b"{}"),
+              retain_until=datetime.now(UTC) + timedelta(days=1))
+    assert execute(settings, destruction_id, actor="alice").status == "partial"
+    later = lambda: datetime.now(UTC) + timedelta(days=2)  # noqa: E731 - the lock has ended
+    monkeypatch.setattr("archive.filesystem.utcnow", later)
+    monkeypatch.setattr("retention.destruction.store_now", later)
+    sweep()
+    done = execute(settings, destruction_id, actor="alice")
+    assert done.status == "executed" and done.items[0].status == "destroyed"
+    assert list(store.list_versions(keys.document_prefix(doomed))) == []
+    cert = json.loads(certificate_bytes(settings, destruction_id, "json", actor="alice"))
+    assert cert["certificate_id"] == f"{destruction_id}-2" and cert["waiting"] == []
+    assert len(cert["records"][0]["objects"]) == 4  # the three recorded and the late one
+    assert len(list(store.list_versions("certificates/"))) == 4  # two certificates, kept
 
 
 def test_nothing_due_makes_no_proposal(settings, seeder) -> None:  # noqa: ANN001
