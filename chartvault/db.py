@@ -7,11 +7,12 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy import Engine, create_engine, event, make_url, text
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from chartvault.errors import Unavailable
+from chartvault.files import FILE_MODE, private_file, private_folder, tighten
 from chartvault.settings import Settings
 
 MIGRATIONS = Path(__file__).with_name("migrations")
@@ -40,13 +41,23 @@ def make_engine(url: str) -> Engine:
     if url.startswith("postgresql://"):
         url = "postgresql+psycopg://" + url[len("postgresql://"):]
     if url.startswith("sqlite"):
-        path = url.split("///", 1)[-1]
-        if path and path != ":memory:":
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        path = make_url(url).database
+        if path and path != ":memory:" and not path.startswith("file:"):
+            _private_catalog(Path(path))
         engine = create_engine(url, connect_args={"timeout": 30})
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
     return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=5)
+
+
+def _private_catalog(path: Path) -> None:
+    """The catalog file made 0600 before SQLite opens it (its -wal and -shm files take
+    the database file's mode), its folder 0700 if made here; an older catalog's files
+    are tightened."""
+    private_folder(path.parent, tighten_existing=False)
+    private_file(path)
+    for suffix in ("-wal", "-shm", "-journal"):
+        tighten(Path(f"{path}{suffix}"), FILE_MODE)
 
 
 def migrate(engine: Engine) -> None:
