@@ -272,12 +272,13 @@ def _fail_page(settings: Settings, document_id: str, number: int,
 
 def _local_original(workdir: Path, key: str, version: str, sha256: str) -> Path:
     """The original, decrypted into the page task's own folder, which the task removes
-    when it ends: no plaintext copy outlives the task that needs it (DESIGN rule 8). A
-    fetch a page costs ~3.4 ms a MB of original (22 ms for a 20-page chart: under 1 % of
-    the page's OCR; bench/RESULTS.md, issue 20); the shared cache it replaces kept every
-    original unencrypted for ever."""
-    target = workdir / f"original-{sha256[:16]}"
-    _download(key, version, target)
+    when it ends: no plaintext copy outlives the tasks that need it (DESIGN rule 8). A
+    task running beside another of the same original links that one's copy instead of
+    fetching its own (the file goes with the last link). A fetch costs ~3.4 ms a MB of
+    original (22 ms for a 20-page chart: under 1 % of a page's OCR; bench/RESULTS.md)."""
+    target = workdir / f"original-{sha256}"
+    if not workspace.link_running_copy(workdir, target.name):
+        _download(key, version, target)
     return target
 
 

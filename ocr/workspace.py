@@ -7,6 +7,7 @@ age (the stuck-document sweep). The folder is readable by the service's user onl
 
 from __future__ import annotations
 
+import os
 import shutil
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -34,6 +35,22 @@ def page_prefix(document_id: str, number: int) -> str:
 def pdf_prefix(document_id: str) -> str:
     """The name the searchable PDF's assembly folder starts with."""
     return f"pdf-{document_id}-"
+
+
+def link_running_copy(workdir: Path, name: str) -> bool:
+    """Hard-link ``name`` (a file named by its content's SHA-256) into ``workdir`` from
+    another running task's folder, if one has it: True when linked. A file of that name
+    is always whole (it is renamed into place once fetched); one removed meanwhile with
+    its task's folder is skipped. The copy lives as long as the last task linking it."""
+    for folder in workdir.parent.iterdir():
+        if folder == workdir or not folder.name.startswith("ocr-"):
+            continue
+        try:
+            os.link(folder / name, workdir / name)
+        except (FileNotFoundError, NotADirectoryError):
+            continue
+        return True
+    return False
 
 
 def purge_working_copies(settings: Settings, document_id: str | None = None,

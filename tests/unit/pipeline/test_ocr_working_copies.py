@@ -53,6 +53,38 @@ def test_a_chart_read_through_the_pipeline_leaves_nothing_in_the_work_folder(
     assert _left(settings) == []
 
 
+def test_tasks_running_together_share_one_copy_that_goes_with_the_last(
+        settings, tmp_path, monkeypatch):  # noqa: ANN001
+    # Page 2's task runs while page 1's is reading (as a second worker process would):
+    # it links page 1's copy instead of fetching and decrypting its own.
+    document_id = ingest_chart(settings, tmp_path, pages=2)
+    pipeline.start_document(document_id)
+    fetched: list[Path] = []
+    real_download, real_ocr = pipeline._download, pipeline.ocr_page
+    copies: dict[int, os.stat_result] = {}
+
+    def counting(key, version, target):  # noqa: ANN001, ANN202
+        fetched.append(target)
+        return real_download(key, version, target)
+
+    def overlapping(path, number, workdir, s, engine=None):  # noqa: ANN001, ANN202
+        copies[number] = path.stat()
+        if number == 1:
+            pipeline.run_page(document_id, 2)
+            assert path.stat().st_nlink == 1  # page 2's task ended: its link went with it
+        return real_ocr(path, number, workdir, s, engine)
+
+    monkeypatch.setattr(pipeline, "_download", counting)
+    monkeypatch.setattr(pipeline, "ocr_page", overlapping)
+    pipeline.run_page(document_id, 1)
+    assert len(fetched) == 1
+    assert copies[1].st_ino == copies[2].st_ino and copies[2].st_nlink == 2
+    assert _left(settings) == []
+    pipeline.start_document(document_id)  # both pages done: nothing pending
+    with session_scope(settings) as session:
+        assert {p.status for p in session.get(Document, document_id).pages} == {"done"}
+
+
 @pytest.mark.parametrize("failure", ["ocr_failed", "crash"])
 def test_a_failing_page_task_leaves_nothing(settings, tmp_path, monkeypatch, failure):  # noqa: ANN001
     document_id = ingest_chart(settings, tmp_path, pages=1)
