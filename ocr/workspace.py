@@ -47,7 +47,7 @@ def link_running_copy(workdir: Path, name: str) -> bool:
             continue
         try:
             os.link(folder / name, workdir / name)
-        except (FileNotFoundError, NotADirectoryError):
+        except OSError:  # gone with its task, or no hard links here: fetch instead
             continue
         return True
     return False
