@@ -127,11 +127,16 @@ class TantivyIndex:
 
     def expunge_deleted(self) -> None:
         """Rewrite what shares a segment with deleted pages, so no deleted page's text is
-        left in the index's files (:mod:`search.tantivy_expunge`); holds the writer lock
-        meanwhile (writers wait, searches go on)."""
-        with exclusive(self._lock_path, self._lock_timeout):
-            for shard in self._shards:
-                tantivy_expunge.expunge(shard)
+        left in the index's files (:mod:`search.tantivy_expunge`), in rounds under the
+        writer lock (writers wait a round, searches go on). Pages deleted after it began
+        are left to the next call."""
+        for shard in self._shards:
+            with exclusive(self._lock_path, self._lock_timeout):
+                segments = tantivy_expunge.targets(shard)
+            done = not segments
+            while not done:  # in rounds: other writers get the lock in between
+                with exclusive(self._lock_path, self._lock_timeout):
+                    done = tantivy_expunge.expunge_round(shard, segments)
 
     def rebuild(self, documents: Iterable[DocumentEntry]) -> int:
         """Replace everything, one commit per shard. Each shard's writer indexes in its own
