@@ -60,6 +60,7 @@ from archive.interface import (
 from archive.keys import validate_key, validate_prefix
 from archive.sealed import KEY_SIZE, Sealer
 from chartvault.errors import ConfigurationError
+from chartvault.files import private_folder
 
 _FORMAT = 2
 _TRAILER = struct.Struct(">Q8s")  # length of the JSON before it, magic
@@ -197,7 +198,8 @@ class FilesystemStore:
         self._objects_path = str(self._objects)
         self._key = key
         try:
-            self._objects.mkdir(mode=0o700, parents=True, exist_ok=True)
+            private_folder(self.root)  # the store's own folder: PHI, the service's only
+            private_folder(self._objects)
         except OSError as exc:
             raise StorageUnavailable(
                 f"cannot create the object store at {self.root}: {exc}"

@@ -23,6 +23,7 @@ from celery.signals import (
 )
 
 from chartvault import queue_transport  # noqa: F401  (registers the embedded queue's scheme)
+from chartvault.files import private_folder
 from chartvault.settings import Settings, get_settings
 
 # Tesseract must run single-threaded: parallelism comes from worker processes.
@@ -43,7 +44,7 @@ TASK_MODULES = [
 def make_celery(settings: Settings) -> Celery:
     app = Celery("chartvault")
     if settings.embedded_queue:
-        settings.home.mkdir(parents=True, exist_ok=True)
+        private_folder(settings.home, tighten_existing=False)
     app.conf.update(
         broker_url=settings.broker_url,
         broker_connection_retry_on_startup=True,

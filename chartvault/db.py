@@ -7,11 +7,12 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy import Engine, create_engine, event, make_url, text
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from chartvault.errors import Unavailable
+from chartvault.files import FILE_MODE, private_file, private_folder, tighten
 from chartvault.settings import Settings
 
 MIGRATIONS = Path(__file__).with_name("migrations")
@@ -33,7 +34,9 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:  # noqa: ANN001
     cursor.execute("PRAGMA busy_timeout=30000")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA synchronous=NORMAL")
-    cursor.execute("PRAGMA secure_delete=ON")  # deleted rows' bytes are overwritten
+    # Deleted rows are overwritten with zeros, not left in free space (a destroyed chart's
+    # text must not stay readable in the file); the default of some builds, not of all.
+    cursor.execute("PRAGMA secure_delete=ON")
     cursor.close()
 
 
@@ -41,13 +44,54 @@ def make_engine(url: str) -> Engine:
     if url.startswith("postgresql://"):
         url = "postgresql+psycopg://" + url[len("postgresql://"):]
     if url.startswith("sqlite"):
-        path = url.split("///", 1)[-1]
-        if path and path != ":memory:":
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        path = make_url(url).database
+        if path and path != ":memory:" and not path.startswith("file:"):
+            _private_catalog(Path(path))
         engine = create_engine(url, connect_args={"timeout": 30})
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
     return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=5)
+
+
+def _private_catalog(path: Path) -> None:
+    """The catalog file made 0600 before SQLite opens it (its -wal and -shm files take
+    the database file's mode), its folder 0700 if made here; an older catalog's files
+    are tightened."""
+    private_folder(path.parent, tighten_existing=False)
+    private_file(path)
+    for suffix in ("-wal", "-shm", "-journal"):
+        tighten(Path(f"{path}{suffix}"), FILE_MODE)
+
+
+def purge_free_pages(settings: Settings) -> None:
+    """After rows were deleted (destruction): leave none of their bytes in the catalog's
+    files. Idempotent; raises :class:`CatalogUnavailable` if it could not finish.
+
+    SQLite: every connection deletes with ``secure_delete`` (the row's bytes zeroed in the
+    new page versions), but the old versions of those pages stay in the database file
+    until a checkpoint copies the new ones over them, and in the write-ahead log until it
+    is reset: a TRUNCATE checkpoint does both (the log is emptied to 0 bytes). It waits
+    for readers (busy_timeout) and fails rather than report a partial checkpoint.
+
+    PostgreSQL has no secure delete: a plain ``VACUUM`` of the database removes the dead
+    rows (no query or page inspection of live data sees them; their space is reused by
+    later writes) without locking out reads or writes. The bytes may stay in the tables'
+    free space and in WAL segments until reused; ``VACUUM FULL`` rewrites the tables but
+    locks each one for the whole rewrite, so it is left to the operator (README)."""
+    engine = engine_for(settings)
+    try:
+        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+            if connection.dialect.name == "sqlite":
+                busy, log_frames, done = connection.exec_driver_sql(
+                    "PRAGMA wal_checkpoint(TRUNCATE)").one()
+                if busy:
+                    raise CatalogUnavailable(
+                        "the catalog is busy (a long read or write held it): its log could "
+                        f"not be checkpointed ({done} of {log_frames} pages); try again")
+            elif connection.dialect.name == "postgresql":
+                connection.exec_driver_sql("VACUUM")
+    except OperationalError as exc:
+        raise CatalogUnavailable(f"the catalog database is unreachable: {exc.orig}") from exc
 
 
 def migrate(engine: Engine) -> None:
@@ -109,17 +153,6 @@ def _factory(url: str) -> sessionmaker[Session]:
 
 def engine_for(settings: Settings) -> Engine:
     return _factory(settings.database_url).kw["bind"]
-
-
-def purge_deleted_rows(settings: Settings) -> None:
-    """After rows were deleted (destruction): no deleted text stays in the catalog's
-    files. SQLite overwrites deleted content (``secure_delete``) and the WAL is
-    checkpointed and truncated."""
-    engine = engine_for(settings)
-    if engine.dialect.name != "sqlite":
-        return
-    with engine.connect() as connection:
-        connection.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
 
 
 @contextmanager

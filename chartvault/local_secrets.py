@@ -13,13 +13,15 @@ import os
 import secrets
 from pathlib import Path
 
+from chartvault.files import private_folder
+
 
 def ensure(home: Path) -> dict[str, str]:
     """Return ``{"secret_key", "storage_key"}``, creating the file atomically if absent."""
     path = home / "secrets.json"
     if path.exists():
         return json.loads(path.read_text(encoding="utf-8"))
-    home.mkdir(parents=True, exist_ok=True)
+    private_folder(home, tighten_existing=False)
     values = {
         "secret_key": secrets.token_urlsafe(32),
         "storage_key": base64.b64encode(secrets.token_bytes(32)).decode(),

@@ -15,10 +15,12 @@ log = logging.getLogger(__name__)
 
 @app.task(name="chartvault.requeue_stuck", acks_late=True)
 def requeue_stuck(minutes: int = 30) -> int:
-    """Re-enqueue documents stuck before ``indexed`` (a lost message, a dead worker)."""
-    from ocr import pipeline, tasks
+    """Re-enqueue documents stuck before ``indexed`` (a lost message, a dead worker), and
+    remove the working copies that dead tasks left on this machine."""
+    from ocr import pipeline, tasks, workspace
 
     settings = get_settings()
+    workspace.purge_working_copies(settings)
     with session_scope(settings) as session:
         stuck = list(pipeline.unfinished(session, utcnow() - timedelta(minutes=minutes)))
     for document_id, status in stuck:

@@ -107,10 +107,12 @@ def _import_pipeline(**_: object) -> None:
     # with the pipeline imported (shared pages), not importing it in its first task.
     # ocr.page and ocr.rasterize: ocr.service imports them only when it reads a page; the
     # search backend: the finish step opens it only at a process's first document.
-    from ocr import page, pipeline, rasterize  # noqa: F401
+    from ocr import page, pipeline, rasterize, workspace  # noqa: F401
     from search import import_backend
 
     import_backend(get_settings())
+    # what tasks of a worker killed before this one could not remove (DESIGN rule 8)
+    workspace.purge_working_copies(get_settings())
 
 
 @worker_process_init.connect

@@ -20,12 +20,13 @@ from archive import ObjectLocked, ObjectNotFound, ObjectStore, keys, ledger, ope
 from archive.common import utcnow as store_now
 from archive.ledger import Owner, today_utc
 from chartvault import audit
-from chartvault.db import purge_deleted_rows, session_scope
+from chartvault.db import purge_free_pages, session_scope
 from chartvault.errors import NotFound, PermissionDenied, PolicyRefusal
 from chartvault.models import Destruction, Document, Page, User, new_id, utcnow
 from chartvault.policy import load_policy
 from chartvault.settings import Settings
 from ingest.artifacts import release_stacks, stacks_holding
+from ocr.workspace import purge_working_copies
 from retention.apply import (
     IN_FLIGHT,
     is_held,
@@ -269,7 +270,7 @@ def execute(settings: Settings, destruction_id: str, *, actor: str,
             _expunge(index)
         finally:
             index.close()
-        purge_deleted_rows(settings)
+        purge_free_pages(settings)
     from retention.certificate import write_certificate
 
     write_certificate(settings, store, destruction_id)
@@ -388,6 +389,7 @@ def _delete_everything(settings: Settings, store: ObjectStore, index,  # noqa: A
         gone.append({"key": info.key, "version": info.version_id, "sha256": info.sha256,
                      "kind": "unrecorded"})
     index.delete(document_id)
+    purge_working_copies(settings, document_id)  # what a killed OCR task left behind
     return gone
 
 

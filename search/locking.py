@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from chartvault.files import private_folder
 from search.interface import SearchUnavailable
 
 
@@ -25,7 +26,7 @@ def exclusive(path: Path, timeout: float = 60.0) -> Iterator[None]:
 
     The lock dies with the process, so a crashed worker never leaves the index locked.
     """
-    path.parent.mkdir(parents=True, exist_ok=True)
+    private_folder(path.parent, tighten_existing=False)
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
     try:
         _acquire(fd, path, timeout)

@@ -8,8 +8,10 @@ index is built from): the old segments are left with no live page, Tantivy drops
 at the commit, and their files are collected. Documents in segments without deletes are
 not touched, so the cost is that of the segments that held deleted pages.
 
-The caller holds the index's writer lock: nothing commits in between, so what is read
-is what is written back.
+The work is done in rounds of at most REWRITE_CHUNK documents, one commit each, under
+the index's writer lock, which the caller releases between rounds: other writers wait
+one round, not the whole expunge (a 50,000-page segment takes ~30 s). Each round reads
+what it writes back under the lock, so no write of another process is lost.
 """
 
 from __future__ import annotations
@@ -30,35 +32,48 @@ from search.tantivy_shard import TantivyShard, _vendor_errors, page_documents
 log = logging.getLogger(__name__)
 
 
-def expunge(shard: TantivyShard) -> int:
-    """Rewrite the documents of every segment holding deleted pages, then collect the
-    files no segment uses; returns how many documents were rewritten. Idempotent (a shard
-    without deletes is left as it is). Raises SearchUnavailable on any engine error."""
+REWRITE_CHUNK = 500  # documents a round: ~1-2 s of the writer lock (bench/RESULTS.md)
+
+
+def targets(shard: TantivyShard) -> set[str]:
+    """The ids of the shard's segments that hold deleted pages now."""
+    return {seg["segment_id"] for seg in shard.meta_json().get("segments", [])
+            if (seg.get("deletes") or {}).get("num_deleted_docs", 0) > 0}
+
+
+def expunge_round(shard: TantivyShard, segments: set[str]) -> bool:
+    """Write again up to REWRITE_CHUNK documents that still have live pages in these
+    segments (by id); when none is left, collect the unused files and return True. The
+    caller holds the writer lock. Raises SearchUnavailable on any engine error."""
     meta = shard.meta_json()
-    dirty = [n for n, s in enumerate(meta.get("segments", []))
-             if (s.get("deletes") or {}).get("num_deleted_docs", 0) > 0]
-    if not dirty:
-        return 0
-    searcher = shard.searcher()
-    with _vendor_errors("find the pages to expunge"):
-        ids = _documents_in(searcher, meta, set(dirty))
-    # one document in memory at a time: the segments may hold most of the shard
+    listed = [seg["segment_id"] for seg in meta.get("segments", [])]
+    wanted = {n for n, segment_id in enumerate(listed) if segment_id in segments}
+    ids: list[str] = []
+    if wanted:
+        searcher = shard.searcher()
+        with _vendor_errors("find the pages to expunge"):
+            ids = _documents_in(searcher, meta, wanted, REWRITE_CHUNK)
+    if not ids:
+        shard.collect_garbage()
+        return True
     with shard.writer("expunge deleted pages") as writer:
-        for document_id in sorted(ids):
+        for document_id in ids:  # one in memory at a time
             entry = _stored_entry(searcher, shard.schema, document_id)
             writer.delete_documents_by_term("document_id", document_id)
             if entry is not None:
                 for doc in page_documents(entry):
                     writer.add_document(doc)
-    shard.collect_garbage()
-    log.info("search shard expunged", extra={"shard": shard.path.name, "documents": len(ids)})
-    return len(ids)
+    log.info("search shard: documents written again", extra={
+        "shard": shard.path.name, "documents": len(ids)})
+    return False
 
 
-def _documents_in(searcher: tantivy.Searcher, meta: dict, segments: set[int]) -> set[str]:
-    """The ids of the documents with a live page in these segments (by ordinal). The
-    searcher numbers segments in meta.json's order; that is checked against each segment's
-    live count, and if it does not hold, every document is taken (slower, never wrong)."""
+def _documents_in(searcher: tantivy.Searcher, meta: dict, segments: set[int],
+                  limit: int) -> list[str]:
+    """Up to ``limit`` ids of documents with a live page in these segments (by ordinal).
+    The searcher numbers segments in meta.json's order; that is checked against each
+    segment's live count, and if it does not hold, every document of the shard is taken,
+    whatever ``limit`` (one long round, never wrong: the segments are emptied by it)."""
     live = searcher.num_docs
     hits = searcher.search(Query.all_query(), limit=max(live, 1)).hits if live else []
     by_segment: dict[int, list] = defaultdict(list)
@@ -69,9 +84,14 @@ def _documents_in(searcher: tantivy.Searcher, meta: dict, segments: set[int]) ->
     counted = [len(by_segment.get(n, ())) for n in range(len(expected))]
     if searcher.num_segments != len(expected) or counted != expected:
         log.warning("search shard: segment order not as expected; rewriting every document")
-        segments = set(by_segment)
-    return {searcher.doc(addr).get_first("document_id")
-            for n in segments for addr in by_segment.get(n, ())}
+        segments, limit = set(by_segment), live + 1
+    ids: dict[str, None] = {}
+    for n in sorted(segments):
+        for addr in by_segment.get(n, ()):
+            ids.setdefault(searcher.doc(addr).get_first("document_id"))
+            if len(ids) >= limit:
+                return list(ids)
+    return list(ids)
 
 
 def _stored_entry(searcher: tantivy.Searcher, schema: tantivy.Schema, document_id: str

@@ -23,6 +23,7 @@ from pathlib import Path
 
 import tantivy
 
+from chartvault.files import private_folder
 from search import results, shard_pool, tantivy_expunge
 from search.interface import DocumentEntry, SearchQuery, SearchResult
 from search.locking import exclusive
@@ -68,7 +69,7 @@ class TantivyIndex:
                  lock_timeout: float = 60.0, writer_heap: int = 128_000_000) -> None:
         if not 1 <= shards <= MAX_SHARDS:
             raise ValueError(f"shards must be 1 to {MAX_SHARDS}")
-        self.path = Path(path)
+        self.path = private_folder(Path(path))  # page text: the service's user only
         self._lock_path = _lock_path(self.path)
         self._lock_timeout = lock_timeout
         paths = [shard_path(self.path, n) for n in range(shards)]
@@ -83,7 +84,7 @@ class TantivyIndex:
         with exclusive(self._lock_path, self._lock_timeout):
             if not check_layout(self.path, count):
                 for n in range(count):
-                    shard_path(self.path, n).mkdir(parents=True, exist_ok=True)
+                    private_folder(shard_path(self.path, n))
                     TantivyShard(shard_path(self.path, n))  # creates the empty index
                 write_layout(self.path, count)
 
@@ -126,11 +127,16 @@ class TantivyIndex:
 
     def expunge_deleted(self) -> None:
         """Rewrite what shares a segment with deleted pages, so no deleted page's text is
-        left in the index's files (:mod:`search.tantivy_expunge`); holds the writer lock
-        meanwhile (writers wait, searches go on)."""
-        with exclusive(self._lock_path, self._lock_timeout):
-            for shard in self._shards:
-                tantivy_expunge.expunge(shard)
+        left in the index's files (:mod:`search.tantivy_expunge`), in rounds under the
+        writer lock (writers wait a round, searches go on). Pages deleted after it began
+        are left to the next call."""
+        for shard in self._shards:
+            with exclusive(self._lock_path, self._lock_timeout):
+                segments = tantivy_expunge.targets(shard)
+            done = not segments
+            while not done:  # in rounds: other writers get the lock in between
+                with exclusive(self._lock_path, self._lock_timeout):
+                    done = tantivy_expunge.expunge_round(shard, segments)
 
     def rebuild(self, documents: Iterable[DocumentEntry]) -> int:
         """Replace everything, one commit per shard. Each shard's writer indexes in its own

@@ -196,3 +196,44 @@ def test_expunge_rewrites_only_the_segments_that_held_deleted_pages(tmp_path: Pa
     hit = index.search(SearchQuery("neighbour")).hits[0]
     assert (hit.document_id, hit.page) == ("kept", 1)
     index.close()
+
+
+def test_expunge_works_in_rounds_and_loses_no_write_made_between_them(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from contextlib import contextmanager
+
+    from search import tantivy_expunge, tantivy_index
+
+    path = tmp_path / "index"
+    index = TantivyIndex(path, shards=1, parallel=False)
+    index.upsert_many([_entry(f"doc-{n}", f"chart number {n} visit") for n in range(6)])
+    index.delete("doc-0")
+    monkeypatch.setattr(tantivy_expunge, "REWRITE_CHUNK", 2)
+    real_round = tantivy_expunge.expunge_round
+    rounds: list[bool] = []
+    real_exclusive = tantivy_index.exclusive
+    released = 0
+
+    def counting_round(shard, segments):  # noqa: ANN001, ANN202
+        rounds.append(real_round(shard, segments))
+        return rounds[-1]
+
+    @contextmanager
+    def exclusive_then_write(lock, timeout):  # noqa: ANN001, ANN202
+        nonlocal released
+        with real_exclusive(lock, timeout):
+            yield
+        released += 1
+        if released == 2:  # after the first round, before the next: another writer
+            index.upsert(_entry("doc-5", "amended chart five"))
+            index.upsert(_entry("doc-new", "a chart indexed meanwhile"))
+
+    monkeypatch.setattr(tantivy_expunge, "expunge_round", counting_round)
+    monkeypatch.setattr(tantivy_index, "exclusive", exclusive_then_write)
+    index.expunge_deleted()
+    assert len(rounds) >= 3 and rounds[-1] and not any(rounds[:-1])  # 2 documents a round
+    assert index.document_ids() == {"doc-1", "doc-2", "doc-3", "doc-4", "doc-5", "doc-new"}
+    assert [h.document_id for h in index.search(SearchQuery("amended")).hits] == ["doc-5"]
+    assert [h.document_id for h in index.search(SearchQuery("meanwhile")).hits] == ["doc-new"]
+    assert not index.search(SearchQuery('"chart number 5"')).hits  # the old version is gone
+    index.close()
