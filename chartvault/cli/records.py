@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from chartvault.cli.output import emit_json, table
+from chartvault.cli.signin import authenticate, credential_options
 from chartvault.settings import get_settings
 
 
@@ -141,28 +142,46 @@ def show(destruction_id: str, as_json: bool) -> None:
 
 @retention.command("approve")
 @click.argument("destruction_id")
-@click.option("--user", required=True, help="The records manager (or admin) approving.")
+@credential_options
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
-def approve(destruction_id: str, user: str, as_json: bool) -> None:
-    """Approve (first call) or confirm (second call, a different person) a list."""
+def approve(destruction_id: str, user: str | None, password_stdin: bool, token_stdin: bool,
+            as_json: bool) -> None:
+    """Approve (first call) or confirm (second call, a different person) a list.
+
+    You sign in to approve: --user NAME with your password (--password-stdin or a
+    prompt), or --token-stdin with your personal API token. A name alone is refused.
+    """
+    from chartvault.db import session_scope
     from retention.service import approve as sign
 
-    view = sign(get_settings(), destruction_id, user=user)
+    settings = get_settings()
+    with session_scope(settings) as session:
+        account = authenticate(session, user, password_stdin, token_stdin)
+    view = sign(settings, destruction_id, user=account.name, role=account.role)
     if as_json:
         emit_json(view.as_dict())
     else:
-        click.echo(f"destruction {view.id} is now {view.status}")
+        click.echo(f"destruction {view.id} is now {view.status} (by {account.name})")
 
 
 @retention.command("cancel")
 @click.argument("destruction_id")
-@click.option("--user", required=True, help="The records manager (or admin) cancelling.")
+@credential_options
 @click.option("--reason", required=True, help="Why the list is withdrawn.")
-def cancel(destruction_id: str, user: str, reason: str) -> None:
-    """Withdraw a list before it is executed; its documents can be proposed again."""
+def cancel(destruction_id: str, user: str | None, password_stdin: bool, token_stdin: bool,
+           reason: str) -> None:
+    """Withdraw a list before it is executed; its documents can be proposed again.
+
+    You sign in as for `approve`.
+    """
+    from chartvault.db import session_scope
     from retention.service import cancel as withdraw
 
-    view = withdraw(get_settings(), destruction_id, user=user, reason=reason)
+    settings = get_settings()
+    with session_scope(settings) as session:
+        account = authenticate(session, user, password_stdin, token_stdin)
+    view = withdraw(settings, destruction_id, user=account.name, reason=reason,
+                    role=account.role)
     click.echo(f"destruction {view.id} is now {view.status}")
 
 
