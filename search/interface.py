@@ -55,6 +55,8 @@ class SearchQuery:
     limit: int = 20
     offset: int = 0
     sort: str = "relevance"  # relevance | date
+    # document ids left out of hits, totals and facets alike (see access_rules)
+    exclude_ids: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)

@@ -66,6 +66,8 @@ class Filters:
     doc_type: str | None = None  # lower case
     facility: str | None = None  # lower case
     dates: DateRange | None = None
+    # documents the searcher may not see (restricted charts): out of hits, totals, facets
+    exclude: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -214,7 +216,7 @@ class _State:
 
     def result(self) -> ParsedQuery:
         filters = self.filters
-        if not self.must and filters == Filters():
+        if not self.must and replace(filters, exclude=frozenset()) == Filters():
             if self.must_not:
                 raise QuerySyntaxError("Add at least one word to look for besides -exclusions.")
             raise QuerySyntaxError("Type at least one word (letters or digits) to search for.")

@@ -253,30 +253,30 @@ def _actor() -> str:
 @click.option("--json", "as_json", is_flag=True)
 def search(query, mrn, doc_type, limit, as_json) -> None:  # noqa: ANN001
     """Full-text search; QUERY uses the query language (words, "phrases", prefix*, ...)."""
-    from chartvault import access
-    from chartvault.db import session_scope
+    import access_rules
     from search import SearchQuery, open_index
 
     settings = get_settings()
     text = " ".join(query)
     index = open_index(settings, one_shot=True)  # one search: no searcher processes
     try:
-        result = index.search(SearchQuery(text=text, mrn=mrn, doc_type=doc_type, limit=limit))
+        answer = access_rules.search(
+            settings, index, access_rules.Reader(_actor()),
+            SearchQuery(text=text, mrn=mrn, doc_type=doc_type, limit=limit))
     finally:
         index.close()
-    with session_scope(settings) as session:
-        access.record_search(session, _actor(), text, mrns=[h.mrn for h in result.hits],
-                             hits=result.total, filters={"mrn": mrn, "type": doc_type})
-    hits = [{"document_id": h.document_id, "mrn": h.mrn, "page": h.page,
-             "score": round(h.score, 4), "snippet": _plain(h.snippet), "type": h.doc_type,
-             "pages": [p.page for p in h.pages]} for h in result.hits]
+    data = answer.as_dict(_plain)
     if as_json:
-        emit_json({"total": result.total, "total_estimated": result.total_estimated,
-                   "hits": hits})
+        emit_json(data)
         return
-    click.echo(f"{'about ' if result.total_estimated else ''}{result.total:,} document(s)")
+    click.echo(f"{'about ' if answer.total_estimated else ''}{answer.total:,} document(s)")
     table("Hits", ["document", "mrn", "page", "score", "snippet"],
-          [[h["document_id"], h["mrn"], h["page"], h["score"], h["snippet"]] for h in hits])
+          [[h["document_id"], h["mrn"], h["page"], h["score"], h["snippet"]]
+           for h in data["hits"]])
+    if answer.stubs:
+        click.echo(f"{len(answer.stubs)} restricted document(s) not shown: "
+                   + ", ".join(s.document_id for s in answer.stubs)
+                   + " (`chartvault show ID --reason ...` to open one)")
 
 
 def _plain(snippet: str) -> str:

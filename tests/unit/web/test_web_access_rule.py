@@ -1,0 +1,87 @@
+"""Issue 22 finding 4: one access rule for every door (web page, API, CLI).
+
+A restricted document the reader has not opened (break the glass) is left out of a
+search's hits, total and facets, so a word found only on it answers exactly as a word
+found nowhere (the query is not an oracle); a listing of the patient shows it as a
+stub with nothing but its id.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from click.testing import CliRunner
+
+from chartvault.cli import main
+from tests.support.access_seed import MRN, NAME, seed_patient
+
+ABSENT = "zqxwvy"  # on no page at all
+
+
+@pytest.fixture
+def seeded(settings):  # noqa: ANN001, ANN201
+    return seed_patient(settings)
+
+
+def _api(client, q: str) -> dict:  # noqa: ANN001
+    with client.get("/api/search", query_string={"q": q}) as r:
+        assert r.status_code == 200, r.data
+        return r.get_json()
+
+
+def test_a_word_only_on_a_restricted_page_answers_like_an_absent_word(as_role, seeded) -> None:  # noqa: ANN001
+    staff = as_role("staff")
+    restricted = _api(staff, f"creatinine mrn:{MRN}")
+    absent = _api(staff, f"{ABSENT} mrn:{MRN}")
+    assert restricted == absent
+    assert restricted["total"] == 0 and restricted["hits"] == [] and restricted["restricted"] == []
+    # a word on both: only the open document, counted and faceted alone
+    both = _api(staff, f"metformin mrn:{MRN}")
+    assert [h["document_id"] for h in both["hits"]] == [seeded.open_id]
+    assert both["total"] == 1 and both["facets"]["doc_type"] == {"progress_notes": 1}
+    with staff.get("/search", query_string={"q": "creatinine"}) as r:
+        page = r.get_data(as_text=True)
+    with staff.get("/search", query_string={"q": ABSENT}) as r:
+        assert r.get_data(as_text=True).replace(ABSENT, "creatinine") == page
+    for leak in (NAME, "behavioral", seeded.restricted_id, "Creatinine"):
+        assert leak not in page
+
+
+def test_a_patient_listing_shows_the_restricted_document_as_a_bare_stub(as_role, seeded) -> None:  # noqa: ANN001
+    staff = as_role("staff")
+    listing = _api(staff, f"mrn:{MRN}")
+    assert [h["document_id"] for h in listing["hits"]] == [seeded.open_id]
+    assert listing["restricted"] == [{"document_id": seeded.restricted_id, "restricted": True}]
+    assert listing["total"] == 1 and "behavioral_health" not in json.dumps(listing["facets"])
+    with staff.get(f"/patients/{MRN}") as r:
+        page = r.get_data(as_text=True)
+    assert seeded.restricted_id in page and "Restricted document" in page
+    assert "behavioral" not in page
+    with staff.get("/search", query_string={"mrn": MRN}) as r:
+        page = r.get_data(as_text=True)
+    assert seeded.restricted_id in page and "behavioral" not in page
+
+
+def test_after_breaking_the_glass_the_reader_finds_it(as_role, seeded) -> None:  # noqa: ANN001
+    staff, other = as_role("staff"), as_role("clerk")
+    with staff.post(f"/documents/{seeded.restricted_id}/break-glass",
+                    data={"reason": "covering the patient's care today"}) as r:
+        assert r.status_code == 303
+    found = _api(staff, "creatinine")
+    assert [h["document_id"] for h in found["hits"]] == [seeded.restricted_id]
+    assert _api(other, "creatinine")["total"] == 0  # the glass broken by one reader only
+
+
+def test_the_command_line_follows_the_same_rule(settings, seeded) -> None:  # noqa: ANN001
+    def search(*words: str) -> dict:
+        result = CliRunner().invoke(main, ["search", *words, "--json"])
+        assert result.exit_code == 0, result.output
+        return json.loads(result.output)
+
+    assert search("creatinine", f"mrn:{MRN}") == search(ABSENT, f"mrn:{MRN}")
+    text = CliRunner().invoke(main, ["search", "creatinine"]).output
+    assert "Creatinine" not in text and "reatinine]" not in text
+    listing = search(f"mrn:{MRN}")
+    assert listing["restricted"] == [{"document_id": seeded.restricted_id, "restricted": True}]
+    assert [h["document_id"] for h in listing["hits"]] == [seeded.open_id]
