@@ -17,8 +17,8 @@ from wtforms import ValidationError
 from chartvault.catalog import batch_view, document_view
 from chartvault.db import session_scope
 from chartvault.errors import PermissionDenied
-from web import documents
-from web.common import actor, settings
+from web import documents, read_audit
+from web.common import actor, record, settings
 from web.intake import ingest_uploads, upload_fields
 from web.openapi import openapi_document
 from web.permissions import PUBLIC, requires
@@ -76,6 +76,8 @@ def create_batch():  # noqa: ANN201
 def get_batch(batch_id: str):  # noqa: ANN201
     with session_scope(settings()) as db:
         view = batch_view(db, batch_id)
+        if not read_audit.covered("batch", batch_id):  # the batch page's own polling is
+            record(db, "view", object_type="batch", object_id=batch_id)  # its view
     return jsonify(jsonable(view))
 
 

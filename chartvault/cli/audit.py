@@ -135,11 +135,14 @@ def access(mrn, since, until, as_json) -> None:  # noqa: ANN001
 @click.option("--json", "as_json", is_flag=True)
 def break_glass(unreviewed: bool, as_json: bool) -> None:
     """Restricted documents opened with a reason, for the privacy officer."""
+    from chartvault import audit as trail
     from chartvault.access import break_glass_events
     from chartvault.db import session_scope
 
     with session_scope(get_settings()) as session:
         entries = break_glass_events(session, unreviewed_only=unreviewed)
+        trail.record(session, _actor(), "audit_view", object_type="break_glass",
+                     detail={"entries": len(entries)})
     if as_json:
         emit_json([e.as_dict() for e in entries])
         return

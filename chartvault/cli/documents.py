@@ -314,6 +314,7 @@ def show(document_id, reason, as_json) -> None:  # noqa: ANN001
 def status(batch_id, as_json) -> None:  # noqa: ANN001
     """Progress of one batch: files, documents, pages done, quarantine."""
     from chartvault.catalog import batch_view
+    from chartvault.cli.reads import record_read
     from chartvault.db import session_scope
     from ingest.service import batch_files
 
@@ -321,6 +322,7 @@ def status(batch_id, as_json) -> None:  # noqa: ANN001
     with session_scope(settings) as session:
         view = batch_view(session, batch_id)
     view["files"] = batch_files(settings, batch_id)
+    record_read(settings, "batch", batch_id)
     if as_json:
         emit_json(view)
         return

@@ -93,9 +93,11 @@ COLUMNS = ["document", "mrn", "type", "service date", "pages", "retain until", "
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 def due(as_json: bool) -> None:
     """What would be proposed for destruction today (a dry run: nothing changes)."""
+    from chartvault.cli.reads import record_read
     from retention.service import due_documents
 
     documents = due_documents(get_settings())
+    record_read(get_settings(), "retention_due", documents=len(documents))
     if as_json:
         emit_json({"count": len(documents), "documents": [d.as_dict() for d in documents]})
         return
@@ -134,9 +136,11 @@ def _show(view) -> None:  # noqa: ANN001
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 def show(destruction_id: str, as_json: bool) -> None:
     """Show one destruction list and where each document stands."""
+    from chartvault.cli.reads import record_read
     from retention.service import get_destruction
 
     view = get_destruction(get_settings(), destruction_id)
+    record_read(get_settings(), "destruction", destruction_id, documents=len(view.items))
     emit_json(view.as_dict()) if as_json else _show(view)
 
 
@@ -267,9 +271,11 @@ def release(hold_id: str, reason: str, user: str | None, as_json: bool) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 def list_command(active: bool, as_json: bool) -> None:
     """Every legal hold and how many documents it covers."""
+    from chartvault.cli.reads import record_read
     from retention.service import list_holds
 
     holds = list_holds(get_settings(), include_released=not active)
+    record_read(get_settings(), "holds", holds=len(holds))
     if as_json:
         emit_json([h.as_dict() for h in holds])
         return

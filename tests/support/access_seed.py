@@ -51,3 +51,31 @@ def seed_patient(settings) -> Seeded:  # noqa: ANN001
     finally:
         index.close()
     return Seeded(open_id, restricted_id, batch_id)
+
+
+def store_files(settings, document_id: str) -> None:  # noqa: ANN001
+    """Put the document's original, page 1 image and thumbnail into the store, with
+    their catalog keys, so every viewer and download route serves real bytes."""
+    from io import BytesIO
+
+    from sqlalchemy import select
+
+    from archive import keys, open_store
+    from chartvault.db import session_scope
+    from chartvault.models import Document, Page, StoredObject
+
+    store = open_store(settings)
+    image = keys.page_image_key(document_id, 1)
+    thumb = keys.derived_key(document_id, "pages/0001-small.jpg")  # as ocr/thumbnails.py
+    with session_scope(settings) as session:
+        doc = session.get(Document, document_id)
+        for key, kind, body in ((doc.original_key, "original", b"%PDF-1.4 original"),
+                                (image, "page-image", b"\x89PNG page"),
+                                (thumb, "page-image-small", b"RIFF thumb")):
+            info = store.put(key, BytesIO(body))
+            if kind == "original":
+                doc.original_version = info.version_id
+            session.add(StoredObject(document_id=document_id, kind=kind, key=key,
+                                     version_id=info.version_id, sha256=info.sha256,
+                                     size=len(body), content_type="application/octet-stream"))
+        session.scalar(select(Page).where(Page.document_id == document_id)).image_key = image
