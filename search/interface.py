@@ -23,6 +23,12 @@ class QuerySyntaxError(BadInput):
     code = "query_syntax"
 
 
+class QueryTooCostly(QuerySyntaxError):
+    """The search is past the per-query cost bound (terms, fuzzy expansion, time): 422."""
+
+    code = "query_too_costly"
+
+
 class SearchUnavailable(Unavailable):
     code = "search_unavailable"
 

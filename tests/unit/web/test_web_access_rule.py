@@ -85,3 +85,21 @@ def test_the_command_line_follows_the_same_rule(settings, seeded) -> None:  # no
     listing = search(f"mrn:{MRN}")
     assert listing["restricted"] == [{"document_id": seeded.restricted_id, "restricted": True}]
     assert [h["document_id"] for h in listing["hits"]] == [seeded.open_id]
+
+
+def test_costly_and_out_of_range_searches_are_a_clear_422(as_role, seeded) -> None:  # noqa: ANN001
+    """Issue 22 finding 8: `date:0001` answered 503 "retryable"; a 1,000-character OR of
+    `xyz~2` terms ran for seconds. Both are refused at once, with what to do."""
+    staff = as_role("staff")
+    costly = " OR ".join(["xyz~2"] * 160)[:1000].rsplit(" OR ", 1)[0]
+    many = " OR ".join(f"metformin{n}~1" for n in range(9))
+    for q, code in (("date:0001", "query_syntax"), ("metformin date:9999", "query_syntax"),
+                    (costly, "query_too_costly"), (many, "query_too_costly"),
+                    (" ".join(f"w{n}" for n in range(65)), "query_too_costly")):
+        with staff.get("/api/search", query_string={"q": q}) as r:
+            assert r.status_code == 422, (q, r.status_code)
+            error = r.get_json()["error"]
+            assert error["code"] == code and error["retryable"] is False, (q, error)
+    with staff.get("/search", query_string={"q": "date:0001"}) as r:
+        assert r.status_code == 200 and b"out of range" in r.data
+    assert _api(staff, "metformin~1")["total"] == 1  # a reasonable fuzzy word still works
