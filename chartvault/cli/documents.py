@@ -404,6 +404,26 @@ def verify(sample: int | None, as_json: bool) -> None:
         raise SystemExit(1)
 
 
+@click.command("seal-store")
+@click.option("--unedited", is_flag=True, required=True,
+              help="You assert the store's files were not edited before (required).")
+def seal_store(unedited: bool) -> None:
+    """Once, after upgrading an embedded store: authenticate the retention and hold
+    metadata of versions written before metadata MACs (they fail closed until then).
+    A version whose metadata was edited since it had a MAC is never sealed."""
+    from archive import FilesystemStore, open_store
+    from chartvault.cli.reads import record_read
+
+    settings = get_settings()
+    store = open_store(settings)
+    if not isinstance(store, FilesystemStore):
+        click.echo("the S3 store's locks are the server's own: nothing to seal")
+        return
+    count = store.seal_legacy_metadata()
+    record_read(settings, "store", action="store_seal", versions=count, asserted=unedited)
+    click.echo(f"sealed the metadata of {count} version(s); run `chartvault verify` next")
+
+
 @click.command("search-check")
 @click.option("--sample", default=20, show_default=True, type=click.IntRange(0),
               help="How many drifting ids to list of each kind.")
@@ -429,4 +449,5 @@ def search_check(sample: int, as_json: bool) -> None:
         raise SystemExit(1)
 
 
-COMMANDS = [ingest, search, show, status, ocr_command, reindex, verify, search_check]
+COMMANDS = [ingest, search, show, status, ocr_command, reindex, verify, seal_store,
+            search_check]
