@@ -34,7 +34,8 @@ def verify(as_json: bool) -> None:
     """Walk the hash chain and compare it with the anchors in the object store.
 
     Exits 65 and names the first broken event if anything was edited, removed
-    or re-hashed; 0 when the whole trail verifies.
+    or re-hashed, or if an anchor the trail records is missing from the store; 0
+    when the whole trail verifies. Says how many events follow the last anchor.
     """
     from chartvault.audit import AuditChainBroken
     from chartvault.audit_tasks import verify_all
@@ -44,7 +45,8 @@ def verify(as_json: bool) -> None:
         emit_json(report.as_dict())
     else:
         click.echo(f"{report.events} event(s), {report.anchors} anchor(s) checked, "
-                   f"head at {report.head_seq}")
+                   f"head at {report.head_seq}; {report.unanchored} event(s) after the last "
+                   "anchor (not yet bound by one)")
     if not report.ok:
         raise AuditChainBroken(f"first broken event: {report.first_broken_seq}: "
                                f"{report.problem}")
@@ -182,7 +184,8 @@ def restrict(document_id: str, reason: str, lift: bool) -> None:
 @audit.command()
 @click.option("--json", "as_json", is_flag=True)
 def anchor(as_json: bool) -> None:
-    """Write today's anchor (the chain head) to the object store, under retention."""
+    """Write an anchor of the chain head to the object store, under retention (the
+    scheduler does it at start, hourly and after each destruction)."""
     from chartvault.audit_tasks import write_anchor
 
     written = write_anchor(get_settings(), actor=_actor())

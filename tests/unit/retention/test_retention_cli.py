@@ -66,6 +66,7 @@ def test_policy_due_propose_approve_execute(settings, seeder, tmp_path) -> None:
     result = json.loads(out)
     assert result["status"] == "executed"
     assert [(i["id"], i["status"]) for i in result["items"]] == [(doomed, "destroyed")]
+    _anchored_after_destruction(settings)
     target = tmp_path / "cert.json"
     code, _ = _run("retention", "certificate", proposal, "--format", "json", "-o", str(target))
     assert code == 0 and json.loads(target.read_text())["records"][0]["document_id"] == doomed
@@ -183,3 +184,18 @@ def test_approve_with_no_terminal_and_no_credentials_never_prompts(settings, see
                      stdin="x\n")
     assert code == 77
     assert _status(settings, proposal) == "proposed"
+
+
+def _anchored_after_destruction(settings) -> None:  # noqa: ANN001
+    """Issue 22 finding 7: a destruction's events are bound by an anchor at once."""
+    from sqlalchemy import select
+
+    from chartvault.audit_tasks import verify_all
+    from chartvault.db import session_scope
+    from chartvault.models import AuditEvent
+
+    with session_scope(settings) as session:
+        actions = list(session.scalars(select(AuditEvent.action).order_by(AuditEvent.seq)))
+    last_destroy = max(i for i, a in enumerate(actions) if a.startswith("destr"))
+    assert "audit_anchor" in actions[last_destroy:]
+    assert verify_all(settings).ok
