@@ -103,3 +103,48 @@ def test_costly_and_out_of_range_searches_are_a_clear_422(as_role, seeded) -> No
     with staff.get("/search", query_string={"q": "date:0001"}) as r:
         assert r.status_code == 200 and b"out of range" in r.data
     assert _api(staff, "metformin~1")["total"] == 1  # a reasonable fuzzy word still works
+
+
+def test_web_approvals_are_made_by_the_signed_in_user(app, as_role, settings, users) -> None:  # noqa: ANN001
+    """Issue 22 finding 5, the page: who approves is the session's user, never a form
+    field; the same person cannot approve and confirm; a second one can."""
+    from datetime import date
+
+    from archive import open_store
+    from chartvault.db import session_scope
+    from retention.service import get_destruction
+    from tests.support.retention_seed import Seeder
+    from web import accounts
+
+    Seeder(settings, open_store(settings)).document("TST000900", date(2001, 1, 1),
+                                                    retain_until=date(2011, 1, 1))
+    manager = as_role("records_manager")
+    with manager.post("/retention/destructions") as r:
+        assert r.status_code == 303
+    from retention.service import list_destructions
+
+    proposal = list_destructions(settings)[0].id
+    with app.test_client().post(f"/retention/destructions/{proposal}/approve") as r:
+        assert r.status_code == 302 and "/login" in r.headers["Location"]
+    url = f"/retention/destructions/{proposal}/approve"
+    with manager.post(url, data={"user": "someone-else"}) as r:
+        assert r.status_code == 303
+    assert get_destruction(settings, proposal).approved_by == "records-manager"
+    with manager.post(url, data={"user": "someone-else"}) as r:
+        assert r.status_code == 409 and b"two_person_rule" in r.data
+    with session_scope(settings) as session:
+        accounts.add_user(session, "rm-two", "records_manager", "another long passphrase",
+                          "test")
+    from sqlalchemy import select
+    from web_support import sign_in
+
+    from chartvault.models import User
+
+    with session_scope(settings) as session:
+        second_id = session.scalar(select(User.id).where(User.name == "rm-two"))
+    second = app.test_client()
+    sign_in(second, second_id)
+    with second.post(url) as r:
+        assert r.status_code == 303
+    view = get_destruction(settings, proposal)
+    assert (view.status, view.confirmed_by) == ("confirmed", "rm-two")
