@@ -122,6 +122,11 @@ def verify(store: ObjectStore, expected: Iterable[ExpectedObject], sample: int |
         bytes_read += read
         if problem is not None:
             found[problem.kind].append(problem)
+    if sample is None:  # a full check: also what the catalog does not list (anchors...)
+        reported = {(p.key, p.version_id) for p in found["altered"]}
+        for key, version_id, why in getattr(store, "metadata_problems", lambda: ())():
+            if (key, version_id) not in reported:
+                found["altered"].append(FixityProblem(key, version_id, "altered", why))
     return FixityReport(
         started_at=started, finished_at=utcnow(), checked=checked, bytes_read=bytes_read,
         missing=tuple(found["missing"]), altered=tuple(found["altered"]),

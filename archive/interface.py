@@ -88,6 +88,10 @@ class ObjectStore(Protocol):
     def delete_version(self, key: str, version_id: str) -> None:
         """Remove one version for good; refused under retention or hold."""
 
+    def metadata_problems(self, prefix: str = "") -> Iterator[tuple[str, str, str]]:
+        """(key, version id, why) of each version whose retention or hold metadata does
+        not authenticate (edited outside the store); what fixity reports."""
+
 
 class StorageRejected(ChartvaultError):
     """The store refused a request for a reason that retrying will not fix

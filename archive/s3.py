@@ -390,6 +390,11 @@ class S3Store:
             except ObjectNotFound:
                 continue  # deleted while listing
 
+    def metadata_problems(self, prefix: str = "") -> Iterator[tuple[str, str, str]]:
+        """None: Object Lock retention and holds are the server's own, not files."""
+        validate_prefix(prefix)
+        return iter(())
+
     def list_versions(self, prefix: str = "") -> Iterator[ObjectInfo]:
         """Every version under ``prefix``: keys in order, newest version first."""
         for obj in self._listing(validate_prefix(prefix), versions=True):

@@ -57,17 +57,38 @@ def _text(value: str | None, what: str, *, required: bool = False, minimum: int 
     return value
 
 
+def break_glass(session: Session, actor: str, document_id: str, reason: str, *,
+                client: str | None = None) -> Document:
+    """Record that ``actor`` breaks the glass of a restricted document, once, with the
+    reason; the reads that follow (``open_document(..., glass_broken=True)``) are
+    ``view`` events marked ``break_glass`` and do not repeat it. NotFound for an unknown
+    document, BadInput without a reason (an unrestricted document needs no glass;
+    breaking it is recorded all the same)."""
+    doc = session.get(Document, document_id)
+    if doc is None or doc.destroyed_at is not None:
+        raise NotFound(f"document {document_id} does not exist")
+    reason = _text(reason, "the reason", required=True, minimum=MIN_REASON)
+    audit.record(session, actor, "break_glass", object_type="document", object_id=doc.id,
+                 mrn=doc.mrn, client=client, detail={"reason": reason, "attempted": "view"})
+    return doc
+
+
 def open_document(session: Session, actor: str, document_id: str, *, action: str = "view",
                   reason: str | None = None, purpose: str | None = None,
-                  client: str | None = None, page: int | None = None) -> Document:
+                  client: str | None = None, page: int | None = None,
+                  glass_broken: bool = False, extra: dict[str, Any] | None = None
+                  ) -> Document:
     """Grant one read of a document and record it; returns the document.
 
     ``action`` is view, download or print. A restricted document without a
     ``reason`` raises :class:`ReasonRequired` (403) after recording the refusal
     (which commits the session, so the refusal survives the failed request);
     with one, a ``break_glass`` event carrying the reason is recorded before the
-    read itself. Raises :class:`NotFound` for an unknown or destroyed document,
-    :class:`BadInput` for an unknown action or an over-long text.
+    read itself. ``glass_broken``: the caller recorded this reader's :func:`break_glass`
+    for the document already (the web session): the read is one ``view`` marked
+    ``break_glass``, without a second ``break_glass`` event. Raises :class:`NotFound`
+    for an unknown or destroyed document, :class:`BadInput` for an unknown action or
+    an over-long text.
     """
     if action not in READ_ACTIONS:
         raise BadInput(f"unknown access action {action!r}: use {', '.join(READ_ACTIONS)}")
@@ -80,7 +101,10 @@ def open_document(session: Session, actor: str, document_id: str, *, action: str
         detail["purpose"] = purpose
     if page is not None:
         detail["page"] = page
-    if doc.restricted:
+    detail.update(extra or {})
+    if doc.restricted and glass_broken:
+        detail["break_glass"] = True
+    elif doc.restricted:
         reason = _text(reason, "the reason", minimum=MIN_REASON)
         if reason is None:
             audit.record(session, actor, "break_glass_refused", object_type="document",

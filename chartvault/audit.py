@@ -18,7 +18,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -139,6 +139,9 @@ class ChainReport:
     anchors: int = 0
     head_seq: int | None = None
     warnings: tuple[str, ...] = field(default=())
+    # events after the last anchor found in the store: an edit there is caught by no
+    # anchor yet (the next one, at most an hour away, binds them)
+    unanchored: int | None = None
 
     @property
     def ok(self) -> bool:
@@ -147,7 +150,8 @@ class ChainReport:
     def as_dict(self) -> dict[str, Any]:
         return {"ok": self.ok, "events": self.events, "anchors": self.anchors,
                 "head_seq": self.head_seq, "first_broken_seq": self.first_broken_seq,
-                "problem": self.problem, "warnings": list(self.warnings)}
+                "problem": self.problem, "unanchored": self.unanchored,
+                "warnings": list(self.warnings)}
 
 
 def _aware(at: datetime) -> datetime:
@@ -215,13 +219,17 @@ def verify(session: Session, anchors: Iterable[Anchor] = ()) -> ChainReport:
 
     The head is read first and only events up to it are walked, so appends
     committed meanwhile do not read as damage. Load the anchors *before* calling
-    this (an anchor is never ahead of the head it was taken from).
+    this (an anchor is never ahead of the head it was taken from). The report counts
+    the events after the last anchor (``unanchored``).
     """
     head_row = head(session)
     rows = session.scalars(select(AuditEvent).where(AuditEvent.seq <= head_row[0])
                            .order_by(AuditEvent.seq).execution_options(yield_per=1000))
+    anchors = list(anchors)
     try:
-        return verify_chain(rows, anchors, head_row)
+        report = verify_chain(rows, anchors, head_row)
+        last = max((a.seq for a in anchors if a.seq <= head_row[0]), default=0)
+        return replace(report, unanchored=head_row[0] - last)
     finally:
         rows.close()  # stopping at a broken link leaves PostgreSQL's server cursor open
 

@@ -36,7 +36,7 @@ TASK_MODULES = [
     "archive.tasks",  # nightly fixity
     "search.tasks",  # nightly catalog/index drift check
     "retention.tasks",  # retention dates, nightly sweep
-    "chartvault.audit_tasks",  # the daily audit anchor
+    "chartvault.audit_tasks",  # the hourly audit anchor
     "chartvault.maintenance",  # stuck documents re-enqueued
 ]
 
@@ -75,8 +75,9 @@ def make_celery(settings: Settings) -> Celery:
                                         "schedule": crontab(minute="*/15")},
             "hourly-scan-stack-release": {"task": "ingest.release_stacks",
                                           "schedule": crontab(minute=40)},
-            "daily-audit-anchor": {"task": "chartvault.audit_anchor",
-                                   "schedule": crontab(hour=0, minute=5)},
+            # hourly: events after the last anchor can be cut unnoticed (issue 22)
+            "hourly-audit-anchor": {"task": "chartvault.audit_anchor",
+                                    "schedule": crontab(minute=5)},
             "nightly-retention-sweep": {"task": "retention.sweep", "schedule": crontab(
                 hour=settings.retention_sweep_time[:2], minute=settings.retention_sweep_time[3:])},
         },
@@ -95,6 +96,13 @@ def _stop_with_the_starter(**_: object) -> None:
     from chartvault.workers import watch_parent
 
     watch_parent()
+
+
+@beat_init.connect
+def _anchor_at_start(**_: object) -> None:
+    # An anchor when the scheduler starts, so a fresh or restarted install does not
+    # wait for the hour; a worker writes it (retried while the store is down).
+    app.send_task("chartvault.audit_anchor")
 
 
 @worker_process_init.connect

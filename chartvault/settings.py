@@ -106,6 +106,9 @@ class Settings:
     log_level: str = "warning"  # CLI log level (the worker takes --loglevel); JSON on stderr
     secret_key: str = ""
     session_timeout_minutes: float = 15  # fractions allowed (tests use a few seconds)
+    # a second copy of every audit anchor, somewhere the site controls: "" (none),
+    # "syslog" (the local syslog, facility auth), or a file path (one JSON line each)
+    audit_anchor_export: str = ""
     extra: Mapping[str, str] = field(default_factory=dict, hash=False, compare=False)
 
     @property
@@ -231,6 +234,7 @@ _PARSERS: dict[str, Callable[[str], Any]] = {
     "log_level": _choice("debug", "info", "warning", "error"),
     "secret_key": _text,
     "session_timeout_minutes": _float,
+    "audit_anchor_export": _text,
 }
 
 
@@ -346,6 +350,10 @@ def _validate(s: Settings) -> None:
         raise ConfigurationError(f"{variable('ocr_confidence_threshold')} must be 0..100")
     if not 1 <= s.search_shards <= 64:  # search.shards.MAX_SHARDS (not imported: no cycle)
         raise ConfigurationError(f"{variable('search_shards')} must be 1..64")
+    export = s.audit_anchor_export
+    if export and export != "syslog" and not Path(export).is_absolute():
+        raise ConfigurationError(f"{variable('audit_anchor_export')} must be syslog or an "
+                                 f"absolute file path, got {export!r}")
 
 
 @lru_cache(maxsize=1)

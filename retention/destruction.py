@@ -274,12 +274,27 @@ def execute(settings: Settings, destruction_id: str, *, actor: str,
     from retention.certificate import write_certificate
 
     write_certificate(settings, store, destruction_id)
+    _anchor(settings, store, actor)
     return get_destruction(settings, destruction_id)
 
 
 def _expunge(index) -> None:  # noqa: ANN001
     """Deleted entries leave the index's files too, not only its answers."""
     index.expunge_deleted()
+
+
+def _anchor(settings: Settings, store: ObjectStore, actor: str) -> None:
+    """Bind the destruction's audit events with an anchor now, not at the next hour.
+    The destruction is done whatever happens here: a store outage leaves it to the
+    hourly anchor (logged)."""
+    from chartvault.audit_tasks import write_anchor
+    from chartvault.errors import Unavailable
+
+    try:
+        write_anchor(settings, store, actor=actor)
+    except Unavailable as exc:
+        log.warning("audit anchor after destruction failed; the hourly one will bind it",
+                    extra={"error": exc.message})
 
 
 def _open_index(settings: Settings):  # noqa: ANN202

@@ -71,6 +71,9 @@ def to_dsl(parsed: ParsedQuery) -> Dsl:
     """One bool query: every ``must`` node, no ``must_not`` node, filters unscored."""
     must = [_node(n) for n in parsed.must] or [{"match_all": {}}]
     body: Dsl = {"must": must, "filter": _filters(parsed.filters)}
-    if parsed.must_not:
-        body["must_not"] = [_node(n) for n in parsed.must_not]
+    must_not = [_node(n) for n in parsed.must_not]
+    if parsed.filters.exclude:
+        must_not.append({"terms": {"document_id": sorted(parsed.filters.exclude)}})
+    if must_not:
+        body["must_not"] = must_not
     return {"bool": body}

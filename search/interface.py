@@ -23,6 +23,12 @@ class QuerySyntaxError(BadInput):
     code = "query_syntax"
 
 
+class QueryTooCostly(QuerySyntaxError):
+    """The search is past the per-query cost bound (terms, fuzzy expansion, time): 422."""
+
+    code = "query_too_costly"
+
+
 class SearchUnavailable(Unavailable):
     code = "search_unavailable"
 
@@ -55,6 +61,8 @@ class SearchQuery:
     limit: int = 20
     offset: int = 0
     sort: str = "relevance"  # relevance | date
+    # document ids left out of hits, totals and facets alike (see access_rules)
+    exclude_ids: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)

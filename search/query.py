@@ -20,11 +20,18 @@ import re
 from dataclasses import dataclass, replace
 from datetime import date
 
-from search.interface import QuerySyntaxError
+from search.interface import QuerySyntaxError, QueryTooCostly
 
 FIELDS = ("mrn", "type", "date", "facility")
 FUZZY_MIN_LENGTH = 5  # automatic fuzzy fallback applies to words at least this long
 MAX_QUERY_LENGTH = 1000
+# The cost bound of one query (one user's search must not stall everyone's): words and
+# phrases in all, and terms that expand to many index terms (fuzzy~, prefix*). A
+# fuzzy distance d needs a word of 2d+1 letters or more ("xyz~2" matches most short
+# words of the index). Past a bound the search is refused (422, QueryTooCostly).
+MAX_TERMS = 64
+MAX_EXPANDING = 8
+YEARS = (1800, 2199)  # date: filters outside this are a clerk's typo, not a chart
 _WORD_RUN = re.compile(r"[^\W_]+")
 _FIELD = re.compile(r"^([A-Za-z]+):(.*)$", re.DOTALL)
 _UNCLOSED = 'A quotation mark is not closed: add the closing " or remove it.'
@@ -66,6 +73,8 @@ class Filters:
     doc_type: str | None = None  # lower case
     facility: str | None = None  # lower case
     dates: DateRange | None = None
+    # documents the searcher may not see (restricted charts): out of hits, totals, facets
+    exclude: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -83,7 +92,34 @@ class ParsedQuery:
         changed = tuple(_fuzzify(node) for node in self.must)
         if changed == self.must:
             return None
-        return replace(self, must=changed)
+        fallback = replace(self, must=changed)
+        if _expanding(fallback) > MAX_EXPANDING:
+            return None  # the exact search found nothing; the fuzzy one would cost too much
+        return fallback
+
+
+def _leaves(node: Node) -> list[Node]:
+    if isinstance(node, AnyOf):
+        return [leaf for option in node.options for leaf in _leaves(option)]
+    return [node]
+
+
+def _expanding(parsed: ParsedQuery) -> int:
+    return sum(1 for node in (*parsed.must, *parsed.must_not) for leaf in _leaves(node)
+               if isinstance(leaf, Prefix) or (isinstance(leaf, Term) and leaf.fuzzy))
+
+
+def check_cost(parsed: ParsedQuery) -> ParsedQuery:
+    """``parsed`` when it is within the cost bound, else :class:`QueryTooCostly`."""
+    leaves = [leaf for node in (*parsed.must, *parsed.must_not) for leaf in _leaves(node)]
+    if len(leaves) > MAX_TERMS:
+        raise QueryTooCostly(f"The search has {len(leaves)} words and phrases; at most "
+                             f"{MAX_TERMS} are searched at once. Narrow it.")
+    expanding = _expanding(parsed)
+    if expanding > MAX_EXPANDING:
+        raise QueryTooCostly(f"The search has {expanding} fuzzy (~) or prefix (*) words; at "
+                             f"most {MAX_EXPANDING} are searched at once. Use exact words.")
+    return parsed
 
 
 def _fuzzify(node: Node) -> Node:
@@ -214,12 +250,12 @@ class _State:
 
     def result(self) -> ParsedQuery:
         filters = self.filters
-        if not self.must and filters == Filters():
+        if not self.must and replace(filters, exclude=frozenset()) == Filters():
             if self.must_not:
                 raise QuerySyntaxError("Add at least one word to look for besides -exclusions.")
             raise QuerySyntaxError("Type at least one word (letters or digits) to search for.")
-        return ParsedQuery(tuple(dict.fromkeys(self.must)), tuple(dict.fromkeys(self.must_not)),
-                           filters)
+        return check_cost(ParsedQuery(tuple(dict.fromkeys(self.must)),
+                                      tuple(dict.fromkeys(self.must_not)), filters))
 
 
 _EXAMPLES = {
@@ -294,7 +330,12 @@ def _fuzzy(word: str, distance: str) -> Term:
     words = _WORD_RUN.findall(word.lower())
     if len(words) != 1 or words[0] != word.lower():
         raise QuerySyntaxError("~ works only after a single word, e.g. metformin~.")
-    return Term(words[0], fuzzy=int(distance or 1))
+    fuzzy = int(distance or 1)
+    if len(words[0]) < 2 * fuzzy + 1:
+        raise QueryTooCostly(f"{word}~{fuzzy} would match almost every short word: a fuzzy "
+                             f"distance of {fuzzy} needs a word of {2 * fuzzy + 1} letters "
+                             "or more.")
+    return Term(words[0], fuzzy=fuzzy)
 
 
 # --- dates --------------------------------------------------------------------------------
@@ -326,6 +367,9 @@ def _date_bounds(text: str) -> tuple[date, date]:
             f"{text!r} is not a date: use YYYY, YYYY-MM or YYYY-MM-DD, e.g. date:2019-03-04."
         )
     year = int(match.group(1))
+    if not YEARS[0] <= year <= YEARS[1]:
+        raise QuerySyntaxError(f"{text} is out of range: dates go from {YEARS[0]} to "
+                               f"{YEARS[1]}.")
     month, day = match.group(2), match.group(3)
     try:
         if month is None:

@@ -64,6 +64,8 @@ def _merge(filters: Filters, query: SearchQuery) -> Filters:
             raise QuerySyntaxError(f"The search asks for two different {name} values.")
         if value:
             filters = replace(filters, **{name: value})
+    if query.exclude_ids:
+        filters = replace(filters, exclude=frozenset(query.exclude_ids))
     return filters
 
 

@@ -3,13 +3,17 @@
 tantivy-py holds the GIL while it searches, so threads cannot search two shards at
 the same time; processes can. One pool per index folder per process, shared by every
 :class:`~search.tantivy_index.TantivyIndex` opened on that folder (the web app opens
-one per request) and safe for concurrent callers: each shard's pipe has a lock, taken
-in shard order, so two searches queue instead of mixing their replies. A searcher
-starts on the first search, is restarted if it died (the search runs again, once),
-and is killed if it does not answer within ``reply_timeout`` (the search fails with
-:class:`SearchUnavailable`, never hangs). The pool stops when the last index using it
-is closed, and at interpreter exit; a searcher whose parent died sees its pipe close
-and exits.
+one per request) and safe for concurrent callers.
+
+A pool has :data:`LANES` lanes, each a searcher process per shard. A search takes a
+free lane for its whole run, so concurrent searches run side by side instead of
+queueing behind one costly query; a lane's processes start only when a search first
+needs it (one caller at a time uses one lane), and searches queue only when every
+lane is busy. A searcher is restarted if it died (the search runs again, once), and
+killed if it does not answer within ``reply_timeout``, the per-query time budget: the
+search is then refused with :class:`QueryTooCostly` (422), never left to hang. The
+pool stops when the last index using it is closed, and at interpreter exit; a
+searcher whose parent died sees its pipe close and exits.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from __future__ import annotations
 import atexit
 import logging
 import os
+import queue
 import socket
 import subprocess
 import sys
@@ -25,7 +30,13 @@ from contextlib import ExitStack
 from multiprocessing.connection import Connection
 from pathlib import Path
 
-from search.interface import QuerySyntaxError, SearchQuery, SearchResult, SearchUnavailable
+from search.interface import (
+    QuerySyntaxError,
+    QueryTooCostly,
+    SearchQuery,
+    SearchResult,
+    SearchUnavailable,
+)
 from search.query import ParsedQuery
 from search.shards import choose, merge, positions
 
@@ -34,6 +45,8 @@ log = logging.getLogger(__name__)
 # The package's own folder first on the searcher's path: it runs this very code.
 _PACKAGE_ROOT = str(Path(__file__).resolve().parents[1])
 _ERRORS = {"QuerySyntaxError": QuerySyntaxError, "SearchUnavailable": SearchUnavailable}
+LANES = 3  # searches of one index that run at once in this process; more wait for a lane
+TIME_BUDGET = 20.0  # seconds one search may take before it is stopped (QueryTooCostly)
 
 
 class _Died(Exception):
@@ -76,8 +89,9 @@ class _Searcher:
         (restarted: send again), :class:`SearchUnavailable` on timeout (killed)."""
         if not self._conn.poll(timeout):  # type: ignore[union-attr]
             self.stop(wait=0)
-            raise SearchUnavailable(
-                f"The searcher of {self.path.name} did not answer within {timeout:.0f} s.")
+            raise QueryTooCostly(
+                f"The search took longer than {timeout:.0f} s and was stopped: narrow it "
+                "(fewer fuzzy~ or prefix* words, a patient, a type or a date).")
         try:
             reply = self._conn.recv()  # type: ignore[union-attr]
         except (EOFError, OSError) as exc:
@@ -134,47 +148,60 @@ class _Searcher:
 class ShardPool:
     """Searcher processes for the shards at ``paths``; see the module docstring."""
 
-    def __init__(self, paths: list[Path], reply_timeout: float = 60.0) -> None:
-        self._searchers = [_Searcher(p, len(paths)) for p in paths]
+    def __init__(self, paths: list[Path], reply_timeout: float = TIME_BUDGET,
+                 lanes: int = LANES) -> None:
+        self._lanes = [[_Searcher(p, len(paths)) for p in paths] for _ in range(lanes)]
+        self._free: queue.LifoQueue[int] = queue.LifoQueue()
+        for lane in reversed(range(lanes)):  # lane 0 on top: a lone caller always uses it
+            self._free.put(lane)
         self.reply_timeout = reply_timeout
 
     def search(self, parsed: ParsedQuery, wanted: SearchQuery, query: SearchQuery
                ) -> SearchResult:
-        """``query``'s page: every shard ranks its first ``wanted`` documents at once, then
-        the shards holding the documents shown build their hits at once. A searcher that
-        died is restarted and the search run again, once. Raises what a shard raised
-        (:class:`QuerySyntaxError`, :class:`SearchUnavailable`)."""
-        with ExitStack() as held:
-            for searcher in self._searchers:
-                held.enter_context(searcher.lock)  # in shard order: no deadlock
-            try:
-                return self._search(parsed, wanted, query)
-            except _Died:
+        """``query``'s page, in a free lane: every shard ranks its first ``wanted``
+        documents at once, then the shards holding the documents shown build their hits
+        at once. A searcher that died is restarted and the search run again, once.
+        Raises what a shard raised (:class:`QuerySyntaxError`, :class:`SearchUnavailable`)
+        and :class:`QueryTooCostly` past the time budget."""
+        lane = self._free.get()
+        try:
+            searchers = self._lanes[lane]
+            with ExitStack() as held:
+                for searcher in searchers:
+                    held.enter_context(searcher.lock)  # only close() contends for these
                 try:
-                    return self._search(parsed, wanted, query)
-                except _Died as exc:
-                    raise SearchUnavailable("A search process died twice; try again.") from exc
+                    return self._search(searchers, parsed, wanted, query)
+                except _Died:
+                    try:
+                        return self._search(searchers, parsed, wanted, query)
+                    except _Died as exc:
+                        raise SearchUnavailable(
+                            "A search process died twice; try again.") from exc
+        finally:
+            self._free.put(lane)
 
-    def _search(self, parsed: ParsedQuery, wanted: SearchQuery, query: SearchQuery
-                ) -> SearchResult:
+    def _search(self, searchers: list[_Searcher], parsed: ParsedQuery, wanted: SearchQuery,
+                query: SearchQuery) -> SearchResult:
         timeout = self.reply_timeout
-        for searcher in self._searchers:
+        for searcher in searchers:
             searcher.send(("rank", parsed, wanted), timeout)
-        rankings = [s.receive(timeout) for s in self._searchers]
+        rankings = [s.receive(timeout) for s in searchers]
         chosen = choose(rankings, query)  # type: ignore[arg-type]
         shown = positions(chosen)
         for n, at in shown.items():
-            self._searchers[n].send(("fetch", at), timeout, fresh_ok=False)
-        hits = {n: self._searchers[n].receive(timeout) for n in shown}
+            searchers[n].send(("fetch", at), timeout, fresh_ok=False)
+        hits = {n: searchers[n].receive(timeout) for n in shown}
         return merge(rankings, chosen, hits)  # type: ignore[arg-type]
 
-    def pids(self) -> list[int | None]:
-        return [s.pid for s in self._searchers]
+    def pids(self, lane: int = 0) -> list[int | None]:
+        """The searcher processes of one lane (lane 0 serves a lone caller)."""
+        return [s.pid for s in self._lanes[lane]]
 
     def close(self) -> None:
-        for searcher in self._searchers:
-            with searcher.lock:
-                searcher.stop()
+        for searchers in self._lanes:
+            for searcher in searchers:
+                with searcher.lock:
+                    searcher.stop()
 
 
 _pools: dict[tuple[Path, ...], tuple[ShardPool, int]] = {}

@@ -88,6 +88,9 @@ def to_tantivy(schema: Schema, parsed: ParsedQuery) -> Query:
     clauses += [(Occur.MustNot, _node(schema, n)) for n in parsed.must_not]
     clauses += [(Occur.Must, Query.const_score_query(f, 0.0))
                 for f in _filters(schema, parsed.filters)]
+    if parsed.filters.exclude:
+        clauses.append((Occur.MustNot, Query.term_set_query(
+            schema, "document_id", sorted(parsed.filters.exclude))))
     if not parsed.must:
         clauses.append((Occur.Must, Query.all_query()))
     return Query.boolean_query(clauses)

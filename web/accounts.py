@@ -150,13 +150,14 @@ def _recent_failures(session: Session, **match: str) -> int:
     return session.scalar(query) or 0
 
 
-def login(session: Session, name: str, password: str, client: str | None
-          ) -> Account | PermissionDenied:
+def login(session: Session, name: str, password: str, client: str | None, *,
+          via: str = "web") -> Account | PermissionDenied:
     """Check the password; every failure is an audit event (which also drives throttling).
 
     Returns (does not raise, so the caller commits the failure's audit event) a
     :class:`LoginThrottled` after too many recent failures (the password is not
     even checked) or a :class:`LoginFailed`; neither says whether the name exists.
+    ``via`` (``web`` or ``cli``) prefixes the actor of the events.
     """
     name = (name or "").strip().lower()[:100]
     throttled = (_recent_failures(session, object_type="user", object_id=name)
@@ -173,7 +174,7 @@ def login(session: Session, name: str, password: str, client: str | None
             ok = False
         ok = ok and user is not None and bool(user.password_hash) and not user.disabled
     if not ok:
-        audit.record(session, f"web:{name or '-'}", "login_failed", object_type="user",
+        audit.record(session, f"{via}:{name or '-'}", "login_failed", object_type="user",
                      object_id=name, client=client,
                      detail={"reason": "throttled" if throttled else "bad_credentials"})
         if throttled:
@@ -181,6 +182,6 @@ def login(session: Session, name: str, password: str, client: str | None
         return LoginFailed("wrong user name or password")
     if _HASHER.check_needs_rehash(user.password_hash):
         user.password_hash = _HASHER.hash(password)
-    audit.record(session, f"web:{name}", "login", object_type="user", object_id=name,
+    audit.record(session, f"{via}:{name}", "login", object_type="user", object_id=name,
                  client=client)
     return _account(user)

@@ -17,12 +17,12 @@ from wtforms import ValidationError
 from chartvault.catalog import batch_view, document_view
 from chartvault.db import session_scope
 from chartvault.errors import PermissionDenied
-from web import documents
-from web.common import actor, settings
+from web import documents, read_audit
+from web.common import actor, record, settings
 from web.intake import ingest_uploads, upload_fields
 from web.openapi import openapi_document
 from web.permissions import PUBLIC, requires
-from web.search_views import query_from_args, restricted_ids, run_search
+from web.search_views import query_from_args, run_search
 
 bp = Blueprint("api", __name__, url_prefix="/api")
 
@@ -76,26 +76,17 @@ def create_batch():  # noqa: ANN201
 def get_batch(batch_id: str):  # noqa: ANN201
     with session_scope(settings()) as db:
         view = batch_view(db, batch_id)
+        if not read_audit.covered("batch", batch_id):  # the batch page's own polling is
+            record(db, "view", object_type="batch", object_id=batch_id)  # its view
     return jsonify(jsonable(view))
 
 
 @bp.get("/search")
 @requires("read_charts")
 def search():  # noqa: ANN201
-    query = query_from_args(request.args)
-    result = run_search(query)
-
-    def plain(snippet: str) -> str:
-        return snippet.replace("\x02", "[").replace("\x03", "]")
-
-    restricted = restricted_ids([h.document_id for h in result.hits])
-    hits = [{"document_id": h.document_id, "mrn": h.mrn, "page": h.page,
-             "score": round(h.score, 4), "type": h.doc_type,
-             "snippet": "" if h.document_id in restricted else plain(h.snippet),
-             "restricted": h.document_id in restricted,
-             "pages": [p.page for p in h.pages]} for h in result.hits]
-    return jsonify(total=result.total, total_estimated=result.total_estimated, hits=hits,
-                   facets={k: dict(v) for k, v in result.facets.items()})
+    answer = run_search(query_from_args(request.args))
+    return jsonify(jsonable(answer.as_dict(
+        lambda snippet: snippet.replace("\x02", "[").replace("\x03", "]"))))
 
 
 @bp.get("/documents/<document_id>")

@@ -8,6 +8,7 @@ from sqlalchemy import select
 from chartvault.catalog import batch_view
 from chartvault.db import session_scope
 from chartvault.models import Batch
+from web import read_audit
 from web.common import actor, record, settings
 from web.intake import ingest_uploads, upload_fields
 from web.permissions import requires
@@ -39,6 +40,7 @@ def index():  # noqa: ANN201
     with session_scope(settings()) as db:
         batches = list(db.scalars(select(Batch).order_by(Batch.created_at.desc()).limit(50)))
         rows = [batch_view(db, b.id) for b in batches]
+        record(db, "view", object_type="batches", detail={"batches": len(rows)})
     return render_template("batches.html", batches=rows)
 
 
@@ -50,5 +52,6 @@ def show(batch_id: str):  # noqa: ANN201
     with session_scope(settings()) as db:
         view = batch_view(db, batch_id)
         record(db, "view", object_type="batch", object_id=batch_id)
+    read_audit.remember("batch", batch_id)  # its polling of /api/batches/ID is this view
     releasable = {e["id"] for e in list_entries(settings(), batch_id) if e["releasable"]}
     return render_template("batch.html", batch=view, releasable=releasable)

@@ -28,6 +28,17 @@ def client() -> str | None:
     return (request.remote_addr or "")[:100] or None
 
 
+def reader():  # noqa: ANN201
+    """The :class:`access_rules.Reader` of this request: the signed-in user, and the
+    restricted documents this web session has broken the glass for."""
+    from flask import session
+
+    from access_rules import Reader
+
+    granted = frozenset((session.get("glass") or {}) if g.get("via") == "session" else ())
+    return Reader(actor(), client(), granted)
+
+
 def record(session: Session, action: str, **fields: Any) -> None:
     """An audit event for the current request (actor and client address filled in)."""
     audit.record(session, actor(), action, client=client(), **fields)

@@ -33,6 +33,7 @@ from chartvault.catalog import document_view
 from chartvault.db import session_scope
 from chartvault.errors import BadInput, NotFound, PermissionDenied
 from chartvault.models import Document, LegalHold, Page, Patient, StoredObject
+from web import read_audit
 from web.common import actor, client, search_index, settings, store
 from web.permissions import requires
 
@@ -75,11 +76,34 @@ def _reason(document_id: str) -> str | None:
     return (session.get("glass") or {}).get(document_id)
 
 
+def _glass_broken(document_id: str) -> bool:
+    """This web session broke the glass of the document (recorded when it did)."""
+    return g.get("via") == "session" and document_id in (session.get("glass") or {})
+
+
 def open_doc(db, document_id: str, action: str = "view",  # noqa: ANN001
-             page: int | None = None) -> Document:
+             page: int | None = None, **extra: object) -> Document:
     """The document, its read recorded (ReasonRequired for a restricted one)."""
     return access.open_document(db, actor(), document_id, action=action,
-                                reason=_reason(document_id), client=client(), page=page)
+                                reason=_reason(document_id), client=client(), page=page,
+                                glass_broken=_glass_broken(document_id), extra=extra)
+
+
+def read_part(db, document_id: str, page: int, what: str) -> None:  # noqa: ANN001
+    """A page image or thumbnail of a document: covered by the viewer's event when this
+    session opened the document lately (read_audit), else one event of its own. The
+    access rule is checked either way."""
+    if read_audit.covered("document", document_id):
+        doc = db.get(Document, document_id)
+        if doc is None or doc.destroyed_at is not None:
+            raise NotFound(f"document {document_id} does not exist")
+        if doc.restricted and not _glass_broken(document_id):
+            raise PermissionDenied("this document is restricted", code="restricted")
+        return
+    try:
+        open_doc(db, document_id, "view", page=page, part=what)
+    except access.ReasonRequired as exc:
+        raise PermissionDenied(exc.message, code="restricted") from exc
 
 
 def _page(db, document_id: str, number: int) -> Page:  # noqa: ANN001
@@ -92,14 +116,13 @@ def _page(db, document_id: str, number: int) -> Page:  # noqa: ANN001
     return page
 
 
-def page_image(document_id: str, number: int, *, audited: bool = True) -> Response:
+def page_image(document_id: str, number: int) -> Response:
     with session_scope(settings()) as db:
         page = _page(db, document_id, number)
         row = _page_file(db, document_id, "page-image-large", page.number)
         if row is None:
             raise NotFound(f"page {number} has no image yet", code="no_page_image")
-        if audited:
-            open_doc(db, document_id, "view", page=number)
+        read_part(db, document_id, number, "image")
     return stream_object(row)
 
 
@@ -177,6 +200,7 @@ def view(document_id: str):  # noqa: ANN201
     except access.ReasonRequired as exc:
         return render_template("restricted.html", document_id=document_id,
                                message=exc.message), 403
+    read_audit.remember("document", document_id)
     with session_scope(settings()) as db:
         doc = db.get(Document, document_id)
         page = db.scalar(select(Page).where(Page.document_id == document_id,
@@ -204,25 +228,31 @@ def image(document_id: str, number: int):  # noqa: ANN201
 def thumb(document_id: str, number: int):  # noqa: ANN201
     if not 1 <= number <= MAX_PAGE:
         raise NotFound(f"page {number} has no thumbnail", code="no_thumbnail")
-    # Thumbnails are part of the document view already recorded; not one event each,
-    # but a restricted document shows none before its glass is broken.
+    # Thumbnails are part of the document view already recorded (read_part); a
+    # restricted document shows none before its glass is broken.
     with session_scope(settings()) as db:
         doc = db.get(Document, document_id)
-        if doc is not None and doc.restricted and not _reason(document_id):
+        if doc is not None and doc.restricted and not _glass_broken(document_id) \
+                and not _reason(document_id):
             raise PermissionDenied("this document is restricted", code="restricted")
         row = _page_file(db, document_id, "page-image-small", number)
-    if row is None:
-        raise NotFound(f"page {number} has no thumbnail", code="no_thumbnail")
+        if row is None:
+            raise NotFound(f"page {number} has no thumbnail", code="no_thumbnail")
+        read_part(db, document_id, number, "thumbnail")
     return stream_object(row)
 
 
 @bp.post("/documents/<document_id>/break-glass")
 @requires("read_charts")
 def break_glass(document_id: str):  # noqa: ANN201
-    """Keep the reason for this document in the session; the view records it."""
+    """Record the break-the-glass once, with its reason, and keep the grant in the
+    session: the views that follow are plain ``view`` events marked break_glass."""
     reason = request.form.get("reason", "").strip()
     if len(reason) < access.MIN_REASON:
         raise BadInput("say why you need this restricted document", code="reason_required")
+    if (session.get("glass") or {}).get(document_id) != reason[:500]:  # a new reason only
+        with session_scope(settings()) as db:
+            access.break_glass(db, actor(), document_id, reason[:500], client=client())
     grants = dict(session.get("glass") or {})
     grants.pop(document_id, None)
     grants[document_id] = reason[:500]

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from flask import Blueprint, redirect, render_template, request, url_for
-from sqlalchemy import select
 
+import access_rules
 from chartvault.db import session_scope
 from chartvault.errors import NotFound
 from chartvault.models import Document, Patient
-from web.common import record, settings
+from web.common import reader, settings
 from web.permissions import requires
 
 bp = Blueprint("patients", __name__)
@@ -30,14 +30,12 @@ def show(mrn: str):  # noqa: ANN201
         patient = db.get(Patient, mrn)
         if patient is None:
             raise NotFound(f"no patient with MRN {mrn}", code="patient_not_found")
-        docs = list(db.scalars(select(Document).where(
-            Document.mrn == mrn, Document.destroyed_at.is_(None))))
-        record(db, "view", object_type="patient", object_id=mrn, mrn=mrn,
-               detail={"documents": len(docs)})
+        docs, stubs = access_rules.patient_documents(db, reader(), mrn)
     docs.sort(key=lambda d: (d.service_date or d.created_at.date(), d.created_at),
               reverse=True)
     years: dict[str, list[Document]] = {}
     for doc in docs:
         when = doc.service_date or doc.created_at.date()
         years.setdefault(str(when.year), []).append(doc)
-    return render_template("patient.html", patient=patient, years=years, total=len(docs))
+    return render_template("patient.html", patient=patient, years=years, total=len(docs),
+                           stubs=stubs)

@@ -25,6 +25,8 @@ def quarantine():  # noqa: ANN201
         resolved = list(db.scalars(select(QuarantineEntry).where(
             QuarantineEntry.resolved_at.is_not(None))
             .order_by(QuarantineEntry.resolved_at.desc()).limit(20)))
+        record(db, "view", object_type="quarantine",
+               detail={"open": len(open_entries), "resolved": len(resolved)})
     return render_template("quarantine.html", entries=open_entries, resolved=resolved)
 
 
@@ -78,6 +80,7 @@ def review():  # noqa: ANN201
             for page in db.scalars(select(Page).where(
                     Page.document_id.in_([d.id for d in docs]), Page.flag.is_not(None))):
                 flagged.setdefault(page.document_id, []).append(page)
+        record(db, "view", object_type="review", detail={"documents": len(docs)})
     return render_template("review.html", docs=docs, flagged=flagged)
 
 

@@ -34,7 +34,8 @@ def verify(as_json: bool) -> None:
     """Walk the hash chain and compare it with the anchors in the object store.
 
     Exits 65 and names the first broken event if anything was edited, removed
-    or re-hashed; 0 when the whole trail verifies.
+    or re-hashed, or if an anchor the trail records is missing from the store; 0
+    when the whole trail verifies. Says how many events follow the last anchor.
     """
     from chartvault.audit import AuditChainBroken
     from chartvault.audit_tasks import verify_all
@@ -44,7 +45,8 @@ def verify(as_json: bool) -> None:
         emit_json(report.as_dict())
     else:
         click.echo(f"{report.events} event(s), {report.anchors} anchor(s) checked, "
-                   f"head at {report.head_seq}")
+                   f"head at {report.head_seq}; {report.unanchored} event(s) after the last "
+                   "anchor (not yet bound by one)")
     if not report.ok:
         raise AuditChainBroken(f"first broken event: {report.first_broken_seq}: "
                                f"{report.problem}")
@@ -135,11 +137,14 @@ def access(mrn, since, until, as_json) -> None:  # noqa: ANN001
 @click.option("--json", "as_json", is_flag=True)
 def break_glass(unreviewed: bool, as_json: bool) -> None:
     """Restricted documents opened with a reason, for the privacy officer."""
+    from chartvault import audit as trail
     from chartvault.access import break_glass_events
     from chartvault.db import session_scope
 
     with session_scope(get_settings()) as session:
         entries = break_glass_events(session, unreviewed_only=unreviewed)
+        trail.record(session, _actor(), "audit_view", object_type="break_glass",
+                     detail={"entries": len(entries)})
     if as_json:
         emit_json([e.as_dict() for e in entries])
         return
@@ -179,7 +184,8 @@ def restrict(document_id: str, reason: str, lift: bool) -> None:
 @audit.command()
 @click.option("--json", "as_json", is_flag=True)
 def anchor(as_json: bool) -> None:
-    """Write today's anchor (the chain head) to the object store, under retention."""
+    """Write an anchor of the chain head to the object store, under retention (the
+    scheduler does it at start, hourly and after each destruction)."""
     from chartvault.audit_tasks import write_anchor
 
     written = write_anchor(get_settings(), actor=_actor())

@@ -253,30 +253,30 @@ def _actor() -> str:
 @click.option("--json", "as_json", is_flag=True)
 def search(query, mrn, doc_type, limit, as_json) -> None:  # noqa: ANN001
     """Full-text search; QUERY uses the query language (words, "phrases", prefix*, ...)."""
-    from chartvault import access
-    from chartvault.db import session_scope
+    import access_rules
     from search import SearchQuery, open_index
 
     settings = get_settings()
     text = " ".join(query)
     index = open_index(settings, one_shot=True)  # one search: no searcher processes
     try:
-        result = index.search(SearchQuery(text=text, mrn=mrn, doc_type=doc_type, limit=limit))
+        answer = access_rules.search(
+            settings, index, access_rules.Reader(_actor()),
+            SearchQuery(text=text, mrn=mrn, doc_type=doc_type, limit=limit))
     finally:
         index.close()
-    with session_scope(settings) as session:
-        access.record_search(session, _actor(), text, mrns=[h.mrn for h in result.hits],
-                             hits=result.total, filters={"mrn": mrn, "type": doc_type})
-    hits = [{"document_id": h.document_id, "mrn": h.mrn, "page": h.page,
-             "score": round(h.score, 4), "snippet": _plain(h.snippet), "type": h.doc_type,
-             "pages": [p.page for p in h.pages]} for h in result.hits]
+    data = answer.as_dict(_plain)
     if as_json:
-        emit_json({"total": result.total, "total_estimated": result.total_estimated,
-                   "hits": hits})
+        emit_json(data)
         return
-    click.echo(f"{'about ' if result.total_estimated else ''}{result.total:,} document(s)")
+    click.echo(f"{'about ' if answer.total_estimated else ''}{answer.total:,} document(s)")
     table("Hits", ["document", "mrn", "page", "score", "snippet"],
-          [[h["document_id"], h["mrn"], h["page"], h["score"], h["snippet"]] for h in hits])
+          [[h["document_id"], h["mrn"], h["page"], h["score"], h["snippet"]]
+           for h in data["hits"]])
+    if answer.stubs:
+        click.echo(f"{len(answer.stubs)} restricted document(s) not shown: "
+                   + ", ".join(s.document_id for s in answer.stubs)
+                   + " (`chartvault show ID --reason ...` to open one)")
 
 
 def _plain(snippet: str) -> str:
@@ -315,6 +315,7 @@ def show(document_id, reason, as_json) -> None:  # noqa: ANN001
 def status(batch_id, as_json) -> None:  # noqa: ANN001
     """Progress of one batch: files, documents, pages done, quarantine."""
     from chartvault.catalog import batch_view
+    from chartvault.cli.reads import record_read
     from chartvault.db import session_scope
     from ingest.service import batch_files
 
@@ -322,6 +323,7 @@ def status(batch_id, as_json) -> None:  # noqa: ANN001
     with session_scope(settings) as session:
         view = batch_view(session, batch_id)
     view["files"] = batch_files(settings, batch_id)
+    record_read(settings, "batch", batch_id)
     if as_json:
         emit_json(view)
         return
@@ -403,6 +405,26 @@ def verify(sample: int | None, as_json: bool) -> None:
         raise SystemExit(1)
 
 
+@click.command("seal-store")
+@click.option("--unedited", is_flag=True, required=True,
+              help="You assert the store's files were not edited before (required).")
+def seal_store(unedited: bool) -> None:
+    """Once, after upgrading an embedded store: authenticate the retention and hold
+    metadata of versions written before metadata MACs (they fail closed until then).
+    A version whose metadata was edited since it had a MAC is never sealed."""
+    from archive import FilesystemStore, open_store
+    from chartvault.cli.reads import record_read
+
+    settings = get_settings()
+    store = open_store(settings)
+    if not isinstance(store, FilesystemStore):
+        click.echo("the S3 store's locks are the server's own: nothing to seal")
+        return
+    count = store.seal_legacy_metadata()
+    record_read(settings, "store", action="store_seal", versions=count, asserted=unedited)
+    click.echo(f"sealed the metadata of {count} version(s); run `chartvault verify` next")
+
+
 @click.command("search-check")
 @click.option("--sample", default=20, show_default=True, type=click.IntRange(0),
               help="How many drifting ids to list of each kind.")
@@ -428,4 +450,5 @@ def search_check(sample: int, as_json: bool) -> None:
         raise SystemExit(1)
 
 
-COMMANDS = [ingest, search, show, status, ocr_command, reindex, verify, search_check]
+COMMANDS = [ingest, search, show, status, ocr_command, reindex, verify, seal_store,
+            search_check]

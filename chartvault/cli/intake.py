@@ -88,9 +88,11 @@ def quarantine() -> None:
 @click.option("--json", "as_json", is_flag=True)
 def quarantine_list(batch_id, include_resolved, as_json) -> None:  # noqa: ANN001
     """Open entries (or all) with their reasons."""
+    from chartvault.cli.reads import record_read
     from ingest.quarantine import list_entries
 
     entries = list_entries(get_settings(), batch_id, include_resolved)
+    record_read(get_settings(), "quarantine", batch_id or "", entries=len(entries))
     if as_json:
         emit_json({"entries": entries})
         return

@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from chartvault.cli.output import emit_json, table
+from chartvault.cli.signin import authenticate, credential_options
 from chartvault.settings import get_settings
 
 
@@ -113,9 +114,11 @@ COLUMNS = ["document", "mrn", "type", "service date", "pages", "retain until", "
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 def due(as_json: bool) -> None:
     """What would be proposed for destruction today (a dry run: nothing changes)."""
+    from chartvault.cli.reads import record_read
     from retention.service import due_documents
 
     documents = due_documents(get_settings())
+    record_read(get_settings(), "retention_due", documents=len(documents))
     if as_json:
         emit_json({"count": len(documents), "documents": [d.as_dict() for d in documents]})
         return
@@ -154,36 +157,56 @@ def _show(view) -> None:  # noqa: ANN001
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 def show(destruction_id: str, as_json: bool) -> None:
     """Show one destruction list and where each document stands."""
+    from chartvault.cli.reads import record_read
     from retention.service import get_destruction
 
     view = get_destruction(get_settings(), destruction_id)
+    record_read(get_settings(), "destruction", destruction_id, documents=len(view.items))
     emit_json(view.as_dict()) if as_json else _show(view)
 
 
 @retention.command("approve")
 @click.argument("destruction_id")
-@click.option("--user", required=True, help="The records manager (or admin) approving.")
+@credential_options
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
-def approve(destruction_id: str, user: str, as_json: bool) -> None:
-    """Approve (first call) or confirm (second call, a different person) a list."""
+def approve(destruction_id: str, user: str | None, password_stdin: bool, token_stdin: bool,
+            as_json: bool) -> None:
+    """Approve (first call) or confirm (second call, a different person) a list.
+
+    You sign in to approve: --user NAME with your password (--password-stdin or a
+    prompt), or --token-stdin with your personal API token. A name alone is refused.
+    """
+    from chartvault.db import session_scope
     from retention.service import approve as sign
 
-    view = sign(get_settings(), destruction_id, user=user)
+    settings = get_settings()
+    with session_scope(settings) as session:
+        account = authenticate(session, user, password_stdin, token_stdin)
+    view = sign(settings, destruction_id, user=account.name, role=account.role)
     if as_json:
         emit_json(view.as_dict())
     else:
-        click.echo(f"destruction {view.id} is now {view.status}")
+        click.echo(f"destruction {view.id} is now {view.status} (by {account.name})")
 
 
 @retention.command("cancel")
 @click.argument("destruction_id")
-@click.option("--user", required=True, help="The records manager (or admin) cancelling.")
+@credential_options
 @click.option("--reason", required=True, help="Why the list is withdrawn.")
-def cancel(destruction_id: str, user: str, reason: str) -> None:
-    """Withdraw a list before it is executed; its documents can be proposed again."""
+def cancel(destruction_id: str, user: str | None, password_stdin: bool, token_stdin: bool,
+           reason: str) -> None:
+    """Withdraw a list before it is executed; its documents can be proposed again.
+
+    You sign in as for `approve`.
+    """
+    from chartvault.db import session_scope
     from retention.service import cancel as withdraw
 
-    view = withdraw(get_settings(), destruction_id, user=user, reason=reason)
+    settings = get_settings()
+    with session_scope(settings) as session:
+        account = authenticate(session, user, password_stdin, token_stdin)
+    view = withdraw(settings, destruction_id, user=account.name, reason=reason,
+                    role=account.role)
     click.echo(f"destruction {view.id} is now {view.status}")
 
 
@@ -273,9 +296,11 @@ def release(hold_id: str, reason: str, user: str | None, as_json: bool) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 def list_command(active: bool, as_json: bool) -> None:
     """Every legal hold and how many documents it covers."""
+    from chartvault.cli.reads import record_read
     from retention.service import list_holds
 
     holds = list_holds(get_settings(), include_released=not active)
+    record_read(get_settings(), "holds", holds=len(holds))
     if as_json:
         emit_json([h.as_dict() for h in holds])
         return

@@ -170,6 +170,19 @@ def test_mrn_and_doc_type_arguments(loaded: SearchIndex) -> None:
     assert set(ids(find(loaded, "", doc_type="lab"))) == {"doc-b"}
 
 
+def test_excluded_documents_leave_no_trace(loaded: SearchIndex) -> None:
+    """What a reader may not see (access_rules) is out of the hits, total and facets,
+    also when the fuzzy fallback runs: the answer equals a search without them."""
+    excluded = frozenset({"doc-a"})
+    for text in ("metformin", "metformn", "chest", "mrn:TST000123"):
+        result = loaded.search(SearchQuery(text=text, exclude_ids=excluded))
+        assert "doc-a" not in {h.document_id for h in result.hits}, text
+        assert result.total == len(result.hits), text
+        assert sum(result.facets["doc_type"].values()) == result.total, text
+    assert loaded.search(SearchQuery(text="metformin", exclude_ids=excluded)).total == 0
+    assert loaded.search(SearchQuery(text="chest", exclude_ids=excluded)).total == 1
+
+
 def test_facets_count_documents(loaded: SearchIndex) -> None:
     facets = find(loaded, "testpatient").facets
     assert facets["doc_type"] == {"discharge": 2, "lab": 1, "radiology": 1, "billing": 1}

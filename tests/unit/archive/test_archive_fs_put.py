@@ -17,6 +17,7 @@ import archive.filesystem
 import archive.fswrite
 import archive.writeback
 from archive import FilesystemStore, IntegrityMismatch, StorageUnavailable
+from archive.metamac import MetadataUnauthenticated
 from archive.sealed import SEGMENT, TAG
 
 KEY = bytes(range(32))
@@ -58,6 +59,12 @@ def test_versions_written_by_the_previous_code_still_read(tmp_path, kind):
     path = store.version_path("documents/d1/original.txt", version_id)
     path.parent.mkdir(parents=True)
     shutil.copyfile(golden, path)
+    with store.get("documents/d1/original.txt") as stream:  # the bytes verify themselves
+        assert stream.read() == CHART
+    # its retention metadata has no MAC: not trusted until the administrator seals it
+    with pytest.raises(MetadataUnauthenticated, match="seal-store"):
+        store.stat("documents/d1/original.txt")
+    assert store.seal_legacy_metadata() == 1 and store.seal_legacy_metadata() == 0
     info = store.stat("documents/d1/original.txt")
     assert (info.version_id, info.size) == (version_id, len(CHART))
     assert info.sha256 == hashlib.sha256(CHART).hexdigest()

@@ -143,7 +143,8 @@ def test_bearer_token(app, users, settings) -> None:  # noqa: ANN001
     with client.get("/api/search?q=anything",
                     headers={"Authorization": f"Bearer {token}"}) as r:
         assert r.status_code == 200 and r.get_json() == {
-            "total": 0, "total_estimated": False, "hits": [], "facets": r.get_json()["facets"]}
+            "total": 0, "total_estimated": False, "hits": [], "restricted": [],
+            "facets": r.get_json()["facets"]}
     with client.post("/api/batches", headers={"Authorization": f"Bearer {token}"}) as r:
         assert r.status_code == 403  # staff may read, not upload
     with client.post("/api/batches", headers={"Authorization": f"Bearer {clerk_token}"}) as r:
