@@ -35,7 +35,8 @@ OTHERS = {
     "hold place", "hold release", "ingest", "quarantine discard", "quarantine release",
     "reindex", "retention apply", "retention approve", "retention cancel",
     "retention certificate", "retention execute", "retention patient", "retention policy",
-    "retention propose", "search-check", "verify", "seal-store",  # writes and checks
+    "retention propose", "retention recompute", "search-check", "verify",
+    "seal-store",  # writes and checks (recompute audits itself: retention_recompute)
     "users add", "users list", "users token",  # accounts
 }
 
