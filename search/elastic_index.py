@@ -31,8 +31,10 @@ from search import results
 from search.elastic_query import Dsl, to_dsl
 from search.highlight import MARK_END, MARK_START, WordMatcher, well_formed
 from search.interface import (
+    TIME_BUDGET,
     DocumentEntry,
     QuerySyntaxError,
+    QueryTooCostly,
     SearchQuery,
     SearchResult,
     SearchUnavailable,
@@ -245,6 +247,10 @@ class ElasticIndex:
     def _search(self, parsed: ParsedQuery, query: SearchQuery) -> SearchResult:
         with _vendor_errors("search"):
             response = self._es.search(index=self.alias, **search_body(parsed, query))
+        if response.get("timed_out"):  # partial results past the budget: refused, not shown
+            raise QueryTooCostly(
+                f"The search took longer than {TIME_BUDGET:.0f} s and was stopped: narrow it "
+                "(fewer fuzzy~ or prefix* words, a patient, a type or a date).")
         matcher = WordMatcher(parsed, _english_stem)
         hits = [_hit(h, matcher) for h in response["hits"]["hits"]]
         aggs = response.get("aggregations", {})
@@ -281,6 +287,7 @@ def search_body(parsed: ParsedQuery, query: SearchQuery) -> Dsl:
             name: {"terms": {"field": field, "size": 100}, "aggs": {"docs": docs}}
             for name, field in _FACETS.items()}},
         "track_total_hits": True,
+        "timeout": f"{TIME_BUDGET:.0f}s",  # the per-query time budget (shard_pool's too)
     }
 
 

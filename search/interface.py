@@ -23,6 +23,11 @@ class QuerySyntaxError(BadInput):
     code = "query_syntax"
 
 
+# seconds one search may run before it is stopped and refused (QueryTooCostly), in
+# every backend: one user's costly query must not hold the searchers for longer
+TIME_BUDGET = 20.0
+
+
 class QueryTooCostly(QuerySyntaxError):
     """The search is past the per-query cost bound (terms, fuzzy expansion, time): 422."""
 

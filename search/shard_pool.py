@@ -31,6 +31,7 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 
 from search.interface import (
+    TIME_BUDGET,
     QuerySyntaxError,
     QueryTooCostly,
     SearchQuery,
@@ -46,7 +47,6 @@ log = logging.getLogger(__name__)
 _PACKAGE_ROOT = str(Path(__file__).resolve().parents[1])
 _ERRORS = {"QuerySyntaxError": QuerySyntaxError, "SearchUnavailable": SearchUnavailable}
 LANES = 3  # searches of one index that run at once in this process; more wait for a lane
-TIME_BUDGET = 20.0  # seconds one search may take before it is stopped (QueryTooCostly)
 
 
 class _Died(Exception):

@@ -15,7 +15,7 @@ import time
 from flask import g, session
 
 WINDOW = 600  # seconds a page's event covers its own sub-requests
-MAX_SHOWN = 50  # objects remembered per session (newest kept)
+MAX_SHOWN = 20  # objects remembered per session (newest kept): the cookie stays small
 _KEY = "shown"
 
 

@@ -44,3 +44,12 @@ def test_search_body_collapses_pages_and_sorts_by_date() -> None:
     assert body["from_"] == 20
     assert body["sort"][0] == {"service_date": {"order": "desc", "missing": "_last"}}
     assert body["aggs"]["documents"]["cardinality"]["field"] == "document_id"
+
+
+def test_search_body_carries_the_time_budget() -> None:
+    """Issue 22 finding 8: the server stops a search past the budget (a timed-out answer
+    is refused as query_too_costly, not shown partial)."""
+    from search.interface import TIME_BUDGET
+
+    body = search_body(parse_query("asthma"), SearchQuery("asthma"))
+    assert body["timeout"] == f"{TIME_BUDGET:.0f}s"
