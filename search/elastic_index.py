@@ -122,10 +122,12 @@ class ElasticIndex:
     """:class:`search.SearchIndex` on an Elasticsearch 8.x/9.x cluster behind an alias."""
 
     def __init__(self, url: str, index_name: str, *, request_timeout: float = 30.0,
+                 basic_auth: tuple[str, str] | None = None,
                  client: Elasticsearch | None = None) -> None:
         self.alias = index_name
         self._es = client or Elasticsearch(url, request_timeout=request_timeout,
-                                           retry_on_timeout=True, max_retries=2)
+                                           basic_auth=basic_auth, retry_on_timeout=True,
+                                           max_retries=2)
         with _vendor_errors("prepare the index"):
             self._ensure()
 
