@@ -93,3 +93,27 @@ def test_bad_trusted_proxies_fail_with_the_variable_name(tmp_path, value: str) -
 
     with pytest.raises(ConfigurationError, match="CHARTVAULT_TRUSTED_PROXIES"):
         load_settings({"CHARTVAULT_HOME": str(tmp_path), "CHARTVAULT_TRUSTED_PROXIES": value})
+
+
+def test_sign_in_over_forwarded_https_needs_and_gets_a_same_site_referer(settings, users
+                                                                         ) -> None:  # noqa: ANN001
+    """Over HTTPS Flask-WTF refuses a form without a same-site Referer; the page's
+    Referrer-Policy lets the browser send one to this site (and to no other)."""
+    import re
+
+    from web import create_app
+
+    app = create_app(test_config={"TESTING": True},
+                     settings=settings.replace(trusted_proxies=1))
+    client = app.test_client()
+    forwarded = {"X-Forwarded-Proto": "https", "X-Forwarded-Host": "records.example.org",
+                 "X-Forwarded-For": "198.51.100.7"}
+    with client.get("/login", headers=forwarded) as r:
+        assert r.headers["Referrer-Policy"] == "same-origin"
+        token = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', r.text).group(1)
+    form = {"username": "clerk", "password": PASSWORD, "csrf_token": token}
+    with client.post("/login", data=form, headers=forwarded) as r:
+        assert r.status_code == 400  # no Referer
+    with client.post("/login", data=form, headers={
+            **forwarded, "Referer": "https://records.example.org/login"}) as r:
+        assert r.status_code == 302
