@@ -1,7 +1,7 @@
 """The server search backend: Elasticsearch through the official client.
 
-Targets Elasticsearch 8.x and 9.x (client ``elasticsearch`` 8.13+ or 9.x; the
-9.x client needs a 9.x server, the 8.x client an 8.x server). Uses only
+Targets Elasticsearch 9.x (the client is bounded to the compose file's server:
+a client of another major, or newer than its server, is not supported). Uses only
 long-standing APIs: composable index templates, bulk, ``collapse`` with
 ``inner_hits``, ``cardinality`` and ``terms`` aggregations, ``search_after``,
 and atomic ``_aliases`` actions.
@@ -119,7 +119,7 @@ def page_sources(entry: DocumentEntry) -> Iterator[tuple[str, Dsl]]:
 
 
 class ElasticIndex:
-    """:class:`search.SearchIndex` on an Elasticsearch 8.x/9.x cluster behind an alias."""
+    """:class:`search.SearchIndex` on an Elasticsearch 9.x cluster behind an alias."""
 
     def __init__(self, url: str, index_name: str, *, request_timeout: float = 30.0,
                  basic_auth: tuple[str, str] | None = None,
