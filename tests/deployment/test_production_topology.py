@@ -170,9 +170,11 @@ def _a_word_the_worker_read(env: dict[str, str], truth: tuple[str, ...]) -> str:
     return candidates[0]
 
 
-def test_browser_over_https_through_the_proxy(topology: Topology, tmp_path: Path) -> None:
-    from playwright.sync_api import sync_playwright
-
+def test_browser_over_https_through_the_proxy(topology: Topology, playwright,  # noqa: ANN001
+                                              tmp_path: Path) -> None:
+    """``playwright``: pytest-playwright's session-wide instance (a second sync instance
+    cannot start in the same process); the browser is launched here with this test's
+    own options."""
     from chartvault.synthetic import ChartSpec, make_chart
 
     chart = make_chart(ChartSpec(mrn="TST000823", patient_name="TESTPATIENT, Proxy P.",
@@ -181,57 +183,56 @@ def test_browser_over_https_through_the_proxy(topology: Topology, tmp_path: Path
                                  paragraphs=1), tmp_path / "scan.pdf", fmt="pdf", dpi=150)
     site = topology.site
     SHOTS.mkdir(parents=True, exist_ok=True)
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu",
-                                            "--disable-background-networking",
-                                            "--disable-component-update",
-                                            # no HTTP/3: Caddy's Alt-Svc names its own UDP
-                                            # port, which would bypass the relay
-                                            "--disable-quic"])
-        try:
-            # the test CA is not in Chromium's store: its errors are ignored here, while
-            # the Python checks below verify the same certificate against the CA
-            page = browser.new_context(ignore_https_errors=True).new_page()
-            page.goto(site + "/search")
-            assert page.url.startswith(site + "/login")
-            page.get_by_label("User name").fill(CLERK)
-            page.get_by_label("Password").fill(PASSWORD)
-            page.get_by_role("button", name="Sign in").click()
-            page.wait_for_url(lambda url: "/login" not in url)
-            cookies = page.context.cookies()
-            session = [c for c in cookies if c["name"] == "__Host-chartvault"]
-            assert session and session[0]["secure"] and session[0]["httpOnly"]
+    browser = playwright.chromium.launch(
+        executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu",
+                                        "--disable-background-networking",
+                                        "--disable-component-update",
+                                        # no HTTP/3: Caddy's Alt-Svc names its own UDP
+                                        # port, which would bypass the relay
+                                        "--disable-quic"])
+    try:
+        # the test CA is not in Chromium's store: its errors are ignored here, while
+        # the Python checks below verify the same certificate against the CA
+        page = browser.new_context(ignore_https_errors=True).new_page()
+        page.goto(site + "/search")
+        assert page.url.startswith(site + "/login")
+        page.get_by_label("User name").fill(CLERK)
+        page.get_by_label("Password").fill(PASSWORD)
+        page.get_by_role("button", name="Sign in").click()
+        page.wait_for_url(lambda url: "/login" not in url)
+        cookies = page.context.cookies()
+        session = [c for c in cookies if c["name"] == "__Host-chartvault"]
+        assert session and session[0]["secure"] and session[0]["httpOnly"]
 
-            page.goto(site + "/upload")
-            page.set_input_files("#files", [str(chart.path)])
-            page.get_by_label("MRN").fill("TST000823")
-            page.get_by_label("Document type").fill("discharge_summary")
-            page.get_by_label("Service date").fill("2024-05-06")
-            page.get_by_label("Patient name (new patients)").fill("TESTPATIENT, Proxy P.")
-            page.get_by_label("Date of birth (new patients)").fill("1970-02-03")
-            page.get_by_role("button", name="Upload").click()
-            page.wait_for_url(re.compile(r"/batches/[0-9a-f]{32}$"))
-            page.wait_for_selector("#batch-state[data-done=true]", timeout=240_000)
-            assert "indexed" in page.locator("#batch-docs").inner_text()
-            document_id = page.locator("#batch-docs tr[data-id]").first.get_attribute("data-id")
+        page.goto(site + "/upload")
+        page.set_input_files("#files", [str(chart.path)])
+        page.get_by_label("MRN").fill("TST000823")
+        page.get_by_label("Document type").fill("discharge_summary")
+        page.get_by_label("Service date").fill("2024-05-06")
+        page.get_by_label("Patient name (new patients)").fill("TESTPATIENT, Proxy P.")
+        page.get_by_label("Date of birth (new patients)").fill("1970-02-03")
+        page.get_by_role("button", name="Upload").click()
+        page.wait_for_url(re.compile(r"/batches/[0-9a-f]{32}$"))
+        page.wait_for_selector("#batch-state[data-done=true]", timeout=240_000)
+        assert "indexed" in page.locator("#batch-docs").inner_text()
+        document_id = page.locator("#batch-docs tr[data-id]").first.get_attribute("data-id")
 
-            word = _a_word_the_worker_read(topology.env, chart.page_texts)
-            page.goto(site + "/search")
-            page.get_by_label("Search words").fill(word)
-            page.get_by_role("button", name="Search").click()
-            hit = page.locator(".hit").first
-            assert word in hit.locator("mark").first.inner_text().lower()
-            page.screenshot(path=str(SHOTS / "topology-search.png"), full_page=True)
-            hit.locator(".pageno").first.click()
-            page.wait_for_url(re.compile(rf"/documents/{document_id}\?"))
-            assert page.evaluate(  # the page image came through the proxy too
-                "() => fetch(document.querySelector('svg.pageimg image').getAttribute('href'))"
-                ".then(r => r.ok && r.headers.get('content-type').startsWith('image/'))")
-            assert word in page.locator(".ocrtext").inner_text().lower()
-            page.screenshot(path=str(SHOTS / "topology-viewer.png"), full_page=True)
-        finally:
-            browser.close()
+        word = _a_word_the_worker_read(topology.env, chart.page_texts)
+        page.goto(site + "/search")
+        page.get_by_label("Search words").fill(word)
+        page.get_by_role("button", name="Search").click()
+        hit = page.locator(".hit").first
+        assert word in hit.locator("mark").first.inner_text().lower()
+        page.screenshot(path=str(SHOTS / "topology-search.png"), full_page=True)
+        hit.locator(".pageno").first.click()
+        page.wait_for_url(re.compile(rf"/documents/{document_id}\?"))
+        assert page.evaluate(  # the page image came through the proxy too
+            "() => fetch(document.querySelector('svg.pageimg image').getAttribute('href'))"
+            ".then(r => r.ok && r.headers.get('content-type').startsWith('image/'))")
+        assert word in page.locator(".ocrtext").inner_text().lower()
+        page.screenshot(path=str(SHOTS / "topology-viewer.png"), full_page=True)
+    finally:
+        browser.close()
 
     events = _audit(topology.env, f"web:{CLERK}")
     done = {(action, kind) for action, kind, _ in events}
@@ -269,6 +270,7 @@ def test_tls_hsts_redirect_and_forged_forwarding(topology: Topology) -> None:
                                               "Referer": https + "/login"})
     with pytest.raises(urllib.error.HTTPError) as refused:
         opener.open(request, timeout=10)
+    refused.value.close()
     assert refused.value.code == 401
     assert _audit(topology.env, "web:nobody") == [("login_failed", "user", "127.0.0.1")]
     # HTTPS to the proxy with no trust in the test CA fails: the certificate is checked

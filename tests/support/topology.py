@@ -212,7 +212,8 @@ def http_get(url: str, context: ssl.SSLContext | None = None, headers: dict | No
         with opener.open(request, timeout=timeout) as response:
             return response.status, _all(response.headers), response.read()
     except urllib.error.HTTPError as error:
-        return error.code, _all(error.headers), error.read()
+        with error:  # its socket: closed here, not left to the garbage collector
+            return error.code, _all(error.headers), error.read()
 
 
 def _all(headers) -> dict[str, list[str]]:  # noqa: ANN001
