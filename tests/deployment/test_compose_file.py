@@ -204,3 +204,34 @@ def test_the_proxy_uses_the_shipped_caddyfile(config: dict) -> None:
     without_default = set(re.findall(r"\{\$([A-Z_]+)\}", caddyfile.read_text(encoding="utf-8")))
     assert without_default <= set(proxy["environment"]), used
     assert proxy["environment"]["UPSTREAM"] == "web:8000"
+
+
+# What each minio SDK call of archive/s3.py needs from the bucket policy. make_bucket
+# needs none: minio-init makes the bucket, and the store only makes one that is missing.
+_SDK_ACTIONS = {
+    "bucket_exists": {"s3:ListBucket"},
+    "make_bucket": set(),
+    "get_object_lock_config": {"s3:GetBucketObjectLockConfiguration"},
+    "stat_object": {"s3:GetObject", "s3:GetObjectVersion"},
+    "get_object": {"s3:GetObject", "s3:GetObjectVersion"},
+    "list_objects": {"s3:ListBucket", "s3:ListBucketVersions"},
+    "put_object": {"s3:PutObject"},
+    "set_object_retention": {"s3:PutObjectRetention"},
+    "enable_object_legal_hold": {"s3:PutObjectLegalHold"},
+    "disable_object_legal_hold": {"s3:PutObjectLegalHold"},
+    "remove_object": {"s3:DeleteObject", "s3:DeleteObjectVersion"},
+    "set_object_tags": {"s3:PutObjectTagging", "s3:PutObjectVersionTagging"},
+}
+
+
+def test_the_policy_allows_every_call_the_store_makes() -> None:
+    source = (REPO / "archive" / "s3.py").read_text(encoding="utf-8")
+    calls = set(re.findall(r"_client\.([a-z_]+)", source))
+    assert calls, "archive/s3.py makes no minio call any more?"
+    unmapped = calls - set(_SDK_ACTIONS)
+    assert not unmapped, (f"archive/s3.py calls {sorted(unmapped)}: add the S3 actions they "
+                          "need to deploy/minio-policy.json and to _SDK_ACTIONS here")
+    policy = json.loads((REPO / "deploy" / "minio-policy.json").read_text(encoding="utf-8"))
+    allowed = {a for statement in policy["Statement"] for a in statement["Action"]}
+    needed = set().union(*(_SDK_ACTIONS[c] for c in calls))
+    assert needed <= allowed, sorted(needed - allowed)
