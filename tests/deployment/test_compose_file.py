@@ -235,3 +235,17 @@ def test_the_policy_allows_every_call_the_store_makes() -> None:
     allowed = {a for statement in policy["Statement"] for a in statement["Action"]}
     needed = set().union(*(_SDK_ACTIONS[c] for c in calls))
     assert needed <= allowed, sorted(needed - allowed)
+
+
+@pytest.mark.parametrize(("shell", "script"), [("sh", "minio-init.sh"),
+                                               ("bash", "elasticsearch-init.sh")])
+def test_init_scripts_parse_and_stop_on_errors(shell: str, script: str) -> None:
+    """No MinIO or Elasticsearch runs here: the one-shot scripts are checked for syntax
+    (by the shell of their image) and for failing fast."""
+    import subprocess
+
+    path = REPO / "deploy" / script
+    done = subprocess.run([shell, "-n", str(path)], capture_output=True, text=True,
+                          timeout=30, check=False)
+    assert done.returncode == 0, done.stderr
+    assert re.search(r"^set -eu", path.read_text(encoding="utf-8"), re.MULTILINE)
