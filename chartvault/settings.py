@@ -70,6 +70,8 @@ class Settings:
     search_shards: int = 2  # Tantivy shards, searched at once in processes (one per core)
     elasticsearch_url: str = ""
     elasticsearch_index: str = "chartvault-pages"
+    elasticsearch_username: str = ""  # with the password: HTTP basic auth (security on)
+    elasticsearch_password: str = ""
     # OCR
     ocr_language: str = "eng"
     ocr_dpi: int = 300
@@ -105,6 +107,9 @@ class Settings:
     broker_visibility_timeout: int = 3600
     log_level: str = "warning"  # CLI log level (the worker takes --loglevel); JSON on stderr
     secret_key: str = ""
+    # reverse proxies in front of `serve` whose X-Forwarded-For/-Proto/-Host are believed
+    # (Werkzeug's ProxyFix): exactly as many as there are, 0 when browsers reach it directly
+    trusted_proxies: int = 0
     session_timeout_minutes: float = 15  # fractions allowed (tests use a few seconds)
     # a second copy of every audit anchor, somewhere the site controls: "" (none),
     # "syslog" (the local syslog, facility auth), or a file path (one JSON line each)
@@ -209,6 +214,8 @@ _PARSERS: dict[str, Callable[[str], Any]] = {
     "search_shards": _int,
     "elasticsearch_url": _text,
     "elasticsearch_index": _text,
+    "elasticsearch_username": _text,
+    "elasticsearch_password": _text,
     "ocr_language": _text,
     "ocr_dpi": _int,
     "ocr_page_timeout": _int,
@@ -233,6 +240,7 @@ _PARSERS: dict[str, Callable[[str], Any]] = {
     "broker_visibility_timeout": _int,
     "log_level": _choice("debug", "info", "warning", "error"),
     "secret_key": _text,
+    "trusted_proxies": _int,
     "session_timeout_minutes": _float,
     "audit_anchor_export": _text,
 }
@@ -332,10 +340,18 @@ def _validate(s: Settings) -> None:
             f"{variable('elasticsearch_url')} is required when "
             f"{variable('search_backend')}=elasticsearch"
         )
+    if bool(s.elasticsearch_username) != bool(s.elasticsearch_password):
+        raise ConfigurationError(f"{variable('elasticsearch_username')} and "
+                                 f"{variable('elasticsearch_password')} go together")
+    if not 0 <= s.trusted_proxies <= 5:
+        raise ConfigurationError(f"{variable('trusted_proxies')} must be 0..5 (proxy hops)")
     if s.environment == "production":
         for name in ("secret_key", "storage_key"):
             if not getattr(s, name):
                 raise ConfigurationError(f"{variable(name)} is required in production")
+        if s.search_backend == "elasticsearch" and not s.elasticsearch_password:
+            raise ConfigurationError(  # PHI in an index anyone on the network can read
+                f"{variable('elasticsearch_password')} is required in production")
     for name in ("ocr_dpi", "ocr_page_timeout", "max_file_mb", "max_pages", "max_pixels",
                  "worker_concurrency", "worker_max_memory_mb", "session_timeout_minutes",
                  "separator_dpi", "hot_folder_interval"):

@@ -12,7 +12,9 @@ packages=(tesseract-ocr tesseract-ocr-eng tesseract-ocr-osd poppler-utils fonts-
           libtesseract-dev libleptonica-dev pkg-config g++)  # tesserocr built on Debian's Tesseract
 extras=""
 if [[ $mode == --test ]]; then
-  packages+=(chromium ceph-mon ceph-osd radosgw ceph-common)
+  # caddy: the TLS proxy of the production-topology test; docker-compose: checks the
+  # compose file (`docker-compose config` needs no Docker engine)
+  packages+=(chromium ceph-mon ceph-osd radosgw ceph-common caddy docker-compose)
   extras="[test]"
 fi
 

@@ -62,7 +62,10 @@ def open_index(settings: Settings, *, one_shot: bool = False) -> SearchIndex:
     if settings.search_backend == "elasticsearch":
         from search.elastic_index import ElasticIndex
 
-        return ElasticIndex(settings.elasticsearch_url, settings.elasticsearch_index)
+        auth = ((settings.elasticsearch_username, settings.elasticsearch_password)
+                if settings.elasticsearch_password else None)
+        return ElasticIndex(settings.elasticsearch_url, settings.elasticsearch_index,
+                            basic_auth=auth)
     if settings.search_backend == "tantivy":
         from search.tantivy_index import TantivyIndex
 

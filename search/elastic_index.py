@@ -1,7 +1,7 @@
 """The server search backend: Elasticsearch through the official client.
 
-Targets Elasticsearch 8.x and 9.x (client ``elasticsearch`` 8.13+ or 9.x; the
-9.x client needs a 9.x server, the 8.x client an 8.x server). Uses only
+Targets Elasticsearch 9.x (the client is bounded to the compose file's server:
+a client of another major, or newer than its server, is not supported). Uses only
 long-standing APIs: composable index templates, bulk, ``collapse`` with
 ``inner_hits``, ``cardinality`` and ``terms`` aggregations, ``search_after``,
 and atomic ``_aliases`` actions.
@@ -122,13 +122,15 @@ def page_sources(entry: DocumentEntry) -> Iterator[tuple[str, Dsl]]:
 
 
 class ElasticIndex:
-    """:class:`search.SearchIndex` on an Elasticsearch 8.x/9.x cluster behind an alias."""
+    """:class:`search.SearchIndex` on an Elasticsearch 9.x cluster behind an alias."""
 
     def __init__(self, url: str, index_name: str, *, request_timeout: float = 30.0,
+                 basic_auth: tuple[str, str] | None = None,
                  client: Elasticsearch | None = None) -> None:
         self.alias = index_name
         self._es = client or Elasticsearch(url, request_timeout=request_timeout,
-                                           retry_on_timeout=True, max_retries=2)
+                                           basic_auth=basic_auth, retry_on_timeout=True,
+                                           max_retries=2)
         with _vendor_errors("prepare the index"):
             self._ensure()
 

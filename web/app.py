@@ -25,6 +25,7 @@ from flask import (
     url_for,
 )
 from flask_wtf.csrf import CSRFError, CSRFProtect
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from chartvault import logs
 from chartvault.errors import ChartvaultError
@@ -53,6 +54,9 @@ def create_app(test_config: dict[str, Any] | None = None,
     )
     if test_config:
         app.config.update(test_config)
+    if settings.trusted_proxies:  # the client's address, scheme and host as the proxy saw them
+        hops = settings.trusted_proxies
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)
     csrf.init_app(app)
     logs.init_flask(app)  # a request id in every log line, one access line per request
     _register_blueprints(app)
@@ -182,7 +186,9 @@ def _register_handlers(app: Flask) -> None:
     def _security_headers(response):  # noqa: ANN001, ANN202
         response.headers.setdefault("Content-Security-Policy", CSP)
         response.headers.setdefault("X-Content-Type-Options", "nosniff")
-        response.headers.setdefault("Referrer-Policy", "no-referrer")
+        # same-origin, not no-referrer: over HTTPS Flask-WTF refuses a form without a
+        # same-site Referer; no other site ever gets one (URLs carry names and MRNs)
+        response.headers.setdefault("Referrer-Policy", "same-origin")
         response.headers.setdefault("X-Frame-Options", "DENY")
         response.headers.setdefault("Cache-Control", "no-store")
         if app.config["SESSION_COOKIE_SECURE"]:

@@ -31,9 +31,12 @@ def _serve_http(settings: Settings, host: str, port: int) -> None:
         click.echo(f"Watching the hot folder {settings.hot_folder}")
     click.echo(f"Chartvault web page on http://{host}:{port}/  (Ctrl-C stops)")
     app = create_app(settings=settings)
-    # Uploads are limited by the app (413); waitress must not cut them off first.
+    # Uploads are limited by the app (413); waitress must not cut them off first. Behind
+    # trusted proxies waitress keeps their X-Forwarded-* headers (by default it drops them)
+    # for the app's ProxyFix, which believes exactly CHARTVAULT_TRUSTED_PROXIES hops.
     waitress_serve(app, host=host, port=port, threads=8, ident="chartvault",
-                   max_request_body_size=app.config["MAX_CONTENT_LENGTH"] + (1 << 20))
+                   max_request_body_size=app.config["MAX_CONTENT_LENGTH"] + (1 << 20),
+                   clear_untrusted_proxy_headers=not settings.trusted_proxies)
 
 
 @contextlib.contextmanager
@@ -94,6 +97,7 @@ def beat(loglevel: str) -> None:
     from chartvault.celery_app import app
 
     settings = get_settings()
+    settings.home.mkdir(parents=True, exist_ok=True)  # beat cannot make its schedule's folder
     app.start(["beat", "--loglevel", loglevel, "--schedule",
                str(settings.home / "beat-schedule")])
 
