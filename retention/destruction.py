@@ -265,12 +265,15 @@ def execute(settings: Settings, destruction_id: str, *, actor: str,
         release_stacks(settings, store, actor=actor)  # scan stacks intake is done with
         index = index or _open_index(settings)
         try:
-            for item_id in items:
-                destroy_item(settings, store, index, item_id, actor)
+            deleted = [item_id for item_id in items
+                       if destroy_item(settings, store, index, item_id, actor) == "deleted"]
+            # A record is destroyed once its text is out of the index's and the catalog's
+            # files too: an outage here leaves the items "deleting", resumed next time.
             _expunge(index)
         finally:
             index.close()
         purge_free_pages(settings)
+        _mark_destroyed(settings, deleted, actor)
     from retention.certificate import write_certificate
 
     write_certificate(settings, store, destruction_id)
@@ -340,9 +343,10 @@ def _waiting(session: Session, store: ObjectStore, document_id: str, today: date
 
 def destroy_item(settings: Settings, store: ObjectStore, index, item_id: int,  # noqa: ANN001
                  actor: str) -> str:
-    """Destroy one listed document, or skip it (no longer due) or let it wait (a copy
-    cannot go yet), with the reason; returns the item's status. A record is reported
-    destroyed only once every object version of it is gone."""
+    """Delete every copy of one listed document (``"deleted"``: the item stays
+    ``deleting`` until :func:`_mark_destroyed`, after the index and catalog files are
+    purged), or skip it (no longer due) or let it wait (a copy cannot go yet), with the
+    reason; returns the item's status. Idempotent: a ``deleting`` item is deleted again."""
     with session_scope(settings) as session:
         item = session.get(DestructionItem, item_id)
         if item.status in ("destroyed", "skipped"):
@@ -378,12 +382,24 @@ def destroy_item(settings: Settings, store: ObjectStore, index, item_id: int,  #
         item = session.get(DestructionItem, item_id)
         _tombstone(session, document_id)
         # every version the ledger saw deleted (a run killed midway deleted some of them)
-        item.objects = [*ledger.deleted_of(session, Owner.document(document_id)), *gone]
-        item.status, item.done_at = "destroyed", utcnow()
-        audit.record(session, actor, "destroy", object_type="document", object_id=document_id,
-                     mrn=item.mrn, detail={"destruction": item.destruction_id,
-                                           "pages": item.page_count, "objects": len(gone)})
-    return "destroyed"
+        unrecorded = [o for o in (item.objects or []) if o.get("kind") == "unrecorded"]
+        item.objects = [*ledger.deleted_of(session, Owner.document(document_id)),
+                        *unrecorded, *gone]
+    return "deleted"
+
+
+def _mark_destroyed(settings: Settings, item_ids: list[int], actor: str) -> None:
+    """The deleted records are destroyed now that no file holds their text."""
+    with session_scope(settings) as session:
+        for item_id in item_ids:
+            item = session.get(DestructionItem, item_id)
+            if item.status != "deleting":
+                continue
+            item.status, item.done_at = "destroyed", utcnow()
+            audit.record(session, actor, "destroy", object_type="document",
+                         object_id=item.document_id, mrn=item.mrn,
+                         detail={"destruction": item.destruction_id, "pages": item.page_count,
+                                 "objects": len(item.objects or [])})
 
 
 def _delete_everything(settings: Settings, store: ObjectStore, index,  # noqa: ANN001

@@ -14,6 +14,7 @@ from chartvault.models import AuditEvent, Document, Page, StoredObject
 from retention.certificate import certificate_bytes
 from retention.destruction import approve, cancel, due_documents, execute, propose
 from retention.holds import place_hold, release_hold
+from retention.models import DestructionItem
 
 
 def _seed(seeder):  # noqa: ANN001, ANN202
@@ -192,3 +193,29 @@ def test_the_nightly_sweep_retries_a_partial_list_once_the_lock_ends(  # noqa: A
 def test_nothing_due_makes_no_proposal(settings, seeder) -> None:  # noqa: ANN001
     seeder.document("TST000206", date(2024, 1, 1), retain_until=date(2034, 1, 1))
     assert propose(settings) is None
+
+
+def test_no_record_is_destroyed_while_the_index_files_still_hold_it(settings, store, index,  # noqa: ANN001
+                                                                   seeder, monkeypatch) -> None:
+    from search import SearchUnavailable
+
+    doomed = seeder.document("TST000208", date(2001, 1, 1), retain_until=date(2011, 1, 1))
+    destruction_id = _confirmed(settings)
+
+    def outage(self) -> None:  # noqa: ANN001
+        raise SearchUnavailable("the index could not be rewritten")
+
+    monkeypatch.setattr(type(index), "expunge_deleted", outage)
+    with pytest.raises(SearchUnavailable):
+        execute(settings, destruction_id, actor="alice", index=index)
+    with session_scope(settings) as session:
+        assert {i.status for i in session.query(DestructionItem).filter_by(
+            destruction_id=destruction_id)} == {"deleting"}
+        assert not session.query(AuditEvent).filter_by(action="destroy").count()
+    assert list(store.list_versions("certificates/")) == []
+    monkeypatch.undo()
+    done = execute(settings, destruction_id, actor="alice")
+    assert done.status == "executed" and done.items[0].status == "destroyed"
+    cert = json.loads(certificate_bytes(settings, destruction_id, "json", actor="alice"))
+    assert cert["records"][0]["document_id"] == doomed
+    assert len(cert["records"][0]["objects"]) == 3
