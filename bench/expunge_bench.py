@@ -6,7 +6,8 @@ Loads the search bench's synthetic corpus (``bench/search_bench.py``: 250 words 
 1-8 pages a document, no word boxes) into a fresh Tantivy index with the default shard
 count in one rebuild (so each shard is one large segment, the worst case: a deleted
 chart shares its segment with every other chart of its shard), deletes one document,
-and times the expunge, then a second (nothing left to do).
+and times the expunge, then a second (nothing left to do), and each round that held the
+writer lock (the longest an index write waits).
 """
 
 from __future__ import annotations
@@ -26,7 +27,20 @@ def main() -> None:
     args = parser.parse_args()
     from search_bench import Corpus
 
+    from search import tantivy_expunge
     from search.tantivy_index import DEFAULT_SHARDS, TantivyIndex
+
+    rounds: list[float] = []  # each round holds the writer lock: what a writer may wait
+    real_round = tantivy_expunge.expunge_round
+
+    def timed_round(shard, segments):  # noqa: ANN001, ANN202
+        started = time.perf_counter()
+        try:
+            return real_round(shard, segments)
+        finally:
+            rounds.append(time.perf_counter() - started)
+
+    tantivy_expunge.expunge_round = timed_round
 
     with tempfile.TemporaryDirectory(prefix="cv-expunge-") as tmp:
         index = TantivyIndex(Path(tmp) / "index", parallel=False)
@@ -47,6 +61,9 @@ def main() -> None:
     print(f"expunge after deleting one document: {first:.1f} s "
           f"({args.pages / DEFAULT_SHARDS / first:,.0f} pages a second rewritten); "
           f"again: {again * 1000:.1f} ms; documents left {kept}")
+    print(f"rounds of {tantivy_expunge.REWRITE_CHUNK} documents under the writer lock: "
+          f"{len(rounds)}, longest {max(rounds):.2f} s, "
+          f"median {sorted(rounds)[len(rounds) // 2]:.2f} s")
 
 
 if __name__ == "__main__":

@@ -379,3 +379,21 @@ def test_elasticsearch_expunge_merges_every_segment_with_deletes(es_stand_in_url
     index.close()
     (only,) = settings.values()
     assert only["settings"]["index"]["merge"]["policy"]["expunge_deletes_allowed"] == "0"
+
+
+@pytest.mark.integration
+def test_elasticsearch_expunge_that_cannot_run_is_search_unavailable(
+        es_stand_in_url: str) -> None:  # noqa: F811
+    # fails closed: destruction must not record an expunge that did not happen
+    import uuid
+
+    from search import SearchUnavailable
+    from search.elastic_index import ElasticIndex
+
+    index = ElasticIndex(es_stand_in_url, f"cv-gone-{uuid.uuid4().hex[:8]}")
+    index.upsert(CORPUS[0])
+    for name in index._es.indices.get_alias(name=index.alias).body:
+        index._es.indices.delete(index=name)  # the index (and its alias) went away
+    with pytest.raises(SearchUnavailable, match="could not expunge deleted pages"):
+        index.expunge_deleted()
+    index.close()
