@@ -39,6 +39,7 @@ HELD = CoverSheet(mrn="TST771001", doc_type="discharge_summary",
                   patient_name="TESTPATIENT, Heldia", date_of_birth=date(1950, 3, 1))
 DOOMED = CoverSheet(mrn="TST771002", doc_type="progress_note",
                     patient_name="TESTPATIENT, Doomas", date_of_birth=date(1951, 4, 2))
+PASSWORD = "Quiet-Archive-Lantern-4821"
 _WORD = re.compile(r"[A-Za-z]{5,}")
 HEADER_LINES = 4  # hospital, type and page, patient and MRN, birth and encounter
 
@@ -125,7 +126,7 @@ def test_back_scanned_stack_hold_due_destroy_leaves_nothing(store_kind, settings
 
     for name in ("rm-alice", "rm-bob"):
         ok("users", "add", name, "--role", "records_manager", "--password-stdin",
-           stdin="correct horse battery staple 77\n")
+           stdin=f"{PASSWORD}\n")
     ingested = json.loads(ok("ingest", str(tmp_path / "stack.pdf"), "--service-date",
                              "1990-01-15", "--wait", "--json").stdout)
     docs = {d["mrn"]: d for d in ingested["documents"]}
@@ -147,8 +148,9 @@ def test_back_scanned_stack_hold_due_destroy_leaves_nothing(store_kind, settings
     assert doomed_id in due_ids and held_id not in due_ids
 
     proposal = json.loads(ok("retention", "propose", "--json").stdout)
-    ok("retention", "approve", proposal["id"], "--user", "rm-alice")
-    ok("retention", "approve", proposal["id"], "--user", "rm-bob")
+    for name in ("rm-alice", "rm-bob"):  # two people, each signed in
+        ok("retention", "approve", proposal["id"], "--user", name, "--password-stdin",
+           stdin=f"{PASSWORD}\n")
     done = json.loads(ok("retention", "execute", proposal["id"], "--json").stdout)
     assert done["status"] == "executed", done
     assert [i["status"] for i in done["items"]] == ["destroyed"], done
