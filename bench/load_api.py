@@ -1,7 +1,7 @@
 """Load: N concurrent uploaders x M charts each through the HTTP API, with search
 latency measured while the uploads and the OCR run.
 
-Starts a real ``chartvault serve`` (waitress, plus a worker and beat) on a fresh
+Starts a real ``chartvault serve`` (cheroot, plus a worker and beat) on a fresh
 CHARTVAULT_HOME, makes an admin API token, uploads synthetic one-page charts
 (POST /api/batches, one chart a request, every chart distinct), probes
 GET /api/search all along, waits until every chart is indexed, then checks the

@@ -11,6 +11,7 @@ from chartvault.models import Batch
 from web.common import actor, record, settings
 from web.intake import ingest_uploads, upload_fields
 from web.permissions import requires
+from web.upload_guard import accepts_upload
 
 bp = Blueprint("batches", __name__)
 
@@ -23,6 +24,7 @@ def upload_form():  # noqa: ANN201
 
 @bp.post("/upload")
 @requires("upload")
+@accepts_upload
 def upload():  # noqa: ANN201
     result = ingest_uploads(
         request.files.getlist("files"), request.files.get("manifest"), actor=actor(),
