@@ -176,8 +176,6 @@ def _local(path: str) -> str:
 
 
 def _register_handlers(app: Flask) -> None:
-    app.before_request(_authorize)
-
     @app.errorhandler(ChartvaultError)
     def _chartvault_error(exc: ChartvaultError):  # noqa: ANN202
         if _wants_json():

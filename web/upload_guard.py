@@ -101,7 +101,15 @@ class UploadRequest(Request):
         inner = super()._get_file_stream(total_content_length, content_type, filename,
                                          content_length)
         settings: Settings = current_app.config["CHARTVAULT_SETTINGS"]
+        self.__dict__.setdefault("_chartvault_spools", []).append(inner)
         return _CappedFile(inner, settings.max_file_mb * 2**20)  # type: ignore[return-value]
+
+    def close(self) -> None:
+        """Also close the spools of a parse that stopped half-way (a file over the limit):
+        the parser drops them without closing."""
+        super().close()
+        for spool in self.__dict__.pop("_chartvault_spools", []):
+            spool.close()
 
 
 def _check_csrf() -> None:
