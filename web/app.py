@@ -143,6 +143,8 @@ def _authorize():  # noqa: ANN202
         g.user = None
         return None
     view = current_app.view_functions.get(request.endpoint)
+    if not upload_guard.is_upload(view):  # a form, not an upload: refused unread beyond it
+        request.max_content_length = FORM_BODY_LIMIT
     permission = permission_of(view)
     if permission is None:  # deny by default: a route that declared nothing is a bug
         abort(500)
@@ -166,6 +168,8 @@ def _authorize():  # noqa: ANN202
         upload_guard.admit(current_app.config["CHARTVAULT_SETTINGS"])
     return None
 
+
+FORM_BODY_LIMIT = 1 << 20  # every request body but an upload's (those: web.upload_guard)
 
 # what a signed-in user whose password someone else chose may open
 _ONE_TIME_PASSWORD_OPENS = frozenset({"auth.password", "auth.logout"})

@@ -70,6 +70,15 @@ def test_anonymous_uploads_are_refused_unread(strict_app) -> None:  # noqa: ANN0
     assert response.status_code == 302 and "/login" in response.location and body.reads == 0
 
 
+def test_a_large_body_sent_to_a_form_is_refused_unread(strict_app) -> None:  # noqa: ANN001
+    """Only the upload routes take large bodies: the sign-in form's CSRF check, for one,
+    never reads (nor spools) a 200 MB body."""
+    client = strict_app.test_client()
+    for path in ("/login", "/logout", "/quarantine/" + "0" * 32 + "/discard"):
+        response, body = _post_unread(client, path)
+        assert response.status_code in (302, 413) and body.reads == 0, path
+
+
 def test_a_bad_token_is_refused_unread(strict_app, users) -> None:  # noqa: ANN001
     response, body = _post_unread(strict_app.test_client(), "/api/batches",
                                   Authorization="Bearer cv_not_a_token")
