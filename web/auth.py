@@ -16,7 +16,7 @@ from chartvault.db import session_scope
 from chartvault.errors import BadInput, PermissionDenied
 from chartvault.models import User
 from web import accounts, passwords, sessions
-from web.common import client, record, settings
+from web.common import actor, client, record, settings
 from web.permissions import PUBLIC, requires
 from web.redirects import same_origin_path
 
@@ -64,12 +64,18 @@ def login():  # noqa: ANN201
 @bp.post("/logout")
 @requires(PUBLIC)
 def logout():  # noqa: ANN201
+    """End this session; with ``everywhere``, every session and the API token of the user
+    (a browser left signed in elsewhere, a token that may have leaked)."""
     key = session.get("sid")
+    everywhere = bool(request.form.get("everywhere"))
     if key:
         with session_scope(settings()) as db:
             sessions.end(db, key, "logout")
             if g.get("user") is not None:
-                record(db, "logout", object_type="user", object_id=g.user.name)
+                record(db, "logout", object_type="user", object_id=g.user.name,
+                       detail={"everywhere": everywhere})
+                if everywhere:
+                    accounts.revoke_tokens(db, g.user.name, actor())
     session.clear()
     return redirect(url_for("auth.login", reason="logout"))
 

@@ -266,3 +266,23 @@ def test_idle_logoff_comes_from_the_setting_and_is_enforced_on_the_server(
         sess["seen"] = time.time()  # what kept a cookie-only session alive
     with client.get("/search") as r:
         assert r.status_code == 302 and "reason=timeout" in r.location
+
+
+def test_sign_out_everywhere_ends_every_session_and_the_token(app, users, settings) -> None:  # noqa: ANN001
+    here, elsewhere = app.test_client(), app.test_client()
+    for browser in (here, elsewhere):
+        with _sign_in_with_form(browser, "clerk"):
+            pass
+    with session_scope(settings) as db:
+        token = accounts.new_token(db, "clerk", "test")
+    with here.get("/account/password") as r:
+        assert b"Sign out everywhere" in r.data
+    with here.post("/logout", data={"everywhere": "1"}) as r:
+        assert "/login" in r.location
+    with elsewhere.get("/upload") as r:
+        assert r.status_code == 302
+    with app.test_client().get("/api/batches/" + "0" * 32,
+                               headers={"Authorization": f"Bearer {token}"}) as r:
+        assert r.status_code == 401
+    assert _events(settings, "logout")[-1].detail == {"everywhere": True}
+    assert _events(settings, "user_revoke")[-1].actor == "web:clerk"
