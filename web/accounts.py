@@ -267,30 +267,31 @@ def _verify(password_hash: str, password: str) -> bool:
         return False
 
 
-def login(db: Session, name: str, password: str, client: str | None
-          ) -> Account | PermissionDenied:
+def login(db: Session, name: str, password: str, client: str | None, *,
+          via: str = "web") -> Account | PermissionDenied:
     """Check the password; every attempt is an audit event (failures drive the backoff
     of :mod:`web.login_throttle`).
 
     Returns (does not raise, so the caller commits the audit event) a
     :class:`LoginThrottled` while this name and address must wait (the password is
     not even checked) or a :class:`LoginFailed`; neither says whether the name exists.
+    ``via`` (``web`` or ``cli``) prefixes the actor of the events.
     """
     name = (name or "").strip().lower()[:100]
     verdict = login_throttle.check(db, name, client)
     if verdict.throttled:
-        audit.record(db, f"web:{name or '-'}", "login_throttled", object_type="user",
+        audit.record(db, f"{via}:{name or '-'}", "login_throttled", object_type="user",
                      object_id=name, client=client, detail={"wait_s": verdict.wait_seconds})
         return LoginThrottled(verdict.wait_seconds)
     user = db.scalar(select(User).where(User.name == name)) if name else None
     ok = _verify(user.password_hash if user else _DUMMY_HASH, password)
     if not ok or user is None or user.disabled:
-        audit.record(db, f"web:{name or '-'}", "login_failed", object_type="user",
+        audit.record(db, f"{via}:{name or '-'}", "login_failed", object_type="user",
                      object_id=name, client=client, detail={"reason": "bad_credentials"})
         return LoginFailed("wrong user name or password")
     if _HASHER.check_needs_rehash(user.password_hash):
         user.password_hash = _HASHER.hash(password)
     user.last_login_at = utcnow()
-    audit.record(db, f"web:{name}", "login", object_type="user", object_id=name,
+    audit.record(db, f"{via}:{name}", "login", object_type="user", object_id=name,
                  client=client)
     return account(user)

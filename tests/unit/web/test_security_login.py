@@ -139,3 +139,16 @@ def test_a_few_unrelated_words_pass(settings) -> None:  # noqa: ANN001
         accounts.add_user(db, "newuser", "clerk", "granite puffin saxophone", "test")
     assert len(passwords.generate()) >= 16
     passwords.check(passwords.generate(), "newuser")  # a generated one passes its own policy
+
+
+def test_a_cli_sign_in_is_audited_as_the_cli(settings, users) -> None:  # noqa: ANN001
+    from web import accounts
+
+    with session_scope(settings) as db:
+        assert isinstance(accounts.login(db, "clerk", PASSWORD, "cli:root", via="cli"),
+                          accounts.Account)
+        assert not isinstance(accounts.login(db, "clerk", "wrong", "cli:root", via="cli"),
+                              accounts.Account)
+        actors = [e.actor for e in db.scalars(select(AuditEvent).where(
+            AuditEvent.action.in_(("login", "login_failed"))).order_by(AuditEvent.seq))]
+    assert actors == ["cli:clerk", "cli:clerk"]
