@@ -1,7 +1,7 @@
 """Load: N concurrent uploaders x M charts each through the HTTP API, with search
 latency measured while the uploads and the OCR run.
 
-Starts a real ``chartvault serve`` (waitress, plus a worker and beat) on a fresh
+Starts a real ``chartvault serve`` (cheroot, plus a worker and beat) on a fresh
 CHARTVAULT_HOME, makes an admin API token, uploads synthetic one-page charts
 (POST /api/batches, one chart a request, every chart distinct), probes
 GET /api/search all along, waits until every chart is indexed, then checks the
@@ -73,7 +73,9 @@ def make_charts(folder: Path, count: int) -> list[tuple[Path, str]]:
 def server_env(args: argparse.Namespace, home: Path, stack: list) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("CHARTVAULT_")}
     env.update({"CHARTVAULT_HOME": str(home), "CHARTVAULT_OCR_DPI": "150",
-                "OMP_THREAD_LIMIT": "1"})
+                "OMP_THREAD_LIMIT": "1",
+                # one account stands in for every scanning station of the run
+                "CHARTVAULT_MAX_CONCURRENT_UPLOADS": str(max(2, args.uploaders))})
     if not args.servers:
         return env
     import psycopg

@@ -258,3 +258,24 @@ class User(Base):
     token_hash: Mapped[str | None] = mapped_column(String(64), index=True)
     disabled: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # a password someone else chose (setup, demo, an admin's reset): the first sign-in
+    # must replace it before anything else
+    must_change_password: Mapped[bool] = mapped_column(Boolean, default=False)
+    last_login_at: Mapped[datetime | None] = mapped_column()
+    token_created_at: Mapped[datetime | None] = mapped_column()
+
+
+class UserSession(Base):
+    """One signed-in browser. The cookie carries a random key; only its SHA-256 is kept,
+    so a copy of this table signs no one in. Ended rows stay as the record of who was
+    signed in when (``end_reason``: logout, timeout, password, role, disabled, admin)."""
+
+    __tablename__ = "user_session"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("user_account.id"), index=True)
+    key_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_seen_at: Mapped[datetime] = mapped_column(default=utcnow)
+    client: Mapped[str | None] = mapped_column(String(100))
+    ended_at: Mapped[datetime | None] = mapped_column()
+    end_reason: Mapped[str | None] = mapped_column(String(20))

@@ -86,6 +86,12 @@ class Settings:
     # intake limits
     mrn_pattern: str = r"^[A-Z0-9]{6,12}$"
     max_file_mb: int = 512
+    # one upload request (a batch of files): the body is refused above this before it
+    # is read; each file in it is also held to max_file_mb while it arrives
+    max_batch_mb: int = 2048
+    max_concurrent_uploads: int = 2  # per user, per web process
+    # an upload is refused (507) unless the temporary folder keeps this much free after it
+    upload_temp_reserve_mb: int = 512
     max_pages: int = 1000
     max_pixels: int = 200_000_000
     # intake: document types, separator sheets, hot folder
@@ -226,6 +232,9 @@ _PARSERS: dict[str, Callable[[str], Any]] = {
     "ocr_tessdata": _optional_path,
     "mrn_pattern": _regex,
     "max_file_mb": _int,
+    "max_batch_mb": _int,
+    "max_concurrent_uploads": _int,
+    "upload_temp_reserve_mb": _int,
     "max_pages": _int,
     "max_pixels": _int,
     "document_types_file": _optional_path,
@@ -352,7 +361,8 @@ def _validate(s: Settings) -> None:
         if s.search_backend == "elasticsearch" and not s.elasticsearch_password:
             raise ConfigurationError(  # PHI in an index anyone on the network can read
                 f"{variable('elasticsearch_password')} is required in production")
-    for name in ("ocr_dpi", "ocr_page_timeout", "max_file_mb", "max_pages", "max_pixels",
+    for name in ("ocr_dpi", "ocr_page_timeout", "max_file_mb", "max_batch_mb",
+                 "max_concurrent_uploads", "max_pages", "max_pixels",
                  "worker_concurrency", "worker_max_memory_mb", "session_timeout_minutes",
                  "separator_dpi", "hot_folder_interval"):
         if getattr(s, name) <= 0:

@@ -11,9 +11,10 @@ import re
 from pathlib import Path
 
 from chartvault.errors import BadInput
-from ingest.files import display_name
+from ingest.files import BIDI_CONTROLS, display_name
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_BIDI = re.compile(f"[{BIDI_CONTROLS}]")
 _EXTENSIONS = {".pdf": "pdf", ".tif": "tiff", ".tiff": "tiff", ".png": "png", ".jpg": "jpeg",
                ".jpeg": "jpeg", ".jpe": "jpeg"}
 _NAMES = {"pdf": "a PDF", "tiff": "a TIFF image", "png": "a PNG image", "jpeg": "a JPEG image"}
@@ -32,6 +33,10 @@ def check_name(name: str) -> None:
         raise BadInput(f"the file name {display_name(name)!r} contains control characters "
                        "(NUL, newline...); release it with a corrected name",
                        code="unsafe_filename")
+    if _BIDI.search(name):
+        raise BadInput(f"the file name {display_name(name)!r} contains a right-to-left or other "
+                       "direction control (U+202E...), which makes it show as another name; "
+                       "release it with a corrected name", code="unsafe_filename")
     if "/" in name or "\\" in name or name.strip() in ("", ".", ".."):
         raise BadInput(f"the file name {name[:120]!r} is a path, not a file name; it is never "
                        "used as one: release it with a corrected name", code="unsafe_filename")

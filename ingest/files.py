@@ -7,7 +7,10 @@ import re
 import unicodedata
 from pathlib import Path
 
-_UNSAFE = re.compile(r"[\x00-\x1f\x7f/\\]")
+# Bidirectional controls (U+202E RIGHT-TO-LEFT OVERRIDE and its kin) make a name show
+# as something else: "invoice\u202efdp.exe" reads as "invoiceexe.pdf".
+BIDI_CONTROLS = "\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069"
+_UNSAFE = re.compile(f"[\\x00-\\x1f\\x7f/\\\\{BIDI_CONTROLS}]")
 
 
 def display_name(name: str) -> str:

@@ -50,10 +50,12 @@ fi
 # writes them later, and every `chartvault` command and worker start compiled ~80
 # modules again (0.82 -> 0.64 s to import intake).
 .venv/bin/python -m compileall -q -x '/\.venv/' . >/dev/null
-# The first admin of the web page (CHARTVAULT_ADMIN_PASSWORD, or a random one printed once).
-if ! .venv/bin/chartvault users list 2>/dev/null | grep -q $'\tadmin$'; then
+# The first admin of the web page: CHARTVAULT_ADMIN_PASSWORD (the operator's own), or a
+# random one-time password printed once, which the first sign-in must replace.
+if ! .venv/bin/chartvault users list 2>/dev/null | grep -q $'\tadmin\t'; then
   password=${CHARTVAULT_ADMIN_PASSWORD:-$(.venv/bin/python -c 'import secrets; print(secrets.token_urlsafe(12))')}
-  if printf '%s\n' "$password" | .venv/bin/chartvault users add admin --role admin --password-stdin >/dev/null; then
+  permanent=${CHARTVAULT_ADMIN_PASSWORD:+--permanent}
+  if printf '%s\n' "$password" | .venv/bin/chartvault users add admin --role admin --password-stdin $permanent >/dev/null; then
     [[ -n ${CHARTVAULT_ADMIN_PASSWORD:-} ]] || echo "setup: web admin 'admin', one-time password: $password"
   else
     echo "setup: could not create the first admin; later run: chartvault users add admin --role admin"

@@ -23,6 +23,7 @@ from web.intake import ingest_uploads, upload_fields
 from web.openapi import openapi_document
 from web.permissions import PUBLIC, requires
 from web.search_views import query_from_args, run_search
+from web.upload_guard import accepts_upload
 
 bp = Blueprint("api", __name__, url_prefix="/api")
 
@@ -60,6 +61,7 @@ def openapi():  # noqa: ANN201
 
 @bp.post("/batches")
 @requires("upload")
+@accepts_upload
 def create_batch():  # noqa: ANN201
     result = ingest_uploads(
         request.files.getlist("files"), request.files.get("manifest"), actor=actor(),

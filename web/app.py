@@ -9,9 +9,7 @@ scripts and styles.
 
 from __future__ import annotations
 
-import time
 from typing import Any
-from urllib.parse import urlsplit
 
 from flask import (
     Flask,
@@ -26,11 +24,14 @@ from flask import (
 )
 from flask_wtf.csrf import CSRFError, CSRFProtect
 from werkzeug.middleware.proxy_fix import ProxyFix
+from werkzeug.exceptions import HTTPException
 
 from chartvault import logs
 from chartvault.errors import ChartvaultError
 from chartvault.settings import Settings, get_settings
+from web import upload_guard
 from web.permissions import PUBLIC, allowed, permission_of
+from web.redirects import same_origin_path
 
 CSP = ("default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
        "object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'")
@@ -42,6 +43,7 @@ def create_app(test_config: dict[str, Any] | None = None,
                settings: Settings | None = None) -> Flask:
     settings = settings or get_settings()
     app = Flask(__name__)
+    app.request_class = upload_guard.UploadRequest  # each file held to max_file_mb
     production = settings.environment == "production"
     app.config.update(
         SECRET_KEY=settings.secret_key, CHARTVAULT_SETTINGS=settings,
@@ -49,7 +51,7 @@ def create_app(test_config: dict[str, Any] | None = None,
         SESSION_COOKIE_HTTPONLY=True, SESSION_COOKIE_SAMESITE="Strict",
         SESSION_COOKIE_SECURE=production,
         SESSION_TIMEOUT_SECONDS=settings.session_timeout_minutes * 60,
-        MAX_CONTENT_LENGTH=settings.max_file_mb * 1024 * 1024 * 4,
+        MAX_CONTENT_LENGTH=settings.max_batch_mb * 2**20,
         WTF_CSRF_TIME_LIMIT=None,  # the session's inactivity limit bounds it instead
     )
     if test_config:
@@ -57,8 +59,12 @@ def create_app(test_config: dict[str, Any] | None = None,
     if settings.trusted_proxies:  # the client's address, scheme and host as the proxy saw them
         hops = settings.trusted_proxies
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)
-    csrf.init_app(app)
     logs.init_flask(app)  # a request id in every log line, one access line per request
+    # Authorisation before Flask-WTF's CSRF check: that check reads the form, and nothing
+    # may read a body before the sender is known (an anonymous upload is refused unread).
+    app.before_request(_authorize)
+    app.teardown_request(lambda _exc: upload_guard.release(app))
+    csrf.init_app(app)
     _register_blueprints(app)
     _register_handlers(app)
 
@@ -82,13 +88,17 @@ def _register_blueprints(app: Flask) -> None:
         queues,
         retention_views,
         search_views,
+        users_views,
     )
 
     for module in (auth, dashboard, batches, search_views, documents, patients, queues,
-                   retention_views, audit_views):
+                   retention_views, audit_views, users_views):
         app.register_blueprint(module.bp)
     csrf.exempt(api.bp)  # token clients; cookie clients are checked in api._csrf
     app.register_blueprint(api.bp)
+    for view in app.view_functions.values():
+        if upload_guard.is_upload(view):
+            csrf.exempt(view)  # checked on the headers by upload_guard.admit instead
 
 
 def _wants_json() -> bool:
@@ -103,7 +113,7 @@ def _error(code: str, message: str, status: int):  # noqa: ANN202
 
 def _load_user() -> None:
     from chartvault.db import session_scope
-    from web import accounts
+    from web import accounts, sessions
     from web.common import settings
 
     g.user, g.via, g.timed_out = None, "web", False
@@ -113,22 +123,18 @@ def _load_user() -> None:
             g.user = accounts.by_token(db, header[7:].strip())
         g.via = "api"
         return
-    user_id = session.get("uid")
-    if user_id is None:
-        return
-    now = time.time()
-    if now - session.get("seen", 0) > g.timeout_seconds:
-        session.clear()
-        g.timed_out = True
+    key = session.get("sid")
+    if not key:
         return
     with session_scope(settings()) as db:
-        g.user = accounts.by_id(db, user_id)
+        # background polling (the batch page's) is not activity
+        found = sessions.resolve(db, key, g.timeout_seconds, activity=not _wants_json())
+        g.user = accounts.account(found.user) if found.user is not None else None
     if g.user is None:
         session.clear()
+        g.timed_out = found.timed_out
         return
     g.via = "session"
-    if not _wants_json():  # background polling is not activity
-        session["seen"] = now
 
 
 def _authorize():  # noqa: ANN202
@@ -140,7 +146,10 @@ def _authorize():  # noqa: ANN202
     if request.endpoint == "static":
         g.user = None
         return None
-    permission = permission_of(current_app.view_functions.get(request.endpoint))
+    view = current_app.view_functions.get(request.endpoint)
+    if not upload_guard.is_upload(view):  # a form, not an upload: refused unread beyond it
+        request.max_content_length = FORM_BODY_LIMIT
+    permission = permission_of(view)
     if permission is None:  # deny by default: a route that declared nothing is a bug
         abort(500)
     _load_user()
@@ -151,21 +160,30 @@ def _authorize():  # noqa: ANN202
             return _error("unauthenticated", "send Authorization: Bearer TOKEN", 401)
         reason = "timeout" if g.timed_out else None
         return redirect(url_for("auth.login", next=_local(request.full_path), reason=reason))
+    if g.user.must_change_password and g.via == "session" \
+            and request.endpoint not in _ONE_TIME_PASSWORD_OPENS:
+        if _wants_json():
+            return _error("password_change_required",
+                          "choose your own password first (/account/password)", 403)
+        return redirect(url_for("auth.password", next=_local(request.full_path)))
     if not allowed(g.user.role, permission):
         return _error("forbidden", f"the {g.user.role} role may not do this", 403)
+    if upload_guard.is_upload(view):
+        upload_guard.admit(current_app.config["CHARTVAULT_SETTINGS"])
     return None
 
 
+FORM_BODY_LIMIT = 1 << 20  # every request body but an upload's (those: web.upload_guard)
+
+# what a signed-in user whose password someone else chose may open
+_ONE_TIME_PASSWORD_OPENS = frozenset({"auth.password", "auth.logout"})
+
+
 def _local(path: str) -> str:
-    parts = urlsplit(path)
-    if parts.scheme or parts.netloc or not path.startswith("/") or path.startswith("//"):
-        return "/"
-    return path.rstrip("?")
+    return (same_origin_path(path) or "/").rstrip("?")
 
 
 def _register_handlers(app: Flask) -> None:
-    app.before_request(_authorize)
-
     @app.errorhandler(ChartvaultError)
     def _chartvault_error(exc: ChartvaultError):  # noqa: ANN202
         if _wants_json():
@@ -179,8 +197,22 @@ def _register_handlers(app: Flask) -> None:
                       400)
 
     for status, code in ((400, "bad_request"), (404, "not_found"), (405, "method_not_allowed"),
-                         (413, "too_large"), (500, "internal_error")):
+                         (411, "length_required"), (413, "too_large"),
+                         (429, "too_many_requests"), (500, "internal_error"),
+                         (501, "not_implemented"), (502, "bad_gateway"),
+                         (503, "unavailable"), (504, "gateway_timeout")):
         app.register_error_handler(status, _http_error(code, status))
+
+    @app.errorhandler(Exception)
+    def _unexpected(exc: Exception):  # noqa: ANN202
+        """Any other error: logged with its traceback, answered in the app's format
+        (never the server's plain-text 500)."""
+        if isinstance(exc, HTTPException):
+            return _error(exc.name.lower().replace(" ", "_"), exc.description or exc.name,
+                          exc.code or 500)
+        app.logger.exception("unhandled error in %s", request.endpoint or "-")
+        return _error("internal_error", "internal error: the event is logged; try again "
+                      "or tell the administrator", 500)
 
     @app.after_request
     def _security_headers(response):  # noqa: ANN001, ANN202

@@ -12,6 +12,7 @@ from web import read_audit
 from web.common import actor, record, settings
 from web.intake import ingest_uploads, upload_fields
 from web.permissions import requires
+from web.upload_guard import accepts_upload
 
 bp = Blueprint("batches", __name__)
 
@@ -24,6 +25,7 @@ def upload_form():  # noqa: ANN201
 
 @bp.post("/upload")
 @requires("upload")
+@accepts_upload
 def upload():  # noqa: ANN201
     result = ingest_uploads(
         request.files.getlist("files"), request.files.get("manifest"), actor=actor(),

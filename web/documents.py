@@ -48,11 +48,21 @@ def stream_object(row: StoredObject, download_name: str | None = None) -> Respon
     missing one is NotFound before any byte is sent."""
     opened = store().get(row.key, row.version_id)
     handle = opened.__enter__()
+    try:
+        # The first chunk is read before any header is sent: an object that fails its
+        # integrity check there (a damaged original) is the app's error page, not the
+        # server's plain-text 500. A failure further on can only cut the download short.
+        first = handle.read(256 * 1024)
+    except BaseException:
+        opened.__exit__(None, None, None)
+        raise
 
     def chunks() -> Iterator[bytes]:
         try:
-            while chunk := handle.read(256 * 1024):
+            chunk = first
+            while chunk:
                 yield chunk
+                chunk = handle.read(256 * 1024)
         finally:
             opened.__exit__(None, None, None)
 

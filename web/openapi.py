@@ -9,7 +9,12 @@ ERRORS = {
     "401": "no or unknown bearer token",
     "403": "the user's role may not do this",
     "404": "no such object",
+    "411": "an upload sent chunked: send it with a Content-Length",
+    "413": "the upload is over CHARTVAULT_MAX_BATCH_MB, or a file in it over "
+           "CHARTVAULT_MAX_FILE_MB",
     "422": "the input cannot be processed as given",
+    "429": "the user already runs CHARTVAULT_MAX_CONCURRENT_UPLOADS uploads",
+    "507": "the server's temporary space is nearly full: retry later",
 }
 
 
@@ -59,7 +64,8 @@ def openapi_document() -> dict[str, Any]:
                 "responses": {"202": {"description": "accepted; OCR runs in the background",
                                       "content": {"application/json": {"schema": {
                                           "$ref": "#/components/schemas/Accepted"}}}},
-                              **_error_responses("400", "401", "403", "422")}}},
+                              **_error_responses("400", "401", "403", "411", "413", "422",
+                                                 "429", "507")}}},
             "/api/batches/{batch_id}": {"get": {
                 "summary": "Progress of a batch: documents, pages done, quarantine",
                 "parameters": [_id("batch_id", "batch id")],

@@ -18,6 +18,7 @@ PUBLIC = "public"  # login page, health check, static files
 PERMISSIONS: dict[str, frozenset[str]] = {
     # any signed-in user
     "dashboard": frozenset(ROLES),
+    "own_account": frozenset(ROLES),  # one's own password
     # reading charts: search, viewer, patient timeline, downloads
     "read_charts": frozenset({"clerk", "staff", "records_manager", "admin"}),
     # intake: upload batches, follow them, fix quarantine and review queues
@@ -29,6 +30,8 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "retention": frozenset({"records_manager", "admin"}),
     # who looked at what
     "audit": frozenset({"auditor", "admin"}),
+    # accounts: add, disable, reset passwords, change roles, revoke tokens
+    "users": frozenset({"admin"}),
 }
 
 _V = TypeVar("_V", bound=Callable)

@@ -18,9 +18,8 @@ if TYPE_CHECKING:
 
 
 def _serve_http(settings: Settings, host: str, port: int) -> None:
-    from waitress import serve as waitress_serve
-
     from web import create_app
+    from web.server import serve as serve_wsgi
 
     if settings.hot_folder:  # CHARTVAULT_HOT_FOLDER: a watcher thread beside the web page
         from archive import open_store
@@ -31,12 +30,10 @@ def _serve_http(settings: Settings, host: str, port: int) -> None:
         click.echo(f"Watching the hot folder {settings.hot_folder}")
     click.echo(f"Chartvault web page on http://{host}:{port}/  (Ctrl-C stops)")
     app = create_app(settings=settings)
-    # Uploads are limited by the app (413); waitress must not cut them off first. Behind
-    # trusted proxies waitress keeps their X-Forwarded-* headers (by default it drops them)
-    # for the app's ProxyFix, which believes exactly CHARTVAULT_TRUSTED_PROXIES hops.
-    waitress_serve(app, host=host, port=port, threads=8, ident="chartvault",
-                   max_request_body_size=app.config["MAX_CONTENT_LENGTH"] + (1 << 20),
-                   clear_untrusted_proxy_headers=not settings.trusted_proxies)
+    # Uploads are limited by the app on their headers (web.upload_guard); the server's
+    # own limit is only a backstop a little above it.
+    serve_wsgi(app, host, port, threads=8,
+               max_body=app.config["MAX_CONTENT_LENGTH"] + (1 << 20))
 
 
 @contextlib.contextmanager
@@ -67,7 +64,7 @@ def _exit_on_sigterm(_signum: int, _frame: object) -> None:
 @click.option("--workers/--no-workers", "with_workers", default=None,
               help="Start a worker and beat (default: only on the embedded queue).")
 def serve(host: str, port: int, with_workers: bool | None) -> None:
-    """Serve the web page (waitress); on the embedded queue also a worker and beat."""
+    """Serve the web page (cheroot); on the embedded queue also a worker and beat."""
     settings = get_settings()
     embedded_only = with_workers is None
     if with_workers is False:
@@ -152,16 +149,14 @@ def demo(host: str, port: int, then_serve: bool, as_json: bool) -> None:
 
 def _demo_admin(settings: Settings, host: str, port: int) -> None:
     """A demo admin whose fresh random password is printed once (the page needs a login)."""
-    import secrets
-
     from chartvault.db import session_scope
-    from web import accounts
+    from web import accounts, passwords
 
-    password = secrets.token_urlsafe(12)
+    password = passwords.generate()
     with session_scope(settings) as session:
         accounts.add_or_reset(session, "demo-admin", "admin", password, "demo")
     click.echo(f"Sign in at http://{host}:{port}/ as demo-admin with the one-time "
-               f"password {password}")
+               f"password (you choose your own at the first sign-in) {password}")
 
 
 def _demo_charts(folder: Path) -> list[tuple[Path, ChartSpec]]:

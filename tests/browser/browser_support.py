@@ -3,8 +3,8 @@
 
 from __future__ import annotations
 
-PASSWORDS = {"clerk": "clerk password 1234", "admin": "admin password 1234",
-             "records-manager": "records password 1234", "auditor": "auditor password 1234"}
+PASSWORDS = {"clerk": "scanner meadow 4821", "admin": "keeper of keys 9173",
+             "records-manager": "shelves and dates 5530", "auditor": "ledger lantern 2648"}
 
 
 def sign_in(page, base: str, name: str) -> None:  # noqa: ANN001

@@ -1,4 +1,4 @@
-"""A real server (``chartvault serve``: waitress, a Celery worker and beat) on a fresh
+"""A real server (``chartvault serve``: cheroot, a Celery worker and beat) on a fresh
 embedded install, driven by Debian's Chromium through Playwright (it cannot download its own)."""
 
 from __future__ import annotations
@@ -67,7 +67,7 @@ def _free_port() -> int:
 
 
 def _start_serve(env: dict[str, str], log: Path) -> tuple[str, subprocess.Popen]:
-    """``chartvault serve`` (waitress; on the embedded queue also a worker and beat)."""
+    """``chartvault serve`` (cheroot; on the embedded queue also a worker and beat)."""
     port = _free_port()
     with log.open("wb") as out:
         process = subprocess.Popen(

@@ -4,7 +4,6 @@ after it is back works without a restart."""
 
 from __future__ import annotations
 
-import time
 from urllib.parse import urlsplit
 
 import pytest
@@ -31,7 +30,8 @@ def gated_db(cv_env, postgres_url, monkeypatch):  # noqa: ANN001, ANN201
 
 def test_database_gone_during_requests_is_a_clean_503(gated_db) -> None:  # noqa: ANN001
     from chartvault.db import session_scope
-    from web import accounts, create_app
+    from chartvault.models import User
+    from web import accounts, create_app, sessions
     from web.permissions import ROLES, allowed
 
     gate, settings = gated_db
@@ -46,8 +46,10 @@ def test_database_gone_during_requests_is_a_clean_503(gated_db) -> None:  # noqa
     headers = {"Authorization": f"Bearer {token}"}
     assert api.get("/api/batches/nope", headers=headers).status_code == 404
     page = app.test_client()
+    with session_scope(settings) as session:  # a signed-in browser (server-side session)
+        key = sessions.start(session, session.get(User, user.id), "127.0.0.1")
     with page.session_transaction() as sess:
-        sess["uid"], sess["seen"] = user.id, time.time()
+        sess["sid"] = key
 
     gate.down()
     response = api.get("/api/batches/nope", headers=headers)

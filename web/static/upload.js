@@ -31,6 +31,8 @@
     var xhr = new XMLHttpRequest();
     xhr.open("POST", form.action);
     xhr.setRequestHeader("Accept", "application/json");
+    var token = document.querySelector('meta[name="csrf-token"]');
+    if (token) { xhr.setRequestHeader("X-CSRFToken", token.getAttribute("content")); }
     bar.hidden = false;
     status.textContent = "Uploading…";
     xhr.upload.addEventListener("progress", function (ev) {

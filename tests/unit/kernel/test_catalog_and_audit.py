@@ -2,7 +2,7 @@ from datetime import date
 
 import pytest
 from sqlalchemy import inspect as sa_inspect
-from sqlalchemy import select, text, update
+from sqlalchemy import select, update
 
 from chartvault import audit
 from chartvault.db import engine_for, session_scope

@@ -22,7 +22,7 @@ def test_every_page_on_postgres(cv_env, postgres_url, monkeypatch) -> None:  # n
     settings = get_settings()
     doc_id, batch_id = new_id(), new_id()
     with session_scope(settings) as session:
-        admin = accounts.add_user(session, "admin", "admin", "p" * 16, "test")
+        admin = accounts.add_user(session, "admin", "admin", "plum violin gravel 42", "test")
         session.add(Patient(mrn="TST000900", name="TESTPATIENT, Pg"))
         session.add(Batch(id=batch_id, created_by="test", source="cli"))
         session.flush()

@@ -14,7 +14,7 @@ from web.permissions import PERMISSIONS, PUBLIC, ROLES, permission_of
 
 DUMMY = {"document_id": "0" * 32, "batch_id": "0" * 32, "entry_id": "0" * 32,
          "destruction_id": "0" * 32, "hold_id": "0" * 32, "fmt": "pdf", "mrn": "TST000000",
-         "number": 1, "filename": "app.css", "seq": 1}
+         "number": 1, "filename": "app.css", "seq": 1, "name": "nobody-here"}
 
 
 def _rules(app):  # noqa: ANN001, ANN202

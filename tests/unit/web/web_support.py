@@ -3,12 +3,20 @@
 
 from __future__ import annotations
 
-import time
-
 PASSWORD = "correct horse battery staple"
 
 
-def sign_in(client, user_id: int) -> None:  # noqa: ANN001
-    """Put a signed-in session in the client's cookie (skips argon2 on every test)."""
+def sign_in(client, user_id: int) -> str:  # noqa: ANN001
+    """Start a server-side session for the user and put it in the client's cookie
+    (skips the sign-in form and argon2 on every test); returns the session key."""
+    from chartvault.db import session_scope
+    from chartvault.models import User
+    from web import sessions
+
+    settings = client.application.config["CHARTVAULT_SETTINGS"]
+    with session_scope(settings) as db:
+        key = sessions.start(db, db.get(User, user_id), "127.0.0.1")
     with client.session_transaction() as sess:
-        sess["uid"], sess["seen"] = user_id, time.time()
+        sess.clear()
+        sess["sid"] = key
+    return key
