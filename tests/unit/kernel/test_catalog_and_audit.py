@@ -60,20 +60,17 @@ def test_a_catalog_at_head_is_not_migrated_again_and_an_older_one_is(
     assert upgrades == []  # at head: alembic not run
     from alembic.config import Config
 
-    from chartvault.db import HEAD_REVISION, MIGRATIONS
+    from chartvault.db import HEAD_REVISION, MIGRATIONS, _revision
 
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
     with engine.begin() as connection:  # a catalog one migration behind
         config.attributes["connection"] = connection
         alembic.command.downgrade(config, "-1")
-        behind = connection.execute(text("SELECT version_num FROM alembic_version")).scalar()
-    assert behind != HEAD_REVISION
+    assert _revision(engine) != HEAD_REVISION
     migrate(engine)
     assert upgrades == ["head"]
-    with engine.connect() as connection:
-        assert connection.execute(text("SELECT version_num FROM alembic_version")
-                                  ).scalar() == HEAD_REVISION
+    assert _revision(engine) == HEAD_REVISION
 
 
 def test_audit_chain_detects_an_edited_row(settings) -> None:  # noqa: ANN001
