@@ -49,6 +49,8 @@ RANGES: dict[str, tuple[float, float]] = {
     "max_file_mb": (1, 10_000),
     "max_pages": (1, 100_000),
     "max_pixels": (1_000_000, 2_000_000_000),
+    "max_page_decoded_mb": (8, 4096),
+    "max_document_decoded_mb": (8, 1_000_000),
     "separator_dpi": (50, 600),
     "hot_folder_interval": (0.1, 3600),
     "worker_concurrency": (1, 256),
@@ -111,6 +113,9 @@ class Settings:
     max_file_mb: int = 512
     max_pages: int = 1000
     max_pixels: int = 200_000_000
+    # decoded bytes (ocr.bombs): a 600 dpi colour letter page is 101 MB, a 300 dpi one 25
+    max_page_decoded_mb: int = 160
+    max_document_decoded_mb: int = 32_000
     # intake: document types, separator sheets, hot folder
     document_types_file: Path | None = None  # YAML; None = the list shipped in ingest/
     register_patients: bool = True  # False: an MRN not in the catalog is quarantined
@@ -247,6 +252,8 @@ _PARSERS: dict[str, Callable[[str], Any]] = {
     "max_file_mb": _int,
     "max_pages": _int,
     "max_pixels": _int,
+    "max_page_decoded_mb": _int,
+    "max_document_decoded_mb": _int,
     "document_types_file": _optional_path,
     "register_patients": _bool,
     "separator_barcodes": _words,
