@@ -10,8 +10,7 @@ from pathlib import Path
 import pytest
 
 from chartvault.errors import BadInput
-from ingest.checks import (check_extension, check_name, check_pdf_active_content,
-                           check_polyglot)
+from ingest.checks import check_extension, check_name, check_pdf_active_content, check_polyglot
 from tests.support.ingest_corpus import damaged_object, hidden_javascript
 
 

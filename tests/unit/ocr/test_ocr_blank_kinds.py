@@ -17,7 +17,7 @@ import pytest
 from chartvault.settings import Settings
 from ocr import cleanup
 from ocr.rasterize import Raster, rasterize
-from tests.support.page_kinds import PageKind, blank_kinds, bilevel, page_kinds, text_page
+from tests.support.page_kinds import PageKind, bilevel, blank_kinds, page_kinds, text_page
 
 pytestmark = pytest.mark.slow
 
