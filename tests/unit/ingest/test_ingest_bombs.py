@@ -24,9 +24,11 @@ WORKER_CAP_MB = 350  # CHARTVAULT_WORKER_MAX_MEMORY_MB's default
 def _ingest(env: dict[str, str], *args: str) -> tuple[subprocess.CompletedProcess, int]:
     """`chartvault ingest ARGS --json` in a process of its own; (result, peak RSS in MB)."""
     script = textwrap.dedent(f"""
-        import atexit, resource, sys
-        atexit.register(lambda: sys.stderr.write(
-            "maxrss_kb=%d\\n" % resource.getrusage(resource.RUSAGE_SELF).ru_maxrss))
+        import atexit, sys
+        # VmHWM, not ru_maxrss: Linux carries the forking parent's peak over the exec
+        atexit.register(lambda: sys.stderr.write(next(
+            "maxrss_kb=%s\\n" % line.split()[1] for line in open("/proc/self/status")
+            if line.startswith("VmHWM:"))))
         from chartvault.cli import run
         sys.argv = ["chartvault", "ingest", *{list(args)!r}, "--json"]
         run()
