@@ -45,7 +45,8 @@ def check_extension(name: str, kind: str) -> None:
     claimed = _EXTENSIONS.get(Path(display_name(name)).suffix.lower())
     if claimed and claimed != kind:
         raise BadInput(f"{display_name(name)} is named like {_NAMES[claimed]} but its content is "
-                       f"{_NAMES.get(kind, kind)}; rename it (release with --filename) or rescan",
+                       f"{_NAMES.get(kind, kind)}; release it under a name that matches its "
+                       "content, or rescan",
                        code="type_mismatch")
 
 

@@ -19,7 +19,7 @@ from chartvault.db import session_scope
 from chartvault.errors import PermissionDenied
 from web import documents
 from web.common import actor, settings
-from web.intake import ingest_uploads, upload_fields
+from web.intake import ingest_uploads, upload_fields, with_outcomes
 from web.openapi import openapi_document
 from web.permissions import PUBLIC, requires
 from web.search_views import query_from_args, restricted_ids, run_search
@@ -76,7 +76,7 @@ def create_batch():  # noqa: ANN201
 def get_batch(batch_id: str):  # noqa: ANN201
     with session_scope(settings()) as db:
         view = batch_view(db, batch_id)
-    return jsonify(jsonable(view))
+    return jsonify(jsonable(with_outcomes(view, batch_id)))
 
 
 @bp.get("/search")

@@ -9,7 +9,7 @@ from chartvault.catalog import batch_view
 from chartvault.db import session_scope
 from chartvault.models import Batch
 from web.common import actor, record, settings
-from web.intake import ingest_uploads, upload_fields
+from web.intake import ingest_uploads, upload_fields, with_outcomes
 from web.permissions import requires
 
 bp = Blueprint("batches", __name__)
@@ -50,5 +50,7 @@ def show(batch_id: str):  # noqa: ANN201
     with session_scope(settings()) as db:
         view = batch_view(db, batch_id)
         record(db, "view", object_type="batch", object_id=batch_id)
+    view = with_outcomes(view, batch_id)
     releasable = {e["id"] for e in list_entries(settings(), batch_id) if e["releasable"]}
     return render_template("batch.html", batch=view, releasable=releasable)
+
