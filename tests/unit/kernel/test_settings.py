@@ -26,10 +26,11 @@ def test_embedded_defaults_live_under_home(tmp_path: Path) -> None:
         ({"CHARTVAULT_OCR_DPI": "-3"}, "CHARTVAULT_OCR_DPI"),
         ({"CHARTVAULT_OBJECT_STORE": "s3"}, "CHARTVAULT_S3_ENDPOINT"),
         ({"CHARTVAULT_SEARCH_BACKEND": "elasticsearch"}, "CHARTVAULT_ELASTICSEARCH_URL"),
-        ({"CHARTVAULT_ENVIRONMENT": "production", **{
-            "CHARTVAULT_DATABASE_URL": "postgresql+psycopg://cv@db/cv",
-            "CHARTVAULT_BROKER_URL": "redis://redis:6379/0", "CHARTVAULT_OBJECT_STORE": "filesystem",
-            "CHARTVAULT_SEARCH_BACKEND": "tantivy"}}, "CHARTVAULT_SECRET_KEY"),
+        ({"CHARTVAULT_ENVIRONMENT": "production",
+          "CHARTVAULT_DATABASE_URL": "postgresql+psycopg://cv@db/cv",
+          "CHARTVAULT_BROKER_URL": "redis://redis:6379/0",
+          "CHARTVAULT_OBJECT_STORE": "filesystem", "CHARTVAULT_SEARCH_BACKEND": "tantivy"},
+         "CHARTVAULT_SECRET_KEY"),
         ({"CHARTVAULT_MRN_PATTERN": "(["}, "CHARTVAULT_MRN_PATTERN"),
         ({"CHARTVAULT_OCR_FORCE": "maybe"}, "CHARTVAULT_OCR_FORCE"),
         ({"CHARTVAULT_OCR_ENGINE": "cuneiform"}, "CHARTVAULT_OCR_ENGINE"),
@@ -122,8 +123,8 @@ def test_unknown_variable_far_from_any_name_points_at_the_table(tmp_path):
 def test_unknown_settings_file_key_names_the_file_and_the_right_variable(tmp_path):
     file = tmp_path / "settings.yaml"
     file.write_text("objectstore: s3\n")
-    with pytest.raises(ConfigurationError, match=r"unknown setting CHARTVAULT_OBJECTSTORE; did "
-                                                 r"you mean CHARTVAULT_OBJECT_STORE\?.*settings.yaml"):
+    with pytest.raises(ConfigurationError, match=r"unknown setting CHARTVAULT_OBJECTSTORE; "
+                       r"did you mean CHARTVAULT_OBJECT_STORE\?.*settings.yaml"):
         load_settings({"CHARTVAULT_HOME": str(tmp_path), "CHARTVAULT_SETTINGS_FILE": str(file)})
 
 
