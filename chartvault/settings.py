@@ -55,7 +55,7 @@ RANGES: dict[str, tuple[float, float]] = {
     "hot_folder_interval": (0.1, 3600),
     "worker_concurrency": (1, 256),
     "worker_max_memory_mb": (100, 1_000_000),
-    "broker_visibility_timeout": (1, 86_400),
+    "broker_visibility_timeout": (4, 86_400),
     "session_timeout_minutes": (0.01, 24 * 60),  # fractions: tests use a few seconds
 }
 # the backends a production deployment must name: an embedded default chosen because a
@@ -131,8 +131,9 @@ class Settings:
     # a pool process above this resident size is replaced after its current task: the
     # tesserocr engine keeps Tesseract loaded in the process, so slow growth is bounded
     worker_max_memory_mb: int = 350
-    # seconds before Redis hands an unacknowledged task (its worker died) to another worker
-    broker_visibility_timeout: int = 3600
+    # seconds before Redis hands an unacknowledged task (its worker died) to another
+    # worker; live workers renew theirs every quarter of it (chartvault.broker_heartbeat)
+    broker_visibility_timeout: int = 60
     log_level: str = "warning"  # CLI log level (the worker takes --loglevel); JSON on stderr
     secret_key: str = ""
     session_timeout_minutes: float = 15  # fractions allowed (tests use a few seconds)
