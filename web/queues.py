@@ -25,7 +25,11 @@ def quarantine():  # noqa: ANN201
         resolved = list(db.scalars(select(QuarantineEntry).where(
             QuarantineEntry.resolved_at.is_not(None))
             .order_by(QuarantineEntry.resolved_at.desc()).limit(20)))
-    return render_template("quarantine.html", entries=open_entries, resolved=resolved)
+    from ingest.quarantine import releasable
+
+    can_release = {e.id for e in open_entries if releasable(e.code, e.object_key)}
+    return render_template("quarantine.html", entries=open_entries, resolved=resolved,
+                           can_release=can_release)
 
 
 @bp.post("/quarantine/<entry_id>/discard")

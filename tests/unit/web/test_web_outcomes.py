@@ -110,6 +110,10 @@ def test_release_is_offered_only_where_it_can_succeed(as_role, chart, queued, se
     release_forms = page.count(f"/quarantine/{entries['no-mrn.pdf']['id']}/release")
     assert release_forms >= 1
     assert f"/quarantine/{entries['broken.pdf']['id']}/release" not in page
+    with client.get("/quarantine") as r:  # the quarantine page too
+        listing = r.get_data(as_text=True)
+    assert f"/quarantine/{entries['no-mrn.pdf']['id']}/release" in listing
+    assert f"/quarantine/{entries['broken.pdf']['id']}/release" not in listing
     with client.post(f"/quarantine/{entries['broken.pdf']['id']}/release",
                      data={"mrn": "TST000777", "type": "progress_notes"},
                      follow_redirects=True) as r:  # a hand-made request is refused, plainly
