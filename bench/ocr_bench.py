@@ -6,10 +6,10 @@ Tesseract, PDF, PNG) against ``tesseract`` run by hand with
 once producing only text and once producing the same outputs as Chartvault
 (``pdf tsv txt``). Accuracy: character error rate (white space folded,
 Levenshtein / length of the truth) on synthetic pages (clean, noisy, skewed
-3 degrees, turned 90 and 180 degrees, faint) and on the shared samples with a ground
-truth.
+3 degrees, turned 90 and 180 degrees, faint, bi-level; small bi-level and gray pages)
+and on the shared samples with a ground truth.
 
-    .venv/bin/python bench/ocr_bench.py [--seeds 2] [--repeat 1] [--write-results]
+    .venv/bin/python bench/ocr_bench.py [--seeds 2] [--repeat 1] [--only bi-level] [--write-results]
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from PIL import Image
+from PIL import Image, ImageFont
 from rapidfuzz.distance import Levenshtein
 
 REPO = Path(__file__).resolve().parents[1]
@@ -38,7 +38,16 @@ SAMPLES = (REPO.parent / "shared" / "samples").resolve()
 KINDS = {"clean": {}, "noisy": {"noise": True}, "skewed 3°": {"skew": 3.0},
          "turned 90°": {"rotate": 90}, "turned 180°": {"rotate": 180},
          # a light photocopy or a faded fax: the clean page's text at gray 213 on white
-         "faint": {"fade": 6}}
+         "faint": {"fade": 6},
+         # a bi-level scanner or a fax: 1-bit CCITT G4 TIFF at the page's own resolution
+         "bi-level 200 dpi": {"fmt": "tiff-g4", "dpi": 200},
+         "bi-level 300 dpi": {"fmt": "tiff-g4", "dpi": 300}}
+# Small pages (labels, receipts, cropped snippets: Tesseract's phototest.tif is a 640x480
+# 1-bit TIFF at 200 dpi): (kind, width px, height px, dpi, 1-bit?), a few lines of body text
+SMALL = (("bi-level snippet 640x480 200 dpi", 640, 480, 200, True),
+         ("bi-level label 400x160 200 dpi", 400, 160, 200, True),
+         ("bi-level receipt 380x600 300 dpi", 380, 600, 300, True),
+         ("gray snippet 640x480 300 dpi", 640, 480, 300, False))
 SAMPLE_PAGES = [  # (kind, file, pages, truth file)
     ("sample linn (PNG)", "ocrmypdf-linn.png", (1,), "ocrmypdf-linn.ref.txt"),
     ("sample skew (PDF)", "ocrmypdf-skew.pdf", (1,), "ocrmypdf-linn.ref.txt"),
@@ -104,22 +113,60 @@ def cer(text: str, truth: str) -> float:
     return Levenshtein.distance(got, want) / max(1, len(want))
 
 
-def synthetic_cases(folder: Path, seeds: int, dpi: int) -> list[Case]:
+def synthetic_cases(folder: Path, seeds: int, dpi: int, only: str = "") -> list[Case]:
     cases = []
     for kind, options in KINDS.items():
+        if only not in kind:
+            continue
         options = dict(options)
         fade = options.pop("fade", None)
+        fmt, page_dpi = options.pop("fmt", "pdf"), options.pop("dpi", dpi)
         for seed in range(seeds):
             spec = spec_for(fake_patients(1, 100 + seed)[0], 100 + seed, **options)
-            path = folder / f"{kind[:6].strip()}-{seed}.pdf"
-            if fade:  # the page rendered, its ink faded, as a one-page scanned PDF
+            path = folder / f"{kind.replace(' ', '-')}-{seed}.pdf"
+            if fmt != "pdf":
+                chart = make_chart(spec, path.with_suffix(".tif"), fmt, page_dpi)
+            elif fade:  # the page rendered, its ink faded, as a one-page scanned PDF
                 chart = make_chart(spec, path.with_suffix(".png"), "png", dpi)
                 with Image.open(chart.path) as page:
                     faded = page.convert("L").point(lambda v, f=fade: 255 - (255 - v) // f)
                     faded.save(path, "PDF", resolution=dpi)
             else:
                 chart = make_chart(spec, path, "pdf", dpi)
-            cases.append(Case(kind, path, (1,), chart.page_texts[0]))
+            cases.append(Case(kind, chart.path, (1,), chart.page_texts[0]))
+    return cases + small_cases(folder, seeds, only)
+
+
+def small_cases(folder: Path, seeds: int, only: str = "") -> list[Case]:
+    """Lines of a chart's body text drawn on a small canvas, as a label or a snippet."""
+    from PIL import ImageDraw
+
+    from chartvault.synthetic import BODY_PT, FONT_REGULAR, _wrap, page_lines
+
+    folder.mkdir(parents=True, exist_ok=True)
+    cases = []
+    for kind, width, height, dpi, one_bit in SMALL:
+        if only not in kind:
+            continue
+        for seed in range(seeds):
+            spec = spec_for(fake_patients(1, 200 + seed)[0], 200 + seed)
+            font = ImageFont.truetype(str(FONT_REGULAR), round(BODY_PT * dpi / 72))
+            step, margin = round(BODY_PT * dpi / 72 * 1.5), round(0.1 * dpi)
+            body = " ".join(t for style, t in page_lines(spec, 1, 10_000, dpi)
+                            if style == "body")
+            lines = _wrap(body, font, width - 2 * margin)[:max(1, (height - margin) // step)]
+            image = Image.new("L", (width, height), 255)
+            draw = ImageDraw.Draw(image)
+            for index, line in enumerate(lines):
+                draw.text((margin, margin + index * step), line, fill=0, font=font)
+            path = folder / f"{kind.split()[0]}-{width}x{height}-{seed}.tif"
+            if one_bit:
+                image.point(lambda v: 255 if v >= 128 else 0).convert("1").save(
+                    path, "TIFF", compression="group4", dpi=(dpi, dpi))
+            else:
+                path = path.with_suffix(".png")
+                image.save(path, "PNG", dpi=(dpi, dpi))
+            cases.append(Case(kind, path, (1,), "\n".join(lines)))
     return cases
 
 
@@ -245,14 +292,16 @@ def report(rows: list[Row], command: str) -> str:
                      f" | {cpu['api'] / cpu['same']:.2f}"
                      f" | {c_ours:.4f} | {c_api:.4f} | {c_raw:.4f} | {c_same:.4f} |")
     u = upright
+    if u["render"] + u["full"] and u["txt"] and u["same"]:
+        lines += [
+            "", "Upright pages overall, CPU (turned pages excluded: they need orientation "
+            "detection and a second read by design): CLI engine / (raw render + raw tesseract "
+            f"same outputs) = {u['ours'] / (u['render'] + u['full']):.2f}; CLI engine / raw "
+            f"tesseract same outputs = {u['ours'] / u['full']:.2f}; CLI engine / raw tesseract "
+            f"txt only = {u['ours'] / u['txt']:.2f}; tesserocr engine / raw tesseract txt only "
+            f"= {u['api'] / u['txt']:.2f}; tesserocr engine / raw tesseract txt on the same "
+            f"pixels = {u['api'] / u['same']:.2f}."]
     lines += [
-        "", "Upright pages overall, CPU (turned pages excluded: they need orientation "
-        "detection and a second read by design): CLI engine / (raw render + raw tesseract "
-        f"same outputs) = {u['ours'] / (u['render'] + u['full']):.2f}; CLI engine / raw "
-        f"tesseract same outputs = {u['ours'] / u['full']:.2f}; CLI engine / raw tesseract "
-        f"txt only = {u['ours'] / u['txt']:.2f}; tesserocr engine / raw tesseract txt only = "
-        f"{u['api'] / u['txt']:.2f}; tesserocr engine / raw tesseract txt on the same pixels "
-        f"= {u['api'] / u['same']:.2f}.",
         "", f"Command: `{command}`"]
     return "\n".join(lines)
 
@@ -276,14 +325,15 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=1, help="timed runs per page")
     parser.add_argument("--dpi", type=int, default=300)
     parser.add_argument("--no-samples", action="store_true")
+    parser.add_argument("--only", default="", help="only the synthetic kinds naming this")
     parser.add_argument("--write-results", action="store_true",
                         help="replace the '## OCR' section of bench/RESULTS.md")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="cv-ocr-bench-") as tmp:
         folder = Path(tmp)
         settings = Settings(home=folder / "home", ocr_dpi=args.dpi, ocr_page_timeout=300)
-        cases = synthetic_cases(folder / "charts", args.seeds, args.dpi)
-        cases += [] if args.no_samples else sample_cases()
+        cases = synthetic_cases(folder / "charts", args.seeds, args.dpi, args.only)
+        cases += [] if args.no_samples or args.only else sample_cases()
         rows = []
         for index, case in enumerate(cases):
             print(f"[{index + 1}/{len(cases)}] {case.kind}: {case.source.name}", file=sys.stderr)

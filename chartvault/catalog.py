@@ -73,7 +73,8 @@ def batch_view(session: Session, batch_id: str) -> dict[str, Any]:
             Page.document_id.in_([d.id for d in docs]), Page.status != "pending")
         .group_by(Page.document_id)).all())
     counts = Counter(d.status for d in docs)
-    counts["quarantined"] = len(quarantined)
+    # a released (or discarded) file is quarantined no more
+    counts["quarantined"] = sum(1 for q in quarantined if q.resolved_at is None)
     return {
         "id": batch.id, "source": batch.source, "created_by": batch.created_by,
         "created_at": batch.created_at, "counts": dict(counts),

@@ -49,8 +49,11 @@ def make_celery(settings: Settings) -> Celery:
         broker_url=settings.broker_url,
         broker_connection_retry_on_startup=True,
         # kombu's SQLAlchemy transport hands its options to create_engine: none there.
+        # Redis: a short visibility timeout that live workers renew (broker_heartbeat),
+        # swept every 10 s, so a killed worker's messages come back within a minute or so
         broker_transport_options={} if settings.embedded_queue else {
-            "visibility_timeout": settings.broker_visibility_timeout},
+            "visibility_timeout": settings.broker_visibility_timeout,
+            "unacked_restore_interval": 10, "unacked_restore_throttle": 1},
         task_serializer="json",
         accept_content=["json"],
         result_serializer="json",
@@ -83,6 +86,9 @@ def make_celery(settings: Settings) -> Celery:
         },
         timezone="UTC",
     )
+    from chartvault.broker_heartbeat import UnackedHeartbeat
+
+    app.steps["consumer"].add(UnackedHeartbeat)
     return app
 
 

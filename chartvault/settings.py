@@ -9,11 +9,14 @@ variable's name instead of deep inside a worker.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import dataclasses
+import difflib
 import os
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -32,6 +35,38 @@ ENVIRONMENTS = ("development", "production")
 SEPARATOR_SYMBOLOGIES = ("qr", "code128", "code39", "datamatrix")
 DEFAULT_SEPARATOR_SYMBOLOGIES = ("qr", "code128", "code39")
 PAGE_IMAGE_FORMATS = ("jpeg", "webp", "png")  # ocr.thumbnails.FORMATS
+# CHARTVAULT_* variables that are not settings: this file's own, the first web admin's
+# password (scripts/setup.sh), the marker workers carry (chartvault.workers) and the
+# pipeline bench's probe (bench/worker_probe). Any other unknown name stops start-up.
+NOT_SETTINGS = frozenset({"SETTINGS_FILE", "ADMIN_PASSWORD", "STARTED_BY", "BENCH_PROBE"})
+# (lowest, highest) accepted for each number; a value outside stops start-up
+RANGES: dict[str, tuple[float, float]] = {
+    "default_retention_years": (1, 200),
+    "search_shards": (1, 64),  # search.shards.MAX_SHARDS (not imported: no cycle)
+    "ocr_dpi": (70, 1200),
+    "ocr_page_timeout": (1, 3600),
+    "ocr_confidence_threshold": (0, 100),
+    "max_file_mb": (1, 10_000),
+    "max_pages": (1, 100_000),
+    "max_pixels": (1_000_000, 2_000_000_000),
+    "max_page_decoded_mb": (8, 4096),
+    "max_document_decoded_mb": (8, 1_000_000),
+    "separator_dpi": (50, 600),
+    "hot_folder_interval": (0.1, 3600),
+    "worker_concurrency": (1, 256),
+    "worker_max_memory_mb": (100, 1_000_000),
+    "broker_visibility_timeout": (4, 86_400),
+    "session_timeout_minutes": (0.01, 24 * 60),  # fractions: tests use a few seconds
+    "minimum_retention_days": (0, 36_500),
+    "intake_lock_hours": (0, 24 * 365),
+    "max_batch_mb": (1, 1_000_000),
+    "max_concurrent_uploads": (1, 1000),
+    "upload_temp_reserve_mb": (0, 1_000_000),
+    "trusted_proxies": (0, 10),
+}
+# the backends a production deployment must name: an embedded default chosen because a
+# variable was left out would keep records where the deployment does not look
+PRODUCTION_NAMED = ("database_url", "broker_url", "object_store", "search_backend")
 
 
 def _default_home() -> Path:
@@ -94,6 +129,9 @@ class Settings:
     upload_temp_reserve_mb: int = 512
     max_pages: int = 1000
     max_pixels: int = 200_000_000
+    # decoded bytes (ocr.bombs): a 600 dpi colour letter page is 101 MB, a 300 dpi one 25
+    max_page_decoded_mb: int = 160
+    max_document_decoded_mb: int = 32_000
     # intake: document types, separator sheets, hot folder
     document_types_file: Path | None = None  # YAML; None = the list shipped in ingest/
     register_patients: bool = True  # False: an MRN not in the catalog is quarantined
@@ -109,8 +147,9 @@ class Settings:
     # a pool process above this resident size is replaced after its current task: the
     # tesserocr engine keeps Tesseract loaded in the process, so slow growth is bounded
     worker_max_memory_mb: int = 350
-    # seconds before Redis hands an unacknowledged task (its worker died) to another worker
-    broker_visibility_timeout: int = 3600
+    # seconds before Redis hands an unacknowledged task (its worker died) to another
+    # worker; live workers renew theirs every quarter of it (chartvault.broker_heartbeat)
+    broker_visibility_timeout: int = 60
     log_level: str = "warning"  # CLI log level (the worker takes --loglevel); JSON on stderr
     secret_key: str = ""
     # reverse proxies in front of `serve` whose X-Forwarded-For/-Proto/-Host are believed
@@ -120,7 +159,6 @@ class Settings:
     # a second copy of every audit anchor, somewhere the site controls: "" (none),
     # "syslog" (the local syslog, facility auth), or a file path (one JSON line each)
     audit_anchor_export: str = ""
-    extra: Mapping[str, str] = field(default_factory=dict, hash=False, compare=False)
 
     @property
     def embedded_queue(self) -> bool:
@@ -195,6 +233,23 @@ def _regex(value: str) -> str:
     return value
 
 
+def _storage_key(value: str) -> str:
+    """Base64 of 32 bytes (AES-256), checked here so that a bad key stops start-up, not
+    the first upload; the archive decodes it (archive.common.decode_storage_key)."""
+    value = value.strip()
+    if not value:
+        return value
+    try:
+        key = base64.b64decode(value, validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise ValueError("not valid base64 (expected 32 random bytes, e.g. "
+                         "`openssl rand -base64 32`)") from exc
+    if len(key) != 32:
+        raise ValueError(f"must decode to 32 bytes (AES-256), got {len(key)}; make one with "
+                         "`openssl rand -base64 32`")
+    return value
+
+
 _PARSERS: dict[str, Callable[[str], Any]] = {
     "home": _path,
     "environment": _choice(*ENVIRONMENTS),
@@ -202,7 +257,7 @@ _PARSERS: dict[str, Callable[[str], Any]] = {
     "broker_url": _text,
     "object_store": _choice(*OBJECT_STORES),
     "store_path": _path,
-    "storage_key": _text,
+    "storage_key": _storage_key,
     "s3_endpoint": _text,
     "s3_access_key": _text,
     "s3_secret_key": _text,
@@ -237,6 +292,8 @@ _PARSERS: dict[str, Callable[[str], Any]] = {
     "upload_temp_reserve_mb": _int,
     "max_pages": _int,
     "max_pixels": _int,
+    "max_page_decoded_mb": _int,
+    "max_document_decoded_mb": _int,
     "document_types_file": _optional_path,
     "register_patients": _bool,
     "separator_barcodes": _words,
@@ -261,6 +318,8 @@ def variable(name: str) -> str:
 
 
 def _raw_values(environ: Mapping[str, str]) -> dict[str, str]:
+    """The settings file's values, overridden by the environment's; raises
+    :class:`ConfigurationError` for a name that is no setting (a typo)."""
     raw: dict[str, str] = {}
     settings_file = environ.get(PREFIX + "SETTINGS_FILE")
     if settings_file:
@@ -271,17 +330,27 @@ def _raw_values(environ: Mapping[str, str]) -> dict[str, str]:
         if not isinstance(loaded, dict):
             raise ConfigurationError(f"{PREFIX}SETTINGS_FILE={settings_file}: not a mapping")
         for key, value in loaded.items():
-            raw[str(key).lower()] = "" if value is None else str(value)
-    extra = {}
+            name = str(key).lower()
+            if name not in _PARSERS:
+                raise ConfigurationError(f"{_unknown(variable(name))} (key {key!r} in the "
+                                         f"settings file {settings_file})")
+            raw[name] = "" if value is None else str(value)
     for key, value in environ.items():
-        if key.startswith(PREFIX) and key != PREFIX + "SETTINGS_FILE":
-            name = key[len(PREFIX):].lower()
-            if name in _PARSERS:
-                raw[name] = value
-            else:
-                extra[key] = value
-    raw["__extra__"] = extra  # type: ignore[assignment]
+        if not key.startswith(PREFIX) or key[len(PREFIX):] in NOT_SETTINGS:
+            continue
+        name = key[len(PREFIX):].lower()
+        if name not in _PARSERS or key != variable(name):
+            raise ConfigurationError(_unknown(key))
+        raw[name] = value
     return raw
+
+
+def _unknown(key: str) -> str:
+    """"unknown setting X", with the nearest real name when there is one close enough."""
+    names = [variable(n) for n in _PARSERS] + [PREFIX + n for n in NOT_SETTINGS]
+    near = difflib.get_close_matches(key.upper(), names, n=1, cutoff=0.75)
+    return f"unknown setting {key}" + (f"; did you mean {near[0]}?" if near else
+                                       "; see the settings table in README.md")
 
 
 def load_settings(environ: Mapping[str, str] | None = None, *, local_secrets: bool = True
@@ -293,20 +362,28 @@ def load_settings(environ: Mapping[str, str] | None = None, *, local_secrets: bo
     """
     environ = os.environ if environ is None else environ
     raw = _raw_values(environ)
-    extra = raw.pop("__extra__")
     values: dict[str, Any] = {}
     for name, text in raw.items():
-        if name not in _PARSERS:
-            raise ConfigurationError(f"unknown setting {variable(name)} in the settings file")
         try:
             values[name] = _PARSERS[name](text)
         except (ValueError, re.error) as exc:
             raise ConfigurationError(f"{variable(name)}: {exc}") from exc
     home = values.pop("home", None) or _default_home()
-    settings = Settings(home=home, extra=extra, **values)
+    settings = Settings(home=home, **values)
+    if settings.environment == "production":
+        _require_named(raw)
     if local_secrets and settings.environment == "development":
         settings = _fill_local_secrets(settings)
     return _derive(settings)
+
+
+def _require_named(raw: Mapping[str, str]) -> None:
+    missing = [variable(name) for name in PRODUCTION_NAMED if not raw.get(name, "").strip()]
+    if missing:
+        raise ConfigurationError(
+            f"{', '.join(missing)} must be set in production: the embedded catalog, queue, "
+            "store and index are used there only when named (e.g. "
+            f"{variable('object_store')}=filesystem), never because a variable was left out")
 
 
 def _fill_local_secrets(s: Settings) -> Settings:
@@ -361,21 +438,16 @@ def _validate(s: Settings) -> None:
         if s.search_backend == "elasticsearch" and not s.elasticsearch_password:
             raise ConfigurationError(  # PHI in an index anyone on the network can read
                 f"{variable('elasticsearch_password')} is required in production")
-    for name in ("ocr_dpi", "ocr_page_timeout", "max_file_mb", "max_batch_mb",
-                 "max_concurrent_uploads", "max_pages", "max_pixels",
-                 "worker_concurrency", "worker_max_memory_mb", "session_timeout_minutes",
-                 "separator_dpi", "hot_folder_interval"):
-        if getattr(s, name) <= 0:
-            raise ConfigurationError(f"{variable(name)} must be positive")
+    for name, (low, high) in RANGES.items():
+        value = getattr(s, name)
+        if not low <= value <= high:
+            raise ConfigurationError(f"{variable(name)} must be between {low:g} and {high:g}, "
+                                     f"got {value:g}")
     unknown = [name for name in s.separator_symbologies if name not in SEPARATOR_SYMBOLOGIES]
     if unknown or not s.separator_symbologies:
         raise ConfigurationError(
             f"{variable('separator_symbologies')}: {', '.join(unknown) or 'none given'}; "
             f"choose from {', '.join(SEPARATOR_SYMBOLOGIES)}")
-    if not 0 <= s.ocr_confidence_threshold <= 100:
-        raise ConfigurationError(f"{variable('ocr_confidence_threshold')} must be 0..100")
-    if not 1 <= s.search_shards <= 64:  # search.shards.MAX_SHARDS (not imported: no cycle)
-        raise ConfigurationError(f"{variable('search_shards')} must be 1..64")
     export = s.audit_anchor_export
     if export and export != "syslog" and not Path(export).is_absolute():
         raise ConfigurationError(f"{variable('audit_anchor_export')} must be syslog or an "

@@ -24,7 +24,10 @@ _FOREIGN_HEADS = {b"PK\x03\x04": "ZIP", b"MZ": "Windows executable", b"\x7fELF":
                   b"<?xml": "XML", b"GIF8": "GIF", b"Rar!": "RAR"}
 _ZIP_END = b"PK\x05\x06"
 _ACTIVE_TOKENS = (b"/JavaScript", b"/Launch", b"/EmbeddedFile", b"/RichMedia", b"/XFA")
-_ACTIVE_ACTIONS = {"/JavaScript", "/Launch", "/ImportData", "/SubmitForm", "/ResetForm"}
+# action types (/S), and object types (/Type, /Subtype) that carry files or media
+_ACTIVE_NAMES = {"/JavaScript", "/Launch", "/ImportData", "/SubmitForm", "/ResetForm",
+                 "/EmbeddedFile", "/RichMedia", "/FileAttachment", "/Movie", "/Sound",
+                 "/Screen", "/3D"}
 
 
 def check_name(name: str) -> None:
@@ -47,7 +50,8 @@ def check_extension(name: str, kind: str) -> None:
     claimed = _EXTENSIONS.get(Path(display_name(name)).suffix.lower())
     if claimed and claimed != kind:
         raise BadInput(f"{display_name(name)} is named like {_NAMES[claimed]} but its content is "
-                       f"{_NAMES.get(kind, kind)}; rename it (release with --filename) or rescan",
+                       f"{_NAMES.get(kind, kind)}; release it under a name that matches its "
+                       "content, or rescan",
                        code="type_mismatch")
 
 
@@ -71,15 +75,20 @@ def check_polyglot(path: Path, name: str) -> None:
 
 def check_pdf_active_content(path: Path, name: str) -> None:
     """BadInput active_content when a PDF carries JavaScript, launch actions, embedded
-    files or forms that run code. Scanners never write these."""
+    files or forms that run code (scanners never write these); BadInput unverifiable_pdf
+    when its objects cannot all be read to tell. The check fails closed: a structure it
+    cannot walk is never taken for a clean one."""
     token = _raw_token(path)
     if token:
-        raise BadInput(f"{display_name(name)} contains active content ({token}); scanned charts "
-                       "never do: it is not archived", code="active_content")
-    found = _structural_action(path)
+        raise _active(name, token)
+    found = _structural_action(path, name)
     if found:
-        raise BadInput(f"{display_name(name)} contains active content ({found}); scanned charts "
-                       "never do: it is not archived", code="active_content")
+        raise _active(name, found)
+
+
+def _active(name: str, what: str) -> BadInput:
+    return BadInput(f"{display_name(name)} contains active content ({what}); scanned charts "
+                    "never do: it is not archived", code="active_content")
 
 
 def _raw_token(path: Path, chunk: int = 1 << 20) -> str | None:
@@ -95,32 +104,49 @@ def _raw_token(path: Path, chunk: int = 1 << 20) -> str | None:
     return None
 
 
-def _structural_action(path: Path) -> str | None:
-    """Actions hidden in compressed object streams, found through pypdf."""
-    from ocr.pdf import opened
+def _structural_action(path: Path, name: str) -> str | None:
+    """Active content anywhere among the PDF's objects, those packed in compressed object
+    streams included (qpdf, through pikepdf, reads every object of the cross-reference
+    table, not only the ones a page tree reaches). Raises unverifiable_pdf when the file
+    cannot be opened, an object cannot be read, or qpdf had to guess at damaged structure."""
+    import pikepdf
 
-    with opened(path) as reader:
-        try:
-            root = reader.trailer["/Root"]
-            found = _action(root.get("/OpenAction")) or ("/AA" if "/AA" in root else None)
-            for page in reader.pages:
-                found = found or ("/AA" if "/AA" in page else None)
-                for annot in page.get("/Annots") or ():
-                    found = found or _action(annot.get_object().get("/A"))
+    try:
+        with pikepdf.open(path) as pdf:
+            for obj in pdf.objects:
+                found = _active_in(obj)
                 if found:
                     return found
-        except Exception:  # noqa: BLE001 - damaged structure: inspect/OCR judge that
-            return None
-    return found
+            damaged = pdf.get_warnings()
+    except Exception as exc:  # noqa: BLE001 - qpdf raises several types for bad structure
+        raise _unverifiable(path, name, f"{type(exc).__name__}: {exc}") from exc
+    if damaged:
+        raise _unverifiable(path, name, str(damaged[0]))
+    return None
 
 
-def _action(value: object) -> str | None:
-    try:
-        obj = value.get_object() if hasattr(value, "get_object") else value
-        if isinstance(obj, dict) and str(obj.get("/S")) in _ACTIVE_ACTIONS:
-            return str(obj.get("/S"))
-        if isinstance(obj, dict) and "/JS" in obj:
-            return "/JS"
-    except Exception:  # noqa: BLE001
+def _unverifiable(path: Path, name: str, why: str) -> BadInput:
+    # qpdf names the file it read: the upload's temporary path, never shown
+    why = why.replace(str(path), display_name(name))[:200]
+    return BadInput(f"{display_name(name)} could not be checked for active content: its PDF "
+                    f"structure is damaged ({why}); re-export or rescan it",
+                    code="unverifiable_pdf")
+
+
+def _active_in(obj: object) -> str | None:
+    """The active-content marker a dictionary (or a stream's dictionary) carries, if any."""
+    import pikepdf
+
+    if isinstance(obj, pikepdf.Stream):
+        obj = obj.stream_dict
+    if not isinstance(obj, pikepdf.Dictionary):
         return None
+    keys = set(obj.keys())
+    for key in ("/JS", "/AA", "/JavaScript", "/EmbeddedFiles", "/RichMedia", "/XFA"):
+        if key in keys:
+            return key
+    for key in ("/S", "/Type", "/Subtype"):
+        value = obj.get(key)
+        if isinstance(value, pikepdf.Name) and str(value) in _ACTIVE_NAMES:
+            return str(value)
     return None

@@ -30,10 +30,25 @@ class Metadata:
     date_of_birth: date | None = None
 
 
-def validate_mrn(mrn: str | None, settings: Settings) -> str:
-    """The MRN normalised (trimmed, upper case); BadInput if missing or malformed."""
+# how a clerk gives the MRN through each door (IntakeOptions.source): a web user has no
+# command line to pass --mrn on
+_GIVE_MRN = {
+    "web": "release it from quarantine with the patient's MRN, or upload it again with the "
+           "MRN field filled in, a manifest or a cover sheet",
+    "api": "release it with the patient's MRN, or post it again with the mrn field, a "
+           "manifest or a cover sheet",
+    "hotfolder": "release it with the patient's MRN, or drop it again with a manifest row or "
+                 "a cover sheet",
+}
+_GIVE_MRN_CLI = ("pass --mrn, a manifest or a cover sheet, or release it with "
+                 "`chartvault quarantine release ID --mrn MRN`")
+
+
+def validate_mrn(mrn: str | None, settings: Settings, source: str = "cli") -> str:
+    """The MRN normalised (trimmed, upper case); BadInput if missing or malformed, with
+    advice for the door (``source``) the file came through."""
     if not mrn or not mrn.strip():
-        raise BadInput("no MRN given: pass --mrn, a manifest or a cover sheet",
+        raise BadInput(f"no MRN given: {_GIVE_MRN.get(source, _GIVE_MRN_CLI)}",
                        code="missing_mrn")
     value = mrn.strip().upper()
     if not re.fullmatch(settings.mrn_pattern, value):
@@ -58,7 +73,7 @@ def resolve_metadata(settings: Settings, types: DocumentTypes, options: IntakeOp
         who = (row.mrn, row.patient_name, row.date_of_birth)
     else:
         who = (options.mrn, options.patient_name, options.date_of_birth)
-    mrn = validate_mrn(who[0], settings)
+    mrn = validate_mrn(who[0], settings, options.source)
     doc_type = types.resolve(_first(cover and cover.doc_type, row and row.doc_type,
                                     options.doc_type))
     meta = Metadata(

@@ -30,6 +30,19 @@ from ingest.models import IntakeFile
 from ingest.patients import resolve_metadata
 from ocr.service import inspect
 
+# codes for bytes that are refused whatever their metadata: releasing them again would
+# only fail again, so no Release is offered (discard them and rescan)
+REFUSED_BYTES = frozenset({
+    "empty_file", "unsupported_type", "unreadable_file", "corrupt_pdf", "encrypted_pdf",
+    "zero_pages", "too_many_pages", "file_too_large", "image_too_large", "truncated_image",
+    "corrupt_image", "no_such_page", "polyglot", "active_content", "unverifiable_pdf",
+    "decompression_bomb"})
+
+
+def releasable(code: str | None, object_key: str | None) -> bool:
+    """A release can succeed: the bytes were kept and nothing in them is refused."""
+    return bool(object_key) and code not in REFUSED_BYTES
+
 
 def list_entries(settings: Settings, batch_id: str | None = None,
                  include_resolved: bool = False) -> list[dict[str, Any]]:
@@ -45,7 +58,7 @@ def list_entries(settings: Settings, batch_id: str | None = None,
 def _view(entry: QuarantineEntry) -> dict[str, Any]:
     return {"id": entry.id, "batch_id": entry.batch_id, "filename": entry.filename,
             "code": entry.code, "reason": entry.reason, "size": entry.size,
-            "sha256": entry.sha256, "releasable": bool(entry.object_key),
+            "sha256": entry.sha256, "releasable": releasable(entry.code, entry.object_key),
             "pages": (entry.detail or {}).get("pages"), "created_at": entry.created_at,
             "resolution": entry.resolution, "resolved_by": entry.resolved_by,
             "resolved_at": entry.resolved_at, "detail": entry.detail or {}}
@@ -68,12 +81,16 @@ def release(settings: Settings, store: ObjectStore, entry_id: str, options: Inta
     """Intake of the entry's bytes with ``options`` as the corrected metadata (MRN and
     type default to what intake read before). Raises BadInput when the file is still
     bad (the entry stays open), NotFound, PolicyRefusal when already resolved."""
-    from ingest.service import _Intake, admit
+    from ingest.service import _Intake, admit, own_name
 
     entry = _open_entry(settings, entry_id)
     if not entry["object_key"]:
         raise BadInput(f"quarantine entry {entry_id} ({entry['code']}) kept no bytes to release; "
                        "upload the file again and discard this entry", code="nothing_to_release")
+    if entry["code"] in REFUSED_BYTES:
+        raise BadInput(f"{entry['filename']} was refused for its content ({entry['code']}), "
+                       "which no correction of its name or metadata changes; discard the entry "
+                       "and rescan the paper", code="not_releasable")
     if filename is not None:
         check_name(filename)
     name = display_name(filename or entry["filename"])
@@ -91,11 +108,14 @@ def release(settings: Settings, store: ObjectStore, entry_id: str, options: Inta
             raise BadInput(f"the bytes of quarantine entry {entry_id} are gone from the store",
                            code="nothing_to_release") from exc
         sha256, size = sha256_of(path)
-        info = inspect(path, settings)
-        check_extension(name, info.kind)
-        check_polyglot(path, name)
-        if info.kind == "pdf":
-            check_pdf_active_content(path, name)
+        try:
+            info = inspect(path, settings)
+            check_extension(name, info.kind)
+            check_polyglot(path, name)
+            if info.kind == "pdf":
+                check_pdf_active_content(path, name)
+        except BadInput as exc:
+            raise own_name(exc, path, name) from exc
         meta = resolve_metadata(settings, document_types(settings), options, None, None)
         ctx = _Intake(settings, store, entry["batch_id"], options, enqueue, lambda *a, **k: None)
         record = entry["detail"].get("intake_file")

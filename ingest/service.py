@@ -36,6 +36,7 @@ from ingest.files import display_name, sha256_of
 from ingest.interface import FileOutcome, IncomingFile, IntakeOptions, IntakeResult
 from ingest.manifest import ManifestRow, format_pages, is_manifest_name, read_manifest
 from ingest.models import IntakeFile
+from ingest.outcomes import duplicate_reason
 from ingest.patients import Metadata, resolve_metadata
 from ingest.records import retain_until_default
 from ingest.splitting import Segment, iter_segments, write_pages
@@ -152,6 +153,7 @@ def run_file(ctx: _Intake, incoming: IncomingFile, name: str, record: str, *,
 def _take_checked(ctx: _Intake, incoming: IncomingFile, name: str, record: str
                   ) -> list[FileOutcome]:
     def bad(error: BadInput, **facts: object) -> list[FileOutcome]:
+        error = own_name(error, incoming.path, name)
         return [records.quarantine(ctx, incoming.path, name, error, intake_file=record,
                                    keep_bytes=True, **facts)]
 
@@ -165,8 +167,12 @@ def _take_checked(ctx: _Intake, incoming: IncomingFile, name: str, record: str
     records.note_file(ctx.settings, record, sha256=sha256, size=size)
     earlier = records.duplicate_of(ctx.settings, sha256, record)
     if earlier:
+        row = (ctx.manifest.get(name) or [None])[0]
+        given = (row.mrn, row.doc_type, row.service_date) if row else (
+            ctx.options.mrn, ctx.options.doc_type, ctx.options.service_date)
         return [FileOutcome(name, "duplicate", sha256=sha256, duplicate_of=earlier[0],
-                            code="duplicate", reason=earlier[1], intake_file_id=record)]
+                            code="duplicate", intake_file_id=record,
+                            reason=duplicate_reason(ctx.settings, earlier, *given))]
     try:
         info = inspect(incoming.path, ctx.settings)
         check_extension(incoming.name, info.kind)
@@ -343,15 +349,26 @@ def admit(ctx: _Intake, path: Path, name: str, info: SourceInfo, sha256: str, si
     """Archive one checked document (or report the duplicate) and enqueue it."""
     earlier = records.duplicate_of(ctx.settings, sha256, record, documents_only=True)
     if earlier:
+        reason = duplicate_reason(ctx.settings, earlier, meta.mrn, meta.doc_type.name,
+                                  meta.service_date)
         return FileOutcome(name, "duplicate", mrn=meta.mrn, doc_type=meta.doc_type.name,
                            sha256=sha256, duplicate_of=earlier[0], code="duplicate",
-                           reason=earlier[1], page_range=page_range, intake_file_id=record)
+                           reason=reason, page_range=page_range, intake_file_id=record)
     document_id = records.archive_document(ctx, path, name, info, sha256, size, meta, record,
                                            page_range)
     ctx.enqueue(document_id)
     return FileOutcome(name, "queued", document_id=document_id, mrn=meta.mrn,
                        doc_type=meta.doc_type.name, sha256=sha256, pages=info.page_count,
                        page_range=page_range, intake_file_id=record)
+
+
+def own_name(error: BadInput, path: Path, name: str) -> BadInput:
+    """``error`` with the uploaded file's own name where it named the temporary copy
+    (``00001.upload is empty``): the clerk never saw that name."""
+    if path.name and path.name != name and path.name in error.message:
+        return type(error)(error.message.replace(str(path), name).replace(path.name, name),
+                           code=error.code)
+    return error
 
 
 def _suggestion(options: IntakeOptions, row: ManifestRow | None, segment: Segment) -> dict:

@@ -112,7 +112,7 @@ def _decode_image(source: Path, kind: str, number: int, out: Path,
             im.seek(number - 1)
         except EOFError as e:
             raise UnreadableFile(f"{source.name} has no page {number}", code="no_such_page") from e
-        check_pixels(source.name, *im.size, settings)
+        check_pixels(source.name, *im.size, settings, len(im.getbands()))
         dpi = _image_dpi(im)
         bilevel = _is_bilevel(im)
         try:

@@ -101,21 +101,29 @@ def inspect_file(path: Path, settings: Settings) -> SourceInfo:
         raise UnreadableFile(
             f"{path.name} has {pages} pages, over the {settings.max_pages}-page limit "
             "(CHARTVAULT_MAX_PAGES); split it", code="too_many_pages")
+    if kind == "pdf":
+        from ocr.bombs import check_pdf_decoded
+
+        check_pdf_decoded(path, path.name, settings)
     return SourceInfo(kind=kind, mime=MIMES[kind], page_count=pages)
 
 
-def check_pixels(name: str, width: int, height: int, settings: Settings) -> None:
+def check_pixels(name: str, width: int, height: int, settings: Settings, bands: int = 1
+                 ) -> None:
     if width * height > settings.max_pixels:
         raise UnreadableFile(
             f"{name}: {width} x {height} px is over the {settings.max_pixels:,}-pixel limit "
             "(CHARTVAULT_MAX_PIXELS); rescan at 300 dpi", code="image_too_large")
+    from ocr.bombs import check_image_frame
+
+    check_image_frame(name, width, height, bands, settings)
 
 
 def _image_page_count(path: Path, kind: str, settings: Settings) -> int:
     if kind == "tiff":
         check_tiff_complete(path)
     with open_image(path) as im:
-        check_pixels(path.name, *im.size, settings)
+        check_pixels(path.name, *im.size, settings, len(im.getbands()))
         if kind == "png":
             _check_png_chunks(path)
             return 1
@@ -130,7 +138,7 @@ def _tiff_frames(path: Path, im: Image.Image, settings: Settings) -> int:
     frames = 0
     try:
         while True:
-            check_pixels(path.name, *im.size, settings)
+            check_pixels(path.name, *im.size, settings, len(im.getbands()))
             _check_tiff_strips(path.name, im, size)
             frames += 1
             if frames > settings.max_pages:

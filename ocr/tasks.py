@@ -60,7 +60,8 @@ def process_page(document_id: str, number: int) -> None:
     from ocr import pipeline
 
     pipeline.run_page(document_id, number)
-    _maybe_finish(document_id)
+    _maybe_finish(document_id, redelivered=bool(
+        (process_page.request.delivery_info or {}).get("redelivered")))
 
 
 @app.task(name="ocr.finish_document", **RETRY)
@@ -85,7 +86,7 @@ def _finish(document_id: str) -> None:
     app.send_task("retention.apply", args=[document_id])
 
 
-def _maybe_finish(document_id: str) -> None:
+def _maybe_finish(document_id: str, redelivered: bool = False) -> None:
     from ocr import pipeline
 
     # The join: the task that sees the last page done claims the document;
@@ -93,12 +94,24 @@ def _maybe_finish(document_id: str) -> None:
     # process is free, so it finishes the document itself rather than through the
     # queue (one hop less: a poll of the embedded queue). An outage hands it to the
     # finish task, which retries with backoff; a claimed document whose process dies
-    # here is sent again by the stuck-document sweep (status "finishing").
-    if pipeline.claim_for_finish(document_id):
+    # here is sent again by the stuck-document sweep (status "finishing"), or sooner: a
+    # page task given back because its worker died may have been that claimant, so it
+    # finishes a document it finds claimed (finishing is idempotent; at worst a live
+    # claimant and it both finish, to the same result).
+    if pipeline.claim_for_finish(document_id) or (redelivered and _claimed(document_id)):
         try:
             _finish(document_id)
         except Unavailable:
             finish_document.delay(document_id)
+
+
+def _claimed(document_id: str) -> bool:
+    from chartvault.db import session_scope
+    from chartvault.models import Document
+
+    with session_scope(get_settings()) as session:
+        document = session.get(Document, document_id)
+        return document is not None and document.status == "finishing"
 
 
 @worker_init.connect

@@ -19,7 +19,7 @@ from chartvault.db import session_scope
 from chartvault.errors import PermissionDenied
 from web import documents, read_audit
 from web.common import actor, record, settings
-from web.intake import ingest_uploads, upload_fields
+from web.intake import ingest_uploads, upload_fields, with_outcomes
 from web.openapi import openapi_document
 from web.permissions import PUBLIC, requires
 from web.search_views import query_from_args, run_search
@@ -80,7 +80,7 @@ def get_batch(batch_id: str):  # noqa: ANN201
         view = batch_view(db, batch_id)
         if not read_audit.covered("batch", batch_id):  # the batch page's own polling is
             record(db, "view", object_type="batch", object_id=batch_id)  # its view
-    return jsonify(jsonable(view))
+    return jsonify(jsonable(with_outcomes(view, batch_id)))
 
 
 @bp.get("/search")

@@ -10,7 +10,7 @@ from chartvault.db import session_scope
 from chartvault.models import Batch
 from web import read_audit
 from web.common import actor, record, settings
-from web.intake import ingest_uploads, upload_fields
+from web.intake import ingest_uploads, upload_fields, with_outcomes
 from web.permissions import requires
 from web.upload_guard import accepts_upload
 
@@ -55,5 +55,7 @@ def show(batch_id: str):  # noqa: ANN201
         view = batch_view(db, batch_id)
         record(db, "view", object_type="batch", object_id=batch_id)
     read_audit.remember("batch", batch_id)  # its polling of /api/batches/ID is this view
+    view = with_outcomes(view, batch_id)
     releasable = {e["id"] for e in list_entries(settings(), batch_id) if e["releasable"]}
     return render_template("batch.html", batch=view, releasable=releasable)
+

@@ -19,6 +19,18 @@ from chartvault.errors import BadInput
 MAX_FILES = 500
 
 
+def with_outcomes(view: dict, batch_id: str) -> dict:
+    """A batch view with every file's outcome (``results``) and their tally (``tally``):
+    a file that failed, or was a duplicate, has no document and is shown all the same."""
+    from ingest.outcomes import batch_outcomes, summary
+    from web.common import settings
+
+    files = batch_outcomes(settings(), batch_id)
+    tally = summary(files)
+    return {**view, "results": files, "tally": tally,
+            "tally_text": ", ".join(f"{n} {outcome}" for outcome, n in sorted(tally.items()))}
+
+
 def upload_fields(form) -> dict:  # noqa: ANN001
     """The metadata fields of an upload form (page and API take the same names)."""
     return {"mrn": form.get("mrn"), "doc_type": form.get("type"),

@@ -27,7 +27,11 @@ def quarantine():  # noqa: ANN201
             .order_by(QuarantineEntry.resolved_at.desc()).limit(20)))
         record(db, "view", object_type="quarantine",
                detail={"open": len(open_entries), "resolved": len(resolved)})
-    return render_template("quarantine.html", entries=open_entries, resolved=resolved)
+    from ingest.quarantine import releasable
+
+    can_release = {e.id for e in open_entries if releasable(e.code, e.object_key)}
+    return render_template("quarantine.html", entries=open_entries, resolved=resolved,
+                           can_release=can_release)
 
 
 @bp.post("/quarantine/<entry_id>/discard")

@@ -317,22 +317,30 @@ def status(batch_id, as_json) -> None:  # noqa: ANN001
     from chartvault.catalog import batch_view
     from chartvault.cli.reads import record_read
     from chartvault.db import session_scope
+    from ingest.outcomes import batch_outcomes, summary
     from ingest.service import batch_files
 
     settings = get_settings()
     with session_scope(settings) as session:
         view = batch_view(session, batch_id)
-    view["files"] = batch_files(settings, batch_id)
+    view["files"] = batch_files(settings, batch_id)  # per file, as received
+    view["results"] = batch_outcomes(settings, batch_id)  # per file or part, how it ended
+    view["tally"] = summary(view["results"])
     record_read(settings, "batch", batch_id)
     if as_json:
         emit_json(view)
         return
-    click.echo(f"batch {view['id']} ({view['source']}): {view['counts']}")
-    if view["files"]:
-        table("Files", ["file", "kind", "pages", "status", "parts"],
-              [[f["filename"], f["kind"], f["pages"], f["status"],
-                ", ".join(f"{p.get('pages') or 'all'}: {p.get('status')}" for p in f["parts"])]
-               for f in view["files"]])
+    click.echo(f"batch {view['id']} ({view['source']}): "
+               + (", ".join(f"{n} {k}" for k, n in sorted(view["tally"].items()))
+                  or "no file received"))
+    if view["results"]:
+        table("Files", ["file", "pages", "outcome", "details"],
+              [[f["filename"], f["pages"] or "all", f["outcome"],
+                ("CHECK THE FILING: " if f["warning"] else "")
+                + (f"duplicate of {f['duplicate_of']}: " if f["duplicate_of"] else "")
+                + (f["reason"] or "") + (f" [{f['code']}]" if f["code"] and
+                                         f["code"] != "duplicate" else "")]
+               for f in view["results"]])
     table("Documents", ["id", "file", "status", "pages done", "review"],
           [[d["id"], d["filename"], d["status"], f"{d['pages_done']}/{d['pages']}",
             "yes" if d["needs_review"] else ""] for d in view["documents"]])

@@ -73,6 +73,41 @@ def _stack(folder: Path, name: str, parts: list[tuple[CoverSheet | None, int]]) 
     return out
 
 
+def hidden_javascript(source: Path, out: Path) -> Path:
+    """``source`` (two pages or more) with a JavaScript link on page 2, packed into a
+    compressed object stream (no raw token shows), and page 1's /Annots an integer: a
+    structure walk that gives up at the first surprise never reaches page 2."""
+    import pikepdf
+
+    with pikepdf.open(source) as pdf:
+        pdf.pages[0].obj.Annots = 42
+        action = pdf.make_indirect(pikepdf.Dictionary(S=pikepdf.Name.JavaScript,
+                                                      JS=pikepdf.String("app.alert(1)")))
+        annot = pdf.make_indirect(pikepdf.Dictionary(
+            Type=pikepdf.Name.Annot, Subtype=pikepdf.Name.Link, Rect=[0, 0, 10, 10], A=action))
+        pdf.pages[1].obj.Annots = pikepdf.Array([annot])
+        pdf.save(out, object_stream_mode=pikepdf.ObjectStreamMode.generate,
+                 compress_streams=True)
+    return out
+
+
+def damaged_object(source: Path, out: Path) -> Path:
+    """``source`` with an incremental update adding one object that cannot be parsed (an
+    unterminated string): the pages still render, the structure cannot be checked."""
+    import re
+
+    data = source.read_bytes()
+    prev = int(re.findall(rb"startxref\s+(\d+)", data)[-1])
+    size = int(re.findall(rb"/Size\s+(\d+)", data)[-1])
+    root = re.findall(rb"/Root\s+(\d+ \d+ R)", data)[-1]
+    body = f"\n{size} 0 obj\n<< /Type /Annot /Contents (unterminated\nendobj\n".encode()
+    xref = (f"xref\n{size} 1\n{len(data) + 1:010d} 00000 n \ntrailer\n<< /Size {size + 1} "
+            f"/Root ").encode() + root + (f" /Prev {prev} >>\nstartxref\n"
+                                          f"{len(data) + len(body)}\n%%EOF\n").encode()
+    out.write_bytes(data + body + xref)
+    return out
+
+
 def make_corpus(folder: Path) -> list[Item]:
     folder.mkdir(parents=True, exist_ok=True)
     good_pdf = _chart(folder, "good-1.pdf", GOOD_MRNS[0], seed=1)
@@ -107,6 +142,11 @@ def make_corpus(folder: Path) -> list[Item]:
     buffer = io.BytesIO()
     writer.write(buffer)
     add("javascript.pdf", buffer.getvalue(), "active_content", "PDF with JavaScript")
+    two = _stack(folder, "two-pages.pdf", [(None, 40), (None, 41)])
+    add("hidden-javascript.pdf", hidden_javascript(two, folder / "hidden.tmp"),
+        "active_content", "JavaScript in a compressed object stream, behind a broken page 1")
+    add("damaged-object.pdf", damaged_object(two, folder / "damaged.tmp"), "unverifiable_pdf",
+        "PDF with an object that cannot be parsed (active content cannot be ruled out)")
     zipped = io.BytesIO()
     with zipfile.ZipFile(zipped, "w") as archive:
         archive.writestr("payload.txt", "not a chart")

@@ -47,9 +47,46 @@
       tr.appendChild(cell((d.needs_review ? "needs review " : "") + (d.error || ""), "notes"));
       tbody.appendChild(tr);
     });
-    var parts = Object.keys(batch.counts).sort().map(function (k) { return batch.counts[k] + " " + k; });
-    state.textContent = (batch.done ? "All documents finished: " : "Working: ") + parts.join(", ");
+    renderFiles(batch.results || []);
+    var tally = batch.tally || {};
+    var parts = Object.keys(tally).sort().map(function (k) { return tally[k] + " " + k; });
+    state.textContent = (batch.done ? "Finished: " : "Working: ") + (parts.join(", ") || "no file received");
     state.setAttribute("data-done", batch.done ? "true" : "false");
+  }
+
+  function renderFiles(files) {
+    var body = document.querySelector("#batch-files tbody");
+    if (!body || !files.length) { return; }
+    body.textContent = "";
+    files.forEach(function (f) {
+      var tr = document.createElement("tr");
+      tr.className = "outcome-" + f.outcome + (f.warning ? " warning" : "");
+      tr.appendChild(cell(f.filename));
+      tr.appendChild(cell(f.pages || "all"));
+      tr.appendChild(cell(f.outcome, "status status-" + f.outcome));
+      var notes = cell("", "notes");
+      if (f.warning) {
+        var strong = document.createElement("strong");
+        strong.textContent = "Check the filing: ";
+        notes.appendChild(strong);
+      }
+      if (f.duplicate_of) {
+        notes.appendChild(document.createTextNode("duplicate of "));
+        var a = document.createElement("a");
+        a.href = docUrl.replace("DOCID", encodeURIComponent(f.duplicate_of));
+        a.textContent = f.duplicate_of.slice(0, 12);
+        notes.appendChild(a);
+        notes.appendChild(document.createTextNode(": "));
+      }
+      notes.appendChild(document.createTextNode(f.reason || ""));
+      if (f.code && f.code !== "duplicate") {
+        var code = document.createElement("small");
+        code.textContent = " [" + f.code + "]";
+        notes.appendChild(code);
+      }
+      tr.appendChild(notes);
+      body.appendChild(tr);
+    });
   }
 
   function poll() {

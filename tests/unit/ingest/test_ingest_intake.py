@@ -143,9 +143,9 @@ def test_release_with_corrections_and_discard(intake, small_chart, tmp_path: Pat
     again = release(intake.settings, intake.store, unsafe.quarantine_id, options, print,
                     filename="chart-copy.pdf")
     assert again.status == "duplicate" and again.duplicate_of == released.document_id
-    with pytest.raises(BadInput) as caught:  # still corrupt: the entry stays open
+    with pytest.raises(BadInput) as caught:  # corrupt bytes: no metadata fixes them, the
         release(intake.settings, intake.store, corrupt.quarantine_id, options, print)
-    assert caught.value.code == "corrupt_pdf"
+    assert caught.value.code == "not_releasable"  # entry stays open (and no Release shown)
     assert [e["id"] for e in list_entries(intake.settings)] == [corrupt.quarantine_id]
     with pytest.raises(BadInput):
         discard(intake.settings, intake.store, corrupt.quarantine_id, "clerk", " ")

@@ -69,3 +69,21 @@ def test_a_bug_keeps_its_traceback_and_exit_code(cv_env) -> None:  # noqa: ANN00
     """)
     assert done.returncode == 1
     assert "RuntimeError: a bug" in done.stderr
+
+
+def test_a_mistyped_setting_stops_serve_with_78_naming_the_right_variable(cv_env) -> None:  # noqa: ANN001
+    # main put CHARTVAULT_OBJECTSTORE into Settings.extra, which nothing read, and served
+    # from the filesystem store on a disk the deployment does not keep
+    done = _chartvault({**cv_env, "CHARTVAULT_OBJECTSTORE": "s3"}, "serve")
+    assert done.returncode == 78, done.stderr
+    assert ("unknown setting CHARTVAULT_OBJECTSTORE; did you mean CHARTVAULT_OBJECT_STORE?"
+            in done.stderr)
+
+
+def test_a_negative_retention_stops_the_command_before_any_upload(cv_env, tmp_path) -> None:  # noqa: ANN001
+    page = tmp_path / "p.pdf"
+    page.write_bytes(b"%PDF-1.4\n")
+    done = _chartvault({**cv_env, "CHARTVAULT_DEFAULT_RETENTION_YEARS": "-1"}, "ingest",
+                       str(page), "--mrn", "TST000001")
+    assert done.returncode == 78, done.stderr
+    assert "CHARTVAULT_DEFAULT_RETENTION_YEARS must be between 1 and 200, got -1" in done.stderr

@@ -71,3 +71,43 @@ def test_queue_tables_another_process_made_meanwhile_are_used_not_fatal(tmp_path
                                                   "WHERE type = 'table'")}
     assert {"kombu_queue", "kombu_message"} <= tables
     other.close()
+
+
+@pytest.mark.filterwarnings("ignore:The ``noload`` loader strategy is deprecated")
+def test_a_message_claimed_by_a_dead_process_comes_back_marked_redelivered(tmp_path: Path):
+    import subprocess
+    import sys
+
+    db = tmp_path / "queue.sqlite3"
+    url = f"{queue_transport.SCHEME}+sqlite:///{db}"
+    with Connection(url) as conn:
+        conn.SimpleQueue("chartvault").put({"page": 3})
+    # another process takes the message and dies without acknowledging it (kill -9)
+    taker = ("import os, sys; from kombu import Connection; import chartvault.queue_transport;"
+             f"m = Connection({url!r}).SimpleQueue('chartvault').get(timeout=5);"
+             "print(m.payload, flush=True); os._exit(0)")
+    done = subprocess.run([sys.executable, "-c", taker], capture_output=True, text=True,
+                          timeout=60)
+    assert "'page': 3" in done.stdout, done.stderr
+    held = sqlite3.connect(db)
+    assert held.execute("SELECT count(*) FROM chartvault_claim").fetchone() == (1,)
+    assert held.execute("SELECT visible FROM kombu_message").fetchall() == [(0,)]
+    with Connection(url) as conn:  # main's kombu left it invisible for good
+        queue = conn.SimpleQueue("chartvault")
+        message = queue.get(timeout=5)
+        assert message.payload == {"page": 3}
+        assert message.delivery_info.get("redelivered") is True
+        message.ack()
+        queue.close()
+    # acknowledged: its row and claim are gone (kombu kept every row it ever delivered)
+    assert held.execute("SELECT count(*) FROM kombu_message").fetchone() == (0,)
+    assert held.execute("SELECT count(*) FROM chartvault_claim").fetchone() == (0,)
+    held.close()
+
+
+def test_a_live_process_keeps_its_claim(tmp_path: Path):
+    import os
+
+    start = queue_transport.process_start(os.getpid())
+    assert start is not None and start == queue_transport._OWN_START  # noqa: SLF001
+    assert queue_transport.process_start(2**22 + 12345) is None  # no such process
