@@ -37,7 +37,8 @@ OTHERS = {
     "retention certificate", "retention execute", "retention patient", "retention policy",
     "retention propose", "retention recompute", "search-check", "verify",
     "seal-store",  # writes and checks (recompute audits itself: retention_recompute)
-    "users add", "users list", "users token",  # accounts
+    "users add", "users disable", "users enable", "users list", "users reset-password",
+    "users revoke-tokens", "users set-role", "users token",  # accounts (audited in their tests)
 }
 
 

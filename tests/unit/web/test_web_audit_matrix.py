@@ -24,6 +24,8 @@ READS: dict[str, tuple[dict, list[tuple[str, str]]]] = {
     "healthz": ({}, []),
     "static": ({}, []),
     "auth.login": ({}, []),
+    "auth.password": ({}, []),  # the change-password form
+    "users.index": ({}, []),  # accounts, no patient data (account changes are audited)
     "api.openapi": ({}, []),
     "batches.upload_form": ({}, []),
     "patients.lookup": ({}, []),  # the form
@@ -64,7 +66,8 @@ def world(settings):  # noqa: ANN001, ANN201
         entry_id = entry.id
     return {"document_id": seeded.open_id, "batch_id": seeded.batch_id, "mrn": MRN,
             "number": 1, "entry_id": entry_id, "destruction_id": "0" * 32,
-            "hold_id": "0" * 32, "fmt": "pdf", "filename": "app.css", "seq": 1}
+            "hold_id": "0" * 32, "fmt": "pdf", "filename": "app.css", "seq": 1,
+            "name": "nobody"}
 
 
 def _events(settings, after: int) -> list[AuditEvent]:  # noqa: ANN001
