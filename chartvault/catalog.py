@@ -46,18 +46,20 @@ def retention_reason(doc: Document) -> dict[str, Any]:
 
 
 def _why(doc: Document) -> str:
-    lock = (f"; the store locks it until {doc.locked_until}" if doc.locked_until
-            else "; the store does not lock it")
+    lock = (f"; locked in the store until {doc.locked_until}" if doc.locked_until
+            else "; not locked in the store")
     if doc.retention_basis == "intake_default":
         return (f"intake default until {doc.retain_until}: the facts its policy needs "
-                f"({doc.retention_trigger or 'date'}) were not known{lock}")
+                f"({(doc.retention_trigger or 'a date').replace('_', ' ')}) are not known "
+                f"yet{lock}")
     if doc.retention_basis == "legacy":
         return (f"set before the object ledger ({doc.retain_until}); `chartvault retention "
                 f"recompute` gives it its policy date{lock}")
-    version = (doc.policy_version or "")[:12]
-    return (f"class {doc.retention_class} (rule {doc.retention_rule}): "
-            f"{doc.retention_trigger} {doc.retention_trigger_date} -> {doc.retain_until}, "
-            f"policy {version}{lock}")
+    rule = ("the minors' rule" if doc.retention_rule == "minors"
+            else f"class {doc.retention_class}")
+    trigger = (doc.retention_trigger or "").replace("_", " ")
+    return (f"{rule}: {trigger} {doc.retention_trigger_date} → {doc.retain_until} "
+            f"(policy {(doc.policy_version or '')[:12]}){lock}")
 
 
 def batch_view(session: Session, batch_id: str) -> dict[str, Any]:

@@ -47,7 +47,8 @@ pytestmark = [pytest.mark.deployment, pytest.mark.integration, pytest.mark.brows
 REPO = Path(__file__).resolve().parents[2]
 CHROMIUM = "/usr/bin/chromium"
 BROWSER_ADDRESS = "127.0.0.2"  # the browser's side of the relay; everything else is .1
-CLERK, PASSWORD = "clerk", "topology clerk password 1234"
+CLERK, PASSWORD = "clerk", "Topology-Velvet-Harbor-7193"
+OWN_PASSWORD = "Lantern-Quarry-Meadow-5620"
 SHOTS = REPO / "test-artifacts" / "screenshots"
 
 
@@ -200,6 +201,13 @@ def test_browser_over_https_through_the_proxy(topology: Topology, playwright,  #
         page.get_by_label("Password").fill(PASSWORD)
         page.get_by_role("button", name="Sign in").click()
         page.wait_for_url(lambda url: "/login" not in url)
+        # an administrator set that password: it is one-time, the clerk chooses their own
+        assert "/account/password" in page.url
+        page.fill("input[name=current_password]", PASSWORD)
+        page.fill("input[name=new_password]", OWN_PASSWORD)
+        page.fill("input[name=confirm_password]", OWN_PASSWORD)
+        page.get_by_role("button", name="Change password").click()
+        page.wait_for_url(lambda url: "/account/password" not in url)
         cookies = page.context.cookies()
         session = [c for c in cookies if c["name"] == "__Host-chartvault"]
         assert session and session[0]["secure"] and session[0]["httpOnly"]

@@ -4,6 +4,7 @@ Dockerfile's stages."""
 
 from __future__ import annotations
 
+import base64
 import os
 import re
 import shutil
@@ -26,8 +27,14 @@ def required_variables() -> list[str]:
 
 
 def sample_values() -> dict[str, str]:
-    """A distinct value per required variable, so a test can tell which went where."""
-    return {name: f"value-of-{name.lower().replace('_', '-')}" for name in required_variables()}
+    """A distinct value per required variable, so a test can tell which went where; the
+    storage key a real one (32 bytes in base64), as start-up decodes it."""
+    values = {name: f"value-of-{name.lower().replace('_', '-')}"
+              for name in required_variables()}
+    if "CHARTVAULT_STORAGE_KEY" in values:
+        key = b"storage-key-sample-32-bytes-long"
+        values["CHARTVAULT_STORAGE_KEY"] = base64.b64encode(key).decode()
+    return values
 
 
 def compose(args: list[str], variables: dict[str, str], tmp: Path

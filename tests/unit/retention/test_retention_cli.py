@@ -15,7 +15,8 @@ def _run(*args: str, stdin: str | None = None) -> tuple[int, str]:
     return result.exit_code, result.output
 
 
-PASSWORDS = {name: f"{name}-long-passphrase" for name in ("alice", "bob", "carol", "dave")}
+PASSWORDS = {name: f"Harbor-Quiet-Lantern-{n}{n}81"
+             for n, name in enumerate(("alice", "bob", "carol", "dave"))}
 
 
 def _passwords(settings) -> None:  # noqa: ANN001

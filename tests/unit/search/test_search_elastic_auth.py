@@ -75,7 +75,11 @@ def test_without_credentials_none_are_sent(tmp_path: Path, secured_url: str) -> 
     ({"CHARTVAULT_ELASTICSEARCH_USERNAME": USER}, "CHARTVAULT_ELASTICSEARCH_PASSWORD"),
     ({"CHARTVAULT_ELASTICSEARCH_PASSWORD": PASSWORD}, "CHARTVAULT_ELASTICSEARCH_USERNAME"),
     ({"CHARTVAULT_ENVIRONMENT": "production", "CHARTVAULT_SECRET_KEY": "k",
-      "CHARTVAULT_STORAGE_KEY": "k"}, "CHARTVAULT_ELASTICSEARCH_PASSWORD is required"),
+      "CHARTVAULT_STORAGE_KEY": "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=",
+      "CHARTVAULT_DATABASE_URL": "postgresql://cv@127.0.0.1/cv",
+      "CHARTVAULT_BROKER_URL": "redis://127.0.0.1:6379/0",
+      "CHARTVAULT_OBJECT_STORE": "filesystem"},
+     "CHARTVAULT_ELASTICSEARCH_PASSWORD is required"),
 ])
 def test_credentials_are_checked_at_start(tmp_path: Path, extra: dict, named: str) -> None:
     with pytest.raises(ConfigurationError, match=named):
