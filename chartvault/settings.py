@@ -129,8 +129,9 @@ class Settings:
     upload_temp_reserve_mb: int = 512
     max_pages: int = 1000
     max_pixels: int = 200_000_000
-    # decoded bytes (ocr.bombs): a 600 dpi colour letter page is 101 MB, a 300 dpi one 25
-    max_page_decoded_mb: int = 160
+    # decoded bytes (ocr.bombs): a 600 dpi colour letter page is 101 MB, a 300 dpi one 25;
+    # the largest real page we hold (ocrmypdf-multipage.pdf: 30 in square, 300 dpi colour) 232
+    max_page_decoded_mb: int = 250
     max_document_decoded_mb: int = 32_000
     # intake: document types, separator sheets, hot folder
     document_types_file: Path | None = None  # YAML; None = the list shipped in ingest/

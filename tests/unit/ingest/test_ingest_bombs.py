@@ -43,7 +43,7 @@ BOMBS = {
     "flate-content-20pp.pdf": bombs.flate_content_bomb,
     "jbig2.pdf": bombs.jbig2_bomb,
     "ccitt.pdf": bombs.ccitt_bomb,
-    "flate-image.pdf": lambda out: bombs.flate_image_bomb(out, side=8_000),
+    "flate-image.pdf": lambda out: bombs.flate_image_bomb(out, side=10_000),  # 286 MB
     "image-bomb.png": bombs.png_bomb,
 }
 
@@ -67,7 +67,7 @@ def test_bomb_is_quarantined_in_seconds_under_the_memory_cap(cv_env, tmp_path, s
 
 
 def test_many_pages_each_under_the_page_limit_hit_the_document_limit(cv_env, tmp_path):
-    # 1,000 pages sharing a 40 MB stream: 40 GB decoded, each page within its 160 MB
+    # 1,000 pages sharing a 40 MB stream: 40 GB decoded, each page within its 250 MB
     bomb = bombs.flate_content_bomb(tmp_path / "thousand.pdf", pages=1000, mb=40)
     assert bomb.stat().st_size < 1_000_000
     done, _ = _ingest(cv_env, str(bomb), "--mrn", "TST000123")
