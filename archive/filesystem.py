@@ -217,6 +217,23 @@ class FilesystemStore:
     def __repr__(self) -> str:
         return f"FilesystemStore({str(self.root)!r}, encrypted={self._key is not None})"
 
+    def sweep_abandoned_writes(self, older_than_seconds: float = 3600) -> int:
+        """Remove the ``.tmp`` files of puts and lock changes whose process was killed
+        before it could rename or remove them (a version is only ever a ``.v``)."""
+        cutoff, removed = time.time() - older_than_seconds, 0
+        for folder, _dirs, files in os.walk(self._objects_path):
+            for name in files:
+                if not (name.startswith(".") and name.endswith(".tmp")):
+                    continue
+                path = os.path.join(folder, name)
+                try:
+                    if os.stat(path).st_mtime < cutoff:
+                        os.unlink(path)
+                        removed += 1
+                except FileNotFoundError:
+                    continue  # its write finished (or another sweep got it) meanwhile
+        return removed
+
     # paths ------------------------------------------------------------------------
 
     def _paths(self, key: str, version_id: str) -> tuple[str, str]:

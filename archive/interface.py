@@ -92,6 +92,11 @@ class ObjectStore(Protocol):
         """(key, version id, why) of each version whose retention or hold metadata does
         not authenticate (edited outside the store); what fixity reports."""
 
+    def sweep_abandoned_writes(self, older_than_seconds: float = 3600) -> int:
+        """Remove what writes left half-done when their process was killed (never a
+        version: one is visible only once whole), untouched for ``older_than_seconds``;
+        returns how many. Idempotent, safe beside running writes (theirs are recent)."""
+
 
 class StorageRejected(ChartvaultError):
     """The store refused a request for a reason that retrying will not fix

@@ -395,6 +395,12 @@ class S3Store:
         validate_prefix(prefix)
         return iter(())
 
+    def sweep_abandoned_writes(self, older_than_seconds: float = 3600) -> int:
+        """0: a killed upload leaves no object on S3 (a single PUT is atomic; the parts of
+        an unfinished multipart upload are no version and are aborted by the bucket's
+        AbortIncompleteMultipartUpload rule, which the README asks a site to set)."""
+        return 0
+
     def list_versions(self, prefix: str = "") -> Iterator[ObjectInfo]:
         """Every version under ``prefix``: keys in order, newest version first."""
         for obj in self._listing(validate_prefix(prefix), versions=True):

@@ -21,6 +21,7 @@ def requeue_stuck(minutes: int = 30) -> int:
 
     settings = get_settings()
     workspace.purge_working_copies(settings)
+    pipeline.sweep_abandoned_writes()
     with session_scope(settings) as session:
         stuck = list(pipeline.unfinished(session, utcnow() - timedelta(minutes=minutes)))
     for document_id, status in stuck:

@@ -43,6 +43,11 @@ def _store() -> ObjectStore:
     return open_store(get_settings())
 
 
+def sweep_abandoned_writes() -> int:
+    """Half-written store files of writes whose worker was killed (an hour old)."""
+    return _store().sweep_abandoned_writes()
+
+
 def start_document(document_id: str) -> list[int]:
     """Create the page rows; returns the numbers of pages still to OCR."""
     settings = get_settings()

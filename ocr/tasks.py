@@ -124,8 +124,10 @@ def _import_pipeline(**_: object) -> None:
     from search import import_backend
 
     import_backend(get_settings())
-    # what tasks of a worker killed before this one could not remove (DESIGN rule 8)
+    # what tasks of a worker killed before this one could not remove (DESIGN rule 8),
+    # and the half-written store files of its puts
     workspace.purge_working_copies(get_settings())
+    pipeline.sweep_abandoned_writes()
 
 
 @worker_process_init.connect
