@@ -13,13 +13,11 @@ import shutil
 import subprocess
 import sys
 
-from sqlalchemy import select
-
 from archive import open_store
 from chartvault import audit
 from chartvault.audit_tasks import verify_all, write_anchor
 from chartvault.db import session_scope
-from chartvault.models import AuditEvent
+from tests.support.audit_tamper import rehash_from
 
 
 def _append(settings, n: int) -> None:  # noqa: ANN001
@@ -27,25 +25,6 @@ def _append(settings, n: int) -> None:  # noqa: ANN001
         for i in range(n):
             audit.record(session, "tester", "view", object_type="document",
                          object_id=f"d{i}", mrn="TST000001", detail={"n": i})
-
-
-def _rehash_from(settings, seq: int, **changes: object) -> None:  # noqa: ANN001
-    from sqlalchemy import update
-
-    from chartvault.models import AuditHead
-
-    with session_scope(settings) as session:
-        prev = audit.GENESIS
-        for event in session.scalars(select(AuditEvent).order_by(AuditEvent.seq)):
-            if event.seq == seq:
-                for name, value in changes.items():
-                    setattr(event, name, value)
-            event.prev_hash = prev
-            event.hash = audit.event_hash(prev, event.seq, audit._aware(event.at), event.actor,
-                                          event.action, event.object_type, event.object_id,
-                                          event.mrn, event.client, dict(event.detail or {}))
-            prev = event.hash
-        session.execute(update(AuditHead).where(AuditHead.id == 1).values(hash=prev))
 
 
 def test_an_anchor_moved_away_fails_the_check(settings, tmp_path) -> None:  # noqa: ANN001
@@ -56,7 +35,7 @@ def test_an_anchor_moved_away_fails_the_check(settings, tmp_path) -> None:  # no
     store = open_store(settings)
     path = store.version_path(anchor.key, anchor.version_id)
     shutil.move(path, tmp_path / "hidden.v")  # what someone with the disk would do
-    _rehash_from(settings, 2, actor="mallory")
+    rehash_from(settings, 2, actor="mallory")
     report = verify_all(settings)
     assert not report.ok and report.first_broken_seq == 4  # the event that recorded it
     assert "missing from the store" in report.problem and anchor.key in report.problem

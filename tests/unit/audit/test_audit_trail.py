@@ -15,6 +15,7 @@ from chartvault import audit
 from chartvault.audit_tasks import load_anchors, verify_all, write_anchor
 from chartvault.db import session_scope
 from chartvault.models import AuditEvent, AuditHead, utcnow
+from tests.support.audit_tamper import rehash_from
 
 
 def _append(settings, n: int, start: int = 0) -> None:  # noqa: ANN001
@@ -22,23 +23,6 @@ def _append(settings, n: int, start: int = 0) -> None:  # noqa: ANN001
         for i in range(start, start + n):
             audit.record(session, "tester", "view", object_type="document",
                          object_id=f"d{i}", mrn="TST000001", detail={"n": i})
-
-
-def _rehash_from(settings, seq: int, **changes: object) -> None:  # noqa: ANN001
-    """What someone with database access would do: edit a row, re-hash the chain after it."""
-    with session_scope(settings) as session:
-        events = list(session.scalars(select(AuditEvent).order_by(AuditEvent.seq)))
-        prev = audit.GENESIS
-        for event in events:
-            if event.seq == seq:
-                for name, value in changes.items():
-                    setattr(event, name, value)
-            event.prev_hash = prev
-            event.hash = audit.event_hash(prev, event.seq, audit._aware(event.at), event.actor,
-                                          event.action, event.object_type, event.object_id,
-                                          event.mrn, event.client, dict(event.detail or {}))
-            prev = event.hash
-        session.execute(update(AuditHead).where(AuditHead.id == 1).values(hash=prev))
 
 
 def test_chain_verifies_and_head_matches(settings) -> None:  # noqa: ANN001
@@ -62,7 +46,7 @@ def test_rehashed_chain_passes_alone_but_not_against_the_anchor(settings) -> Non
     anchor = write_anchor(settings)  # anchors seq 3; the anchor itself is event 4
     assert anchor.seq == 3 and anchor.key == "audit/anchors/" + anchor.day.isoformat() + ".json"
     _append(settings, 3, start=3)
-    _rehash_from(settings, 2, actor="mallory")
+    rehash_from(settings, 2, actor="mallory")
     with session_scope(settings) as session:
         assert audit.verify(session).ok  # the chain alone cannot tell
     report = verify_all(settings)
@@ -76,7 +60,7 @@ def test_second_anchor_narrows_the_damaged_range(settings) -> None:  # noqa: ANN
     write_anchor(settings)  # anchors 2, event 3 records it
     _append(settings, 2, start=2)  # events 4, 5
     write_anchor(settings)  # anchors 5 (a second version of today's anchor), event 6
-    _rehash_from(settings, 4, actor="mallory")
+    rehash_from(settings, 4, actor="mallory")
     report = verify_all(settings)
     assert report.first_broken_seq == 3  # anchor at 2 still matches: damage is in 3..5
     assert report.anchors == 2
@@ -156,7 +140,7 @@ def test_cli_verify_export_and_exit_code(cv_env, settings, tmp_path) -> None:  #
     as_json = _cli("audit", "export", "--format", "json", "--from", "2000-01-01", "--to",
                    date.today().isoformat(), env=cv_env)
     assert as_json.returncode == 0 and '"audit_anchor"' in as_json.stdout
-    _rehash_from(settings, 2, actor="mallory")
+    rehash_from(settings, 2, actor="mallory")
     bad = _cli("audit", "verify", env=cv_env)
     assert bad.returncode == 65
     assert "audit_chain_broken" in bad.stderr and "first broken event: 1" in bad.stderr
@@ -173,7 +157,7 @@ def test_anchors_catch_a_rehashed_chain_on_postgres(cv_env, postgres_url, monkey
     write_anchor(settings)
     _append(settings, 2, start=3)
     assert verify_all(settings).ok
-    _rehash_from(settings, 1, detail={"n": 42})
+    rehash_from(settings, 1, detail={"n": 42})
     report = verify_all(settings)
     assert not report.ok and report.first_broken_seq == 1 and "re-hashed" in report.problem
 
