@@ -62,6 +62,21 @@ def _why(doc: Document) -> str:
             f"(policy {(doc.policy_version or '')[:12]}){lock}")
 
 
+RESTRICTED_STUB = "restricted document"
+
+
+def _listed(d: Document, pages_done: int) -> dict[str, Any]:
+    """A document in a batch listing; a restricted one is a stub (its id and progress,
+    no name, patient or type: it opens, with a reason, in the viewer)."""
+    if d.restricted:
+        return {"id": d.id, "filename": RESTRICTED_STUB, "mrn": None, "type": None,
+                "status": d.status, "pages": d.page_count, "pages_done": pages_done,
+                "needs_review": d.needs_review, "error": None, "restricted": True}
+    return {"id": d.id, "filename": d.filename, "mrn": d.mrn, "type": d.doc_type,
+            "status": d.status, "pages": d.page_count, "pages_done": pages_done,
+            "needs_review": d.needs_review, "error": d.error, "restricted": False}
+
+
 def batch_view(session: Session, batch_id: str) -> dict[str, Any]:
     batch = session.get(Batch, batch_id)
     if batch is None:
@@ -81,11 +96,7 @@ def batch_view(session: Session, batch_id: str) -> dict[str, Any]:
         "id": batch.id, "source": batch.source, "created_by": batch.created_by,
         "created_at": batch.created_at, "counts": dict(counts),
         "done": all(d.status in TERMINAL for d in docs),
-        "documents": [
-            {"id": d.id, "filename": d.filename, "mrn": d.mrn, "type": d.doc_type,
-             "status": d.status, "pages": d.page_count, "pages_done": pages_done.get(d.id, 0),
-             "needs_review": d.needs_review, "error": d.error}
-            for d in docs],
+        "documents": [_listed(d, pages_done.get(d.id, 0)) for d in docs],
         "quarantine": [
             {"id": q.id, "filename": q.filename, "code": q.code, "reason": q.reason,
              "resolution": q.resolution} for q in quarantined],

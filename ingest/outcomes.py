@@ -13,6 +13,7 @@ from typing import Any
 
 from sqlalchemy import select
 
+from chartvault.catalog import RESTRICTED_STUB
 from chartvault.db import session_scope
 from chartvault.models import Document, QuarantineEntry
 from chartvault.settings import Settings
@@ -35,9 +36,11 @@ def batch_outcomes(settings: Settings, batch_id: str) -> list[dict[str, Any]]:
             QuarantineEntry.batch_id == batch_id, QuarantineEntry.resolved_at.is_(None)))}
         for row in rows:
             doc = docs.get(row["document_id"])
+            if doc is not None and doc.restricted:  # a stub: the file name may name the patient
+                row.update(filename=RESTRICTED_STUB, reason=None, code=None, restricted=True)
             if row["outcome"] in ("queued", "released") and doc is not None:
                 row["outcome"] = doc.status
-                if doc.status == "failed":
+                if doc.status == "failed" and not doc.restricted:
                     row["reason"] = doc.error
             if row["outcome"] == "quarantined" and row["quarantine_id"] not in open_entries:
                 row["outcome"] = "released"  # resolved since; the part says how

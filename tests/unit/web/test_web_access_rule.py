@@ -148,3 +148,31 @@ def test_web_approvals_are_made_by_the_signed_in_user(app, as_role, settings, us
         assert r.status_code == 303
     view = get_destruction(settings, proposal)
     assert (view.status, view.confirmed_by) == ("confirmed", "rm-two")
+
+
+def test_batch_and_review_listings_show_a_restricted_document_as_a_stub(  # noqa: ANN001
+        as_role, settings, seeded) -> None:
+    from chartvault.db import session_scope
+    from chartvault.models import Document
+
+    with session_scope(settings) as session:  # both need a clerk's look
+        for document_id in (seeded.open_id, seeded.restricted_id):
+            session.get(Document, document_id).needs_review = True
+    clerk = as_role("clerk")
+    with clerk.get(f"/api/batches/{seeded.batch_id}") as r:
+        assert r.status_code == 200
+        listed = {d["id"]: d for d in r.get_json()["documents"]}
+    stub = listed[seeded.restricted_id]
+    assert (stub["filename"], stub["mrn"], stub["type"], stub["restricted"]) == (
+        "restricted document", None, None, True)
+    assert listed[seeded.open_id]["mrn"] == MRN  # the open one as before
+    for path in (f"/batches/{seeded.batch_id}", "/review"):
+        with clerk.get(path) as r:
+            page = r.get_data(as_text=True)
+        assert r.status_code == 200 and "behavioral_health" not in page, path
+        assert "behavioral health" not in page and "restricted document" in page, path
+    result = CliRunner().invoke(main, ["status", seeded.batch_id, "--json"],
+                                catch_exceptions=False)
+    shown = {d["id"]: d for d in json.loads(result.output)["documents"]}
+    assert shown[seeded.restricted_id]["mrn"] is None
+    assert "behavioral_health" not in result.output
