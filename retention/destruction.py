@@ -263,10 +263,13 @@ def execute(settings: Settings, destruction_id: str, *, actor: str,
                 DestructionItem.status.in_(("pending", "waiting")))))
         reapply_documents(settings, listed, store=store, actor=actor)  # dates may have grown
         release_stacks(settings, store, actor=actor)  # scan stacks intake is done with
+        with session_scope(settings) as session:  # once, not once per listed record
+            stacks = stacks_holding(session, listed)
         index = index or _open_index(settings)
         try:
             deleted = [item_id for item_id in items
-                       if destroy_item(settings, store, index, item_id, actor) == "deleted"]
+                       if destroy_item(settings, store, index, item_id, actor,
+                                       stacks=stacks) == "deleted"]
             # A record is destroyed once its text is out of the index's and the catalog's
             # files too: an outage here leaves the items "deleting", resumed next time.
             _expunge(index)
@@ -321,14 +324,16 @@ def _refusal(session: Session, doc: Document | None, today: date) -> str | None:
     return None
 
 
-def _waiting(session: Session, store: ObjectStore, document_id: str, today: date
-             ) -> str | None:
+def _waiting(session: Session, store: ObjectStore, document_id: str, today: date,
+             stacks: dict | None = None) -> str | None:
     """What still keeps a copy that cannot be deleted today (a store lock or hold, a scan
     stack intake still needs): the record waits on the list for the next execution."""
     for row in ledger.objects_of(session, Owner.document(document_id)):
         if (why := ledger.blocker(row, today=today)):
             return why
-    holding = stacks_holding(session, [document_id]).get(document_id)
+    if stacks is None:
+        stacks = stacks_holding(session, [document_id])
+    holding = stacks.get(document_id)
     if holding is not None:
         return (f"the scan stack {holding.key} still holds its pages "
                 f"({holding.waiting_for or 'its lock has not ended'})")
@@ -342,11 +347,12 @@ def _waiting(session: Session, store: ObjectStore, document_id: str, today: date
 
 
 def destroy_item(settings: Settings, store: ObjectStore, index, item_id: int,  # noqa: ANN001
-                 actor: str) -> str:
+                 actor: str, *, stacks: dict | None = None) -> str:
     """Delete every copy of one listed document (``"deleted"``: the item stays
     ``deleting`` until :func:`_mark_destroyed`, after the index and catalog files are
     purged), or skip it (no longer due) or let it wait (a copy cannot go yet), with the
-    reason; returns the item's status. Idempotent: a ``deleting`` item is deleted again."""
+    reason; returns the item's status. Idempotent: a ``deleting`` item is deleted again.
+    ``stacks``: the scan stacks holding listed records, found once per execution."""
     with session_scope(settings) as session:
         item = session.get(DestructionItem, item_id)
         if item.status in ("destroyed", "skipped"):
@@ -361,7 +367,7 @@ def destroy_item(settings: Settings, store: ObjectStore, index, item_id: int,  #
                              object_id=document_id, mrn=item.mrn,
                              detail={"destruction": item.destruction_id, "reason": reason})
                 return "skipped"
-            if (reason := _waiting(session, store, document_id, today)):
+            if (reason := _waiting(session, store, document_id, today, stacks)):
                 if item.status != "waiting" or item.reason != reason:
                     audit.record(session, actor, "destruction_wait", object_type="document",
                                  object_id=document_id, mrn=item.mrn,

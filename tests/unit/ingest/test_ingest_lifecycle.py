@@ -150,3 +150,39 @@ def test_a_discarded_quarantine_entry_leaves_no_bytes(intake, small_chart) -> No
     discard(intake.settings, intake.store, outcome.quarantine_id, "test", "unreadable")
     assert not list(intake.store.list_versions(row.key))
     assert _ledger(intake.settings, owner_type="quarantine")[0].deleted_at is not None
+
+
+def test_destruction_waits_for_a_scan_stack_then_takes_it_with_the_record(  # noqa: ANN001
+        intake, tmp_path: Path, monkeypatch) -> None:
+    from retention.destruction import approve, execute, propose
+    from search import open_index
+    from tests.support.retention_seed import add_users
+
+    stack = tmp_path / "stack.pdf"
+    write_stack([("cover", COVERS[0], 1), ("cover", COVERS[1], 1)], stack, dpi=150)
+    result = intake([stack], service_date=date(1990, 1, 15))
+    with session_scope(intake.settings) as session:  # as OCR leaves them
+        for doc in session.scalars(select(Document)):
+            doc.status = "indexed"
+    [row] = _ledger(intake.settings, kind="stack")
+    add_users(intake.settings)
+    proposal = propose(intake.settings, actor="scheduler")
+    assert len(proposal.items) == 2  # 10 years after 1990: due, the stack aside
+    approve(intake.settings, proposal.id, user="alice")
+    approve(intake.settings, proposal.id, user="bob")
+    index = open_index(intake.settings)
+    done = execute(intake.settings, proposal.id, actor="alice", index=index)
+    assert done.status == "partial"
+    assert {i.status for i in done.items} == {"waiting"}
+    assert all(row.key in i.reason and "still holds its pages" in i.reason for i in done.items)
+    for outcome in result.outcomes:  # nothing of either record went while the stack stays
+        assert list(intake.store.list_versions(f"documents/{outcome.document_id}/"))
+    # a day later the stack's short lock has ended: the next execution takes it first
+    monkeypatch.setattr("archive.filesystem.utcnow", lambda: datetime.now(UTC) + timedelta(days=2))
+    monkeypatch.setattr("retention.destruction.store_now",
+                        lambda: datetime.now(UTC) + timedelta(days=2))
+    monkeypatch.setattr("archive.ledger.today_utc", lambda: date.today() + timedelta(days=2))
+    done = execute(intake.settings, proposal.id, actor="alice", index=open_index(intake.settings))
+    assert done.status == "executed" and {i.status for i in done.items} == {"destroyed"}
+    assert list(intake.store.list_versions("batches/")) == []
+    assert list(intake.store.list_versions("documents/")) == []
