@@ -11,13 +11,13 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time
+from datetime import date
 
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from archive import ObjectStore, ledger, open_store
-from archive.ledger import Owner, store_date
+from archive.ledger import Owner
 from chartvault import audit
 from chartvault.db import session_scope
 from chartvault.models import Document, Patient
@@ -28,11 +28,6 @@ from retention.models import HoldScope, PolicyVersion
 log = logging.getLogger(__name__)
 
 IN_FLIGHT = ("received", "ocr", "finishing")
-
-
-def store_datetime(day: date) -> datetime:
-    """The store's retain-until for a catalog date: midnight UTC at the start of ``day``."""
-    return datetime.combine(store_date(day), time(0), tzinfo=UTC)
 
 
 def held_ids(session: Session, documents: Iterable[Document]) -> set[str]:
